@@ -1,0 +1,477 @@
+//! [`MemoryStore`]: the in-memory backend.
+//!
+//! For tests, demos and hubs that accept losing history on restart. It is
+//! also the reference implementation of the [`Store`] contract: the simplest
+//! code that passes the `testkit` suite.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::SystemTime;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+use tokio::sync::watch;
+
+use crate::{Bounds, Cursor, ErrorKind, NewRecord, Record, Retention, Store, StoreError};
+
+/// How many records a follower copies out per lock. Large enough that a
+/// catching-up follower takes the lock rarely, small enough that it never
+/// holds the lock (and blocks publishers) for long.
+const FOLLOW_BATCH: usize = 256;
+
+/// The in-memory [`Store`]: a cheap `Clone` handle; all clones share one log.
+///
+/// History lives as long as any handle does. With
+/// [`with_retention`](MemoryStore::with_retention), `max_events` is enforced on
+/// every append, so memory stays bounded without a background task;
+/// `max_age` is applied by [`trim`](Store::trim).
+///
+/// Followers do not keep the log alive: when the last handle is dropped,
+/// every [`follow`](Store::follow) stream ends.
+///
+/// ```
+/// use herald_store::{MemoryStore, Retention, Store};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), herald_store::StoreError> {
+/// let store = MemoryStore::with_retention(Retention { max_events: Some(2), max_age: None });
+/// for id in ["a", "b", "c"] {
+///     store.append(herald_store::NewRecord {
+///         id: id.into(),
+///         topics: vec!["t".to_owned()].into(),
+///         private: false,
+///         frame: bytes::Bytes::from(format!("id: {id}\ndata: x\n\n")),
+///     }).await?;
+/// }
+/// assert_eq!(store.len(), 2);
+/// assert_eq!(store.resolve("a").await?, None); // trimmed on the third append
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// A std mutex, not `tokio::sync::Mutex`: every critical section is a few
+    /// pointer moves and never awaits, so an async mutex would only add
+    /// overhead (the reasoning of mini-redis's `db.rs`). Never hold it across
+    /// an `.await`.
+    state: Mutex<State>,
+    /// The head cursor, published after every append. Followers use it as a
+    /// doorbell: a `watch` remembers which value a receiver has seen, so an
+    /// append between "the log looked caught up" and "go to sleep" still wakes
+    /// the follower (a bare `Notify::notify_waiters` would lose it). When the
+    /// last handle drops, the sender drops and sleeping followers end.
+    head_tx: watch::Sender<Cursor>,
+    /// Applied on append (`max_events` only: age needs a clock sweep).
+    retention: Retention,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared::new(Retention::default())
+    }
+}
+
+impl Shared {
+    fn new(retention: Retention) -> Self {
+        Shared {
+            state: Mutex::new(State::default()),
+            head_tx: watch::Sender::new(Cursor::ZERO),
+            retention,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No critical section can panic halfway through an update (they only
+        // push, pop and index; allocation failure aborts), so a poisoned lock
+        // still guards a consistent log: keep serving rather than cascade the
+        // panic to every publisher and follower.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn append(&self, records: Vec<NewRecord>) -> Vec<Record> {
+        let now = SystemTime::now();
+        let mut state = self.lock();
+        let appended: Vec<Record> = records
+            .into_iter()
+            .map(|record| state.push(record, now))
+            .collect();
+        if let Some(max_events) = self.retention.max_events {
+            state.trim_to_count(max_events);
+        }
+        if !appended.is_empty() {
+            // Sent under the lock so the head values followers see never go
+            // backwards between concurrent appenders.
+            self.head_tx.send_replace(state.head);
+        }
+        appended
+    }
+}
+
+/// The log proper; only ever touched under [`Shared::state`].
+struct State {
+    /// Retained records, ascending by cursor.
+    records: VecDeque<Record>,
+    /// Id index: the cursors of the retained records with each id, ascending.
+    ///
+    /// Keeping every occurrence (not just the earliest) is what makes
+    /// trimming correct with duplicate ids: when the earliest is trimmed, the
+    /// next one is already at the front, in O(1). Rebuilding the entry by
+    /// scanning the log on trim was rejected: it makes trim O(n) per record.
+    ids: HashMap<Arc<str>, Occurrences>,
+    /// Last cursor handed out; never decreases, never reset by trimming.
+    head: Cursor,
+    /// Highest cursor ever trimmed. Trimming is always from the oldest end,
+    /// so a follower at `next` has missed a record iff this is > `next`.
+    trimmed_through: Cursor,
+    /// `published_at` of the latest append, to keep timestamps
+    /// non-decreasing even if the wall clock steps back.
+    last_published: SystemTime,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            records: VecDeque::new(),
+            ids: HashMap::new(),
+            head: Cursor::ZERO,
+            trimmed_through: Cursor::ZERO,
+            last_published: SystemTime::UNIX_EPOCH,
+        }
+    }
+}
+
+impl State {
+    fn push(&mut self, record: NewRecord, now: SystemTime) -> Record {
+        // u64 cursors cannot overflow in practice (a billion appends a second
+        // for 500 years), so plain `+ 1` rather than an error path.
+        let cursor = Cursor::new(self.head.get() + 1);
+        // Retention by age trims from the front only, which requires
+        // timestamps that never go down: clamp a clock that stepped back.
+        let published_at = now.max(self.last_published);
+        let record = record.into_record(cursor, published_at);
+        match self.ids.entry(Arc::clone(&record.id)) {
+            Entry::Occupied(mut entry) => entry.get_mut().push(cursor),
+            Entry::Vacant(entry) => {
+                entry.insert(Occurrences::One(cursor));
+            }
+        }
+        self.records.push_back(record.clone());
+        self.head = cursor;
+        self.last_published = published_at;
+        record
+    }
+
+    fn pop_oldest(&mut self) -> Option<Record> {
+        let record = self.records.pop_front()?;
+        if let Some(occurrences) = self.ids.get_mut(&*record.id) {
+            let first = occurrences.first();
+            debug_assert_eq!(first, record.cursor, "id index out of step with the log");
+            if occurrences.pop_first() {
+                self.ids.remove(&*record.id);
+            }
+        }
+        self.trimmed_through = record.cursor;
+        Some(record)
+    }
+
+    fn trim_to_count(&mut self, max_events: u64) -> u64 {
+        let mut removed = 0;
+        // `len` fits in u64 on every platform Rust supports.
+        while self.records.len() as u64 > max_events {
+            self.pop_oldest();
+            removed += 1;
+        }
+        removed
+    }
+
+    fn trim(&mut self, retention: &Retention, now: SystemTime) -> u64 {
+        let mut removed = retention
+            .max_events
+            .map_or(0, |max_events| self.trim_to_count(max_events));
+        if let Some(max_age) = retention.max_age {
+            while let Some(oldest) = self.records.front() {
+                // A record stamped in the future (clock stepped back) counts
+                // as brand new: never trim it early.
+                match now.duration_since(oldest.published_at) {
+                    Ok(age) if age > max_age => {
+                        self.pop_oldest();
+                        removed += 1;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        removed
+    }
+
+    fn read_after(&self, after: Cursor, limit: usize) -> Vec<Record> {
+        // Cursors are ascending, so a binary search finds the start in
+        // O(log n) without assuming they are contiguous.
+        let start = self
+            .records
+            .partition_point(|record| record.cursor <= after);
+        self.records.range(start..).take(limit).cloned().collect()
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            oldest: self.records.front().map(|record| record.cursor),
+            head: self.head,
+        }
+    }
+}
+
+/// The retained cursors of one id, ascending. Ids are nearly always unique
+/// (hub-generated), so the single case is stored inline without allocating.
+#[derive(Debug)]
+enum Occurrences {
+    One(Cursor),
+    Many(VecDeque<Cursor>),
+}
+
+impl Occurrences {
+    fn first(&self) -> Cursor {
+        match self {
+            Occurrences::One(cursor) => *cursor,
+            // `Many` is never left empty: `pop_first` reports when it would be.
+            Occurrences::Many(cursors) => cursors.front().copied().unwrap_or_default(),
+        }
+    }
+
+    fn push(&mut self, cursor: Cursor) {
+        match self {
+            Occurrences::One(first) => *self = Occurrences::Many(VecDeque::from([*first, cursor])),
+            Occurrences::Many(cursors) => cursors.push_back(cursor),
+        }
+    }
+
+    /// Removes the earliest cursor; returns `true` if none is left (the
+    /// caller then removes the whole entry).
+    fn pop_first(&mut self) -> bool {
+        match self {
+            Occurrences::One(_) => true,
+            Occurrences::Many(cursors) => {
+                cursors.pop_front();
+                cursors.is_empty()
+            }
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store that keeps everything until [`trim`](Store::trim).
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// An empty store that enforces `retention.max_events` on every append
+    /// (dropping the oldest records), keeping memory bounded. `max_age` is
+    /// applied only by [`trim`](Store::trim) (e.g. from a periodic task).
+    pub fn with_retention(retention: Retention) -> Self {
+        MemoryStore {
+            shared: Arc::new(Shared::new(retention)),
+        }
+    }
+
+    /// The retention applied on append.
+    pub fn retention(&self) -> &Retention {
+        &self.shared.retention
+    }
+
+    /// How many records are retained.
+    pub fn len(&self) -> usize {
+        self.shared.lock().records.len()
+    }
+
+    /// Whether no record is retained.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bounds = self.shared.lock().bounds();
+        f.debug_struct("MemoryStore")
+            .field("bounds", &bounds)
+            .field("len", &self.len())
+            .field("retention", &self.shared.retention)
+            .finish()
+    }
+}
+
+// The method bodies never await: each takes the lock once, synchronously, so
+// none can be cancelled halfway (append is all-or-nothing here).
+#[async_trait::async_trait]
+impl Store for MemoryStore {
+    async fn append(&self, record: NewRecord) -> Result<Record, StoreError> {
+        let mut appended = self.shared.append(vec![record]);
+        appended
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("append produced no record"))
+    }
+
+    async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
+        Ok(self.shared.append(records))
+    }
+
+    async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
+        Ok(self.shared.lock().read_after(after, limit))
+    }
+
+    async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
+        Ok(self.shared.lock().ids.get(id).map(Occurrences::first))
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StoreError> {
+        Ok(self.shared.lock().bounds())
+    }
+
+    fn follow(&self, after: Cursor) -> BoxStream<'static, Result<Record, StoreError>> {
+        let follower = Follower {
+            shared: Arc::downgrade(&self.shared),
+            head_rx: self.shared.head_tx.subscribe(),
+            next: after,
+            buffer: VecDeque::new(),
+            finished: false,
+        };
+        stream::unfold(follower, Follower::step).boxed()
+    }
+
+    async fn trim(&self, retention: &Retention) -> Result<u64, StoreError> {
+        Ok(self.shared.lock().trim(retention, SystemTime::now()))
+    }
+}
+
+/// The state of one [`MemoryStore::follow`] stream.
+struct Follower {
+    /// Weak, so that followers do not keep a dropped store's log alive.
+    shared: Weak<Shared>,
+    head_rx: watch::Receiver<Cursor>,
+    /// Cursor of the last record yielded (or the starting `after`).
+    next: Cursor,
+    /// Records read from the log but not yet yielded.
+    buffer: VecDeque<Record>,
+    /// Set after yielding an error: the stream then ends.
+    finished: bool,
+}
+
+impl Follower {
+    async fn step(mut self) -> Option<(Result<Record, StoreError>, Self)> {
+        loop {
+            if let Some(record) = self.buffer.pop_front() {
+                self.next = record.cursor;
+                return Some((Ok(record), self));
+            }
+            if self.finished {
+                return None;
+            }
+            // Mark the current head as seen *before* reading the log: an
+            // append that lands between the read and the sleep below then
+            // makes `changed()` return at once (no lost wake-up), while
+            // appends the read already returned do not wake it again.
+            self.head_rx.borrow_and_update();
+            match self.fetch()? {
+                Ok(batch) if batch.is_empty() => {
+                    // Caught up: sleep until the next append. An error means
+                    // the sender (the store) is gone: end the stream.
+                    self.head_rx.changed().await.ok()?;
+                }
+                Ok(batch) => self.buffer = batch.into(),
+                Err(error) => {
+                    self.finished = true;
+                    return Some((Err(error), self));
+                }
+            }
+        }
+    }
+
+    /// Reads the next batch under the lock; `None` if the store was dropped.
+    fn fetch(&self) -> Option<Result<Vec<Record>, StoreError>> {
+        let shared = self.shared.upgrade()?;
+        let state = shared.lock();
+        if state.trimmed_through > self.next {
+            return Some(Err(StoreError::new(ErrorKind::Trimmed).with_message(
+                format!(
+                    "follower at cursor {} needs records up to {} that were trimmed",
+                    self.next, state.trimmed_through
+                ),
+            )));
+        }
+        Some(Ok(state.read_after(self.next, FOLLOW_BATCH)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> NewRecord {
+        NewRecord {
+            id: id.into(),
+            topics: vec!["t".to_owned()].into(),
+            private: false,
+            frame: bytes::Bytes::from_static(b"data: x\n\n"),
+        }
+    }
+
+    #[test]
+    fn occurrences_keep_order() {
+        let mut occ = Occurrences::One(Cursor::new(1));
+        assert_eq!(occ.first(), Cursor::new(1));
+        occ.push(Cursor::new(3));
+        occ.push(Cursor::new(7));
+        assert_eq!(occ.first(), Cursor::new(1));
+        assert!(!occ.pop_first());
+        assert_eq!(occ.first(), Cursor::new(3));
+        assert!(!occ.pop_first());
+        assert_eq!(occ.first(), Cursor::new(7));
+        assert!(occ.pop_first());
+    }
+
+    #[test]
+    fn state_read_after_uses_cursor_not_position() {
+        let mut state = State::default();
+        let now = SystemTime::now();
+        for id in ["a", "b", "c", "d"] {
+            state.push(record(id), now);
+        }
+        state.trim_to_count(2);
+        assert_eq!(state.trimmed_through, Cursor::new(2));
+        let ids =
+            |records: Vec<Record>| records.iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(state.read_after(Cursor::ZERO, 10)), ["c", "d"]);
+        assert_eq!(ids(state.read_after(Cursor::new(3), 10)), ["d"]);
+        assert_eq!(
+            ids(state.read_after(Cursor::new(4), 10)),
+            Vec::<String>::new()
+        );
+        assert_eq!(ids(state.read_after(Cursor::ZERO, 1)), ["c"]);
+    }
+
+    #[test]
+    fn published_at_never_goes_back() {
+        let mut state = State::default();
+        let now = SystemTime::now();
+        let first = state.push(record("a"), now);
+        let earlier = now - std::time::Duration::from_secs(60);
+        let second = state.push(record("b"), earlier);
+        assert_eq!(second.published_at, first.published_at);
+    }
+
+    #[test]
+    fn index_drops_entries_when_trimmed() {
+        let mut state = State::default();
+        let now = SystemTime::now();
+        state.push(record("a"), now);
+        state.push(record("a"), now);
+        state.push(record("b"), now);
+        state.trim_to_count(0);
+        assert!(state.ids.is_empty());
+        assert!(state.records.is_empty());
+        assert_eq!(state.head, Cursor::new(3));
+    }
+}

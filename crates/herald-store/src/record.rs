@@ -1,0 +1,62 @@
+//! [`NewRecord`] (what the hub appends) and [`Record`] (what the store holds).
+//!
+//! Both carry the update already encoded: the store never parses or re-encodes
+//! a frame, it keeps the bytes the hub produced once at publish and hands the
+//! same `Bytes` to every reader, so fan-out shares one allocation.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+use crate::Cursor;
+
+/// What the hub hands to [`Store::append`](crate::Store::append): an update
+/// already encoded once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRecord {
+    /// Public event id (hub-generated or custom). Not necessarily unique:
+    /// [`Store::resolve`](crate::Store::resolve) picks the earliest.
+    pub id: Arc<str>,
+    /// The update's topics: the canonical topic first, then alternates.
+    pub topics: Arc<[String]>,
+    /// Whether only subscribers granted one of the topics may receive it.
+    pub private: bool,
+    /// The complete encoded SSE frame (`id:`/`event:`/`data:` lines and the
+    /// terminating blank line), stored and returned byte for byte.
+    pub frame: Bytes,
+}
+
+impl NewRecord {
+    /// Turns this into the stored form, for backends: `cursor` is the
+    /// position the backend assigned, `published_at` the time it recorded.
+    pub fn into_record(self, cursor: Cursor, published_at: SystemTime) -> Record {
+        Record {
+            cursor,
+            id: self.id,
+            topics: self.topics,
+            private: self.private,
+            frame: self.frame,
+            published_at,
+        }
+    }
+}
+
+/// A stored record. Cheap to clone: every field is `Copy`, an `Arc` or
+/// `Bytes`, so handing one record to many subscribers copies no payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Position in the hub-wide log, assigned by the store at append.
+    pub cursor: Cursor,
+    /// Public event id, as given in [`NewRecord::id`].
+    pub id: Arc<str>,
+    /// Topics, canonical first, as given in [`NewRecord::topics`].
+    pub topics: Arc<[String]>,
+    /// Whether the update is private, as given in [`NewRecord::private`].
+    pub private: bool,
+    /// The encoded SSE frame, as given in [`NewRecord::frame`].
+    pub frame: Bytes,
+    /// When the store appended it; non-decreasing in cursor order, which is
+    /// what lets retention by age trim from the oldest end only.
+    pub published_at: SystemTime,
+}
