@@ -1,0 +1,528 @@
+//! The decoder: the WHATWG "interpret an event stream" algorithm, sans I/O.
+//!
+//! Feed it byte chunks of any size, cut anywhere, and take out [`Frame`]s.
+//! It never fails on malformed input (the algorithm ignores what it does not
+//! understand); the only errors are the configured size [`Limits`], which
+//! bound its memory whatever a server sends.
+//!
+//! # How it follows the standard while working on bytes
+//!
+//! The standard decodes the stream as UTF-8 (with replacement) first and
+//! then splits lines. This decoder splits lines on the raw bytes and decodes
+//! each value on its own, which gives the same text: CR, LF and `:` are
+//! ASCII, ASCII bytes never belong to a multi-byte sequence, so every
+//! invalid sequence ends before a line end and is replaced the same way in
+//! both orders. A line cut across chunks is held as bytes until its end
+//! arrives, so a character split across chunks is decoded whole. Working on
+//! bytes lets one `memchr` pass find line ends, and valid UTF-8 (the usual
+//! case) is copied once, straight into the event's data.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A dispatched message, as an `EventSource` would fire it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageEvent {
+    /// `None` for the default type, so that the common case allocates nothing.
+    event_type: Option<Box<str>>,
+    data: String,
+    last_event_id: Arc<str>,
+}
+
+impl MessageEvent {
+    /// Builds an event by hand (for tests and adapters).
+    pub fn new(event_type: &str, data: impl Into<String>, last_event_id: &str) -> Self {
+        MessageEvent {
+            event_type: (event_type != DEFAULT_TYPE).then(|| event_type.into()),
+            data: data.into(),
+            last_event_id: last_event_id.into(),
+        }
+    }
+
+    /// The event type: the `event:` field, or `message` when there was none.
+    pub fn event_type(&self) -> &str {
+        self.event_type.as_deref().unwrap_or(DEFAULT_TYPE)
+    }
+
+    /// The data: the `data:` lines joined with LF.
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    /// The stream's last event id when this event was dispatched (ids
+    /// persist from one event to the next until the server changes them).
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// Takes the data out without copying it.
+    pub fn into_data(self) -> String {
+        self.data
+    }
+}
+
+const DEFAULT_TYPE: &str = "message";
+
+/// What the decoder produces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame {
+    /// A message an `EventSource` would dispatch.
+    Event(MessageEvent),
+    /// A comment line (`: text`), with one leading space removed. Clients
+    /// ignore them; they are surfaced for tools that show heartbeats.
+    Comment(String),
+    /// A valid `retry:` field set the reconnection time.
+    Retry(Duration),
+}
+
+/// Size limits, the decoder's only source of errors.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest line, in bytes, without its line end.
+    pub max_line: usize,
+    /// Largest data buffer of one event, in bytes.
+    pub max_event: usize,
+}
+
+impl Default for Limits {
+    /// 16 MiB for both: far above any sane event, low enough that a broken
+    /// or hostile server cannot exhaust memory.
+    fn default() -> Self {
+        Limits {
+            max_line: 16 << 20,
+            max_event: 16 << 20,
+        }
+    }
+}
+
+/// A configured limit was exceeded. The stream should be abandoned; call
+/// [`Decoder::finish`] before reusing the decoder for a new connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    kind: DecodeErrorKind,
+}
+
+/// Which limit was exceeded.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeErrorKind {
+    /// A line grew past [`Limits::max_line`].
+    LineTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// An event's data grew past [`Limits::max_event`].
+    EventTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+impl DecodeError {
+    /// Which limit was exceeded.
+    pub fn kind(&self) -> DecodeErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DecodeErrorKind::LineTooLong { limit } => {
+                write!(f, "event stream line longer than {limit} bytes")
+            }
+            DecodeErrorKind::EventTooLarge { limit } => {
+                write!(f, "event stream event larger than {limit} bytes")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// An incremental `text/event-stream` decoder.
+///
+/// ```
+/// use herald_proto::{Decoder, Frame};
+///
+/// let mut decoder = Decoder::new();
+/// decoder.feed(b"id: 1\nevent: greet\ndata: hel")?;
+/// assert_eq!(decoder.next_frame(), None); // the event is not finished yet
+/// decoder.feed(b"lo\r\n\r\n")?;
+/// let Some(Frame::Event(event)) = decoder.next_frame() else { panic!() };
+/// assert_eq!((event.event_type(), event.data(), event.last_event_id()), ("greet", "hello", "1"));
+/// assert_eq!(decoder.last_event_id(), "1");
+/// # Ok::<(), herald_proto::DecodeError>(())
+/// ```
+///
+/// # Reconnecting
+///
+/// At the end of a connection call [`Decoder::finish`]: it drops the
+/// unterminated event, as the standard says, and readies the decoder for
+/// the next connection while keeping what a client carries across
+/// reconnections: [`Decoder::last_event_id`] (to send as `Last-Event-ID`)
+/// and [`Decoder::reconnection_time`].
+#[derive(Debug)]
+pub struct Decoder {
+    limits: Limits,
+    /// The start of a line that has not ended yet (also the first bytes of
+    /// the stream while the BOM check waits for three of them).
+    line: Vec<u8>,
+    /// The previous chunk ended in CR: an LF starting the next one belongs to
+    /// that CRLF.
+    skip_lf: bool,
+    bom_checked: bool,
+    data: String,
+    event_type: String,
+    /// The standard's "last event ID buffer", set by `id:` fields.
+    id_buffer: String,
+    id_buffer_changed: bool,
+    /// The standard's "last event ID string", committed at dispatch.
+    last_event_id: Arc<str>,
+    reconnection_time: Option<Duration>,
+    frames: VecDeque<Frame>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default [`Limits`].
+    pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    /// A decoder with the given limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            line: Vec::new(),
+            skip_lf: false,
+            bom_checked: false,
+            data: String::new(),
+            event_type: String::new(),
+            id_buffer: String::new(),
+            id_buffer_changed: false,
+            last_event_id: Arc::from(""),
+            reconnection_time: None,
+            frames: VecDeque::new(),
+        }
+    }
+
+    /// A decoder for a reconnection that resumes from `last_event_id` (as
+    /// an `EventSource` does when it was given one).
+    pub fn resuming(limits: Limits, last_event_id: &str) -> Self {
+        let mut decoder = Self::with_limits(limits);
+        decoder.last_event_id = Arc::from(last_event_id);
+        decoder.id_buffer = last_event_id.to_owned();
+        decoder
+    }
+
+    /// Decodes the next chunk of the stream. Frames it completes are queued
+    /// for [`Decoder::next_frame`]; a partial line is kept for the next call.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError`] when a line or an event exceeds the [`Limits`].
+    /// Frames completed before the error stay queued.
+    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), DecodeError> {
+        if !self.bom_checked {
+            // Hold the first bytes while they could still be a BOM. On a
+            // mismatch, the held bytes (a BOM prefix, so no line end among
+            // them) simply stay as the start of the first line.
+            while self.line.len() < BOM.len() {
+                match chunk.split_first() {
+                    None => return Ok(()),
+                    Some((&byte, rest)) if byte == BOM[self.line.len()] => {
+                        self.line.push(byte);
+                        chunk = rest;
+                    }
+                    Some(_) => break,
+                }
+            }
+            self.bom_checked = true;
+            if self.line == BOM {
+                self.line.clear();
+            }
+        }
+        self.feed_lines(chunk)
+    }
+
+    fn feed_lines(&mut self, mut chunk: &[u8]) -> Result<(), DecodeError> {
+        if self.skip_lf && !chunk.is_empty() {
+            self.skip_lf = false;
+            if chunk[0] == b'\n' {
+                chunk = &chunk[1..];
+            }
+        }
+        while let Some(end) = memchr::memchr2(b'\r', b'\n', chunk) {
+            if self.line.is_empty() {
+                self.check_line_len(end)?;
+                self.process_line(&chunk[..end])?;
+            } else {
+                self.check_line_len(self.line.len() + end)?;
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(&chunk[..end]);
+                let result = self.process_line(&line);
+                line.clear();
+                self.line = line;
+                result?;
+            }
+            let mut next = end + 1;
+            if chunk[end] == b'\r' {
+                match chunk.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            chunk = &chunk[next..];
+        }
+        if !chunk.is_empty() {
+            self.check_line_len(self.line.len() + chunk.len())?;
+            self.line.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    fn check_line_len(&mut self, len: usize) -> Result<(), DecodeError> {
+        if len > self.limits.max_line {
+            self.line.clear();
+            return Err(DecodeError {
+                kind: DecodeErrorKind::LineTooLong {
+                    limit: self.limits.max_line,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn process_line(&mut self, line: &[u8]) -> Result<(), DecodeError> {
+        let (name, value) = match memchr::memchr(b':', line) {
+            None if line.is_empty() => {
+                self.dispatch();
+                return Ok(());
+            }
+            None => (line, &b""[..]),
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+        };
+        match name {
+            b"" => {
+                let mut text = String::new();
+                push_lossy(&mut text, value);
+                self.frames.push_back(Frame::Comment(text));
+            }
+            b"data" => {
+                let new_len = self.data.len() + value.len() + 1;
+                if new_len > self.limits.max_event {
+                    self.data.clear();
+                    return Err(DecodeError {
+                        kind: DecodeErrorKind::EventTooLarge {
+                            limit: self.limits.max_event,
+                        },
+                    });
+                }
+                // Reserve for the LF as well, so the common one-line event
+                // allocates exactly once.
+                self.data.reserve(value.len() + 1);
+                push_lossy(&mut self.data, value);
+                self.data.push('\n');
+            }
+            b"event" => {
+                self.event_type.clear();
+                push_lossy(&mut self.event_type, value);
+            }
+            // An id holding NUL is ignored: it could not be sent back in a
+            // `Last-Event-ID` header.
+            b"id" if !value.contains(&0) => {
+                self.id_buffer.clear();
+                push_lossy(&mut self.id_buffer, value);
+                self.id_buffer_changed = true;
+            }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                // Overlong digit strings saturate: a client waits "forever"
+                // rather than wrapping around to a short time.
+                let millis = value.iter().fold(0u64, |n, d| {
+                    n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
+                let time = Duration::from_millis(millis);
+                self.reconnection_time = Some(time);
+                self.frames.push_back(Frame::Retry(time));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self) {
+        if self.id_buffer_changed {
+            self.id_buffer_changed = false;
+            if *self.last_event_id != *self.id_buffer {
+                self.last_event_id = Arc::from(self.id_buffer.as_str());
+            }
+        }
+        if self.data.is_empty() {
+            self.event_type.clear();
+            return;
+        }
+        let mut data = std::mem::take(&mut self.data);
+        data.pop(); // the LF after the last data line
+        let event_type = if self.event_type.is_empty() {
+            None
+        } else {
+            let event_type = Box::from(self.event_type.as_str());
+            self.event_type.clear();
+            Some(event_type)
+        };
+        self.frames.push_back(Frame::Event(MessageEvent {
+            event_type,
+            data,
+            last_event_id: Arc::clone(&self.last_event_id),
+        }));
+    }
+
+    /// The next decoded frame, if one is complete.
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        self.frames.pop_front()
+    }
+
+    /// The next decoded message, skipping comments and retry frames.
+    pub fn next_event(&mut self) -> Option<MessageEvent> {
+        while let Some(frame) = self.frames.pop_front() {
+            if let Frame::Event(event) = frame {
+                return Some(event);
+            }
+        }
+        None
+    }
+
+    /// Ends the current stream: the unterminated line and event are
+    /// dropped, as the standard says. Frames already decoded stay queued.
+    /// The decoder is then ready for the next connection: the last event
+    /// id and reconnection time are kept, the id buffer starts from the
+    /// last event id, the data and type buffers start empty, and a BOM is
+    /// stripped again.
+    pub fn finish(&mut self) {
+        self.line.clear();
+        self.skip_lf = false;
+        self.bom_checked = false;
+        self.data.clear();
+        self.event_type.clear();
+        self.id_buffer.clear();
+        self.id_buffer.push_str(&self.last_event_id);
+        self.id_buffer_changed = false;
+    }
+
+    /// The last event id: what a reconnecting client sends as
+    /// `Last-Event-ID` (when it is not empty).
+    pub fn last_event_id(&self) -> &str {
+        &self.last_event_id
+    }
+
+    /// The reconnection time the server last set with `retry:`, if any.
+    pub fn reconnection_time(&self) -> Option<Duration> {
+        self.reconnection_time
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// Appends bytes decoded as UTF-8, replacing each maximal invalid
+/// subsequence with U+FFFD exactly as the WHATWG UTF-8 decoder does (the
+/// standard library follows the same Unicode practice).
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => out.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(chunks: &[&[u8]]) -> Vec<(String, String, String)> {
+        let mut decoder = Decoder::new();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            decoder.feed(chunk).unwrap();
+            while let Some(event) = decoder.next_event() {
+                out.push((
+                    event.event_type().to_owned(),
+                    event.data().to_owned(),
+                    event.last_event_id().to_owned(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn cr_at_chunk_end_swallows_the_next_lf() {
+        let got = events(&[b"data: a\r", b"\n", b"\r", b"\ndata: b\n\n"]);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1, "a");
+    }
+
+    #[test]
+    fn finish_keeps_the_last_event_id_only() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n").unwrap();
+        decoder.finish();
+        assert_eq!(decoder.last_event_id(), "1");
+        decoder.feed(b"data: c\n\n").unwrap();
+        let first = decoder.next_event().unwrap();
+        let second = decoder.next_event().unwrap();
+        assert_eq!((first.data(), first.last_event_id()), ("a", "1"));
+        assert_eq!((second.data(), second.last_event_id()), ("c", "1"));
+    }
+
+    #[test]
+    fn limits_are_the_only_errors() {
+        let limits = Limits {
+            max_line: 10,
+            max_event: 12,
+        };
+        let mut decoder = Decoder::with_limits(limits);
+        let err = decoder.feed(b"data: 123456789").unwrap_err();
+        assert_eq!(err.kind(), DecodeErrorKind::LineTooLong { limit: 10 });
+        let mut decoder = Decoder::with_limits(limits);
+        decoder.feed(b"data:12\n").unwrap();
+        decoder.feed(b"data:1234\n").unwrap();
+        let err = decoder.feed(b"data:1234\n").unwrap_err();
+        assert_eq!(err.kind(), DecodeErrorKind::EventTooLarge { limit: 12 });
+        assert_eq!(err.to_string(), "event stream event larger than 12 bytes");
+    }
+
+    #[test]
+    fn overlong_retry_saturates() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b"retry: 99999999999999999999999\n").unwrap();
+        assert_eq!(
+            decoder.reconnection_time(),
+            Some(Duration::from_millis(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn comments_are_surfaced() {
+        let mut decoder = Decoder::new();
+        decoder.feed(b": ping\n:\n").unwrap();
+        assert_eq!(decoder.next_frame(), Some(Frame::Comment("ping".into())));
+        assert_eq!(decoder.next_frame(), Some(Frame::Comment(String::new())));
+    }
+}
