@@ -19,47 +19,64 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A dispatched message, as an `EventSource` would fire it.
+///
+/// Its data, type and last event id live in one buffer, so that a decoded
+/// event costs one allocation, not three.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageEvent {
-    /// `None` for the default type, so that the common case allocates nothing.
-    event_type: Option<Box<str>>,
-    data: String,
-    last_event_id: Arc<str>,
+    /// `data`, then the event type (empty for the default type), then the
+    /// last event id.
+    buf: String,
+    data_len: usize,
+    type_len: usize,
 }
 
 impl MessageEvent {
     /// Builds an event by hand (for tests and adapters).
     pub fn new(event_type: &str, data: impl Into<String>, last_event_id: &str) -> Self {
+        let mut buf = data.into();
+        let data_len = buf.len();
+        let event_type = if event_type == DEFAULT_TYPE {
+            ""
+        } else {
+            event_type
+        };
+        buf.reserve_exact(event_type.len() + last_event_id.len());
+        buf.push_str(event_type);
+        buf.push_str(last_event_id);
         MessageEvent {
-            event_type: (event_type != DEFAULT_TYPE).then(|| event_type.into()),
-            data: data.into(),
-            last_event_id: last_event_id.into(),
+            buf,
+            data_len,
+            type_len: event_type.len(),
         }
     }
 
     /// The event type: the `event:` field, or `message` when there was none.
     pub fn event_type(&self) -> &str {
-        self.event_type.as_deref().unwrap_or(DEFAULT_TYPE)
+        match &self.buf[self.data_len..self.data_len + self.type_len] {
+            "" => DEFAULT_TYPE,
+            event_type => event_type,
+        }
     }
 
     /// The data: the `data:` lines joined with LF.
     pub fn data(&self) -> &str {
-        &self.data
+        &self.buf[..self.data_len]
     }
 
     /// The stream's last event id when this event was dispatched (ids
     /// persist from one event to the next until the server changes them).
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        &self.buf[self.data_len + self.type_len..]
     }
 
     /// Takes the data out without copying it.
-    pub fn into_data(self) -> String {
-        self.data
+    pub fn into_data(mut self) -> String {
+        self.buf.truncate(self.data_len);
+        self.buf
     }
 }
 
@@ -183,7 +200,7 @@ pub struct Decoder {
     id_buffer: String,
     id_buffer_changed: bool,
     /// The standard's "last event ID string", committed at dispatch.
-    last_event_id: Arc<str>,
+    last_event_id: String,
     reconnection_time: Option<Duration>,
     frames: VecDeque<Frame>,
 }
@@ -211,7 +228,7 @@ impl Decoder {
             event_type: String::new(),
             id_buffer: String::new(),
             id_buffer_changed: false,
-            last_event_id: Arc::from(""),
+            last_event_id: String::new(),
             reconnection_time: None,
             frames: VecDeque::new(),
         }
@@ -221,7 +238,7 @@ impl Decoder {
     /// an `EventSource` does when it was given one).
     pub fn resuming(limits: Limits, last_event_id: &str) -> Self {
         let mut decoder = Self::with_limits(limits);
-        decoder.last_event_id = Arc::from(last_event_id);
+        decoder.last_event_id = last_event_id.to_owned();
         decoder.id_buffer = last_event_id.to_owned();
         decoder
     }
@@ -333,9 +350,11 @@ impl Decoder {
                         },
                     });
                 }
-                // Reserve for the LF as well, so the common one-line event
-                // allocates exactly once.
-                self.data.reserve(value.len() + 1);
+                // Reserve for the LF, the type and the id as well, so the
+                // common one-line event allocates exactly once (see
+                // `dispatch`).
+                self.data
+                    .reserve(value.len() + 1 + self.event_type.len() + self.id_buffer.len());
                 push_lossy(&mut self.data, value);
                 self.data.push('\n');
             }
@@ -368,27 +387,27 @@ impl Decoder {
     fn dispatch(&mut self) {
         if self.id_buffer_changed {
             self.id_buffer_changed = false;
-            if *self.last_event_id != *self.id_buffer {
-                self.last_event_id = Arc::from(self.id_buffer.as_str());
-            }
+            self.last_event_id.clear();
+            self.last_event_id.push_str(&self.id_buffer);
         }
         if self.data.is_empty() {
             self.event_type.clear();
             return;
         }
-        let mut data = std::mem::take(&mut self.data);
-        data.pop(); // the LF after the last data line
-        let event_type = if self.event_type.is_empty() {
-            None
-        } else {
-            let event_type = Box::from(self.event_type.as_str());
-            self.event_type.clear();
-            Some(event_type)
-        };
+        let mut buf = std::mem::take(&mut self.data);
+        buf.pop(); // the LF after the last data line
+        let data_len = buf.len();
+        let type_len = self.event_type.len();
+        // One buffer for the whole event: usually `data` already has room
+        // (see the `data` field), so this copies without reallocating.
+        buf.reserve_exact(type_len + self.last_event_id.len());
+        buf.push_str(&self.event_type);
+        buf.push_str(&self.last_event_id);
+        self.event_type.clear();
         self.frames.push_back(Frame::Event(MessageEvent {
-            event_type,
-            data,
-            last_event_id: Arc::clone(&self.last_event_id),
+            buf,
+            data_len,
+            type_len,
         }));
     }
 
