@@ -1,0 +1,61 @@
+//! The hub's settings, with their defaults in one place.
+
+use std::time::Duration;
+
+use url::Url;
+
+/// How a [`Hub`](crate::Hub) behaves.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// The hub's own URL (`…/.well-known/mercure`): the base against which
+    /// relative topics and URL patterns resolve, and the reserved namespace.
+    pub url: Url,
+    /// Unsent bytes a subscriber may have queued before it is closed as
+    /// lagging. Default: 1 MiB.
+    pub max_pending_bytes: usize,
+    /// A comment frame is queued to every subscriber this often, so that
+    /// proxies keep idle streams open. `None` disables it. Default: 15 s.
+    pub heartbeat: Option<Duration>,
+    /// Records read from the store per replay step. Default: 512.
+    pub replay_batch: usize,
+    /// Size limits on published updates.
+    pub publish_limits: PublishLimits,
+}
+
+impl HubConfig {
+    /// The defaults, for a hub at `url`.
+    pub fn new(url: Url) -> Self {
+        HubConfig {
+            url,
+            max_pending_bytes: 1 << 20,
+            heartbeat: Some(Duration::from_secs(15)),
+            replay_batch: 512,
+            publish_limits: PublishLimits::default(),
+        }
+    }
+}
+
+/// Limits on one published update; exceeding one is a
+/// [`PublishError::TooLarge`](crate::PublishError::TooLarge) (HTTP 413).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishLimits {
+    /// Topics per update (canonical and alternates). Default: 64.
+    pub max_topics: usize,
+    /// Bytes per topic. Default: 2,048.
+    pub max_topic_len: usize,
+    /// Bytes of data. Default: 1 MiB.
+    pub max_data_len: usize,
+    /// Bytes of a custom id or event type. Default: 1,024.
+    pub max_field_len: usize,
+}
+
+impl Default for PublishLimits {
+    fn default() -> Self {
+        PublishLimits {
+            max_topics: 64,
+            max_topic_len: 2048,
+            max_data_len: 1 << 20,
+            max_field_len: 1024,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Who is subscribed to what: the index the dispatcher fans out through.
+//!
+//! Exact matchers (the common case: one topic per resource) are indexed by
+//! topic, so a record reaches its subscribers with one hash lookup per
+//! topic however many subscribers the hub holds. Wildcards, URL patterns
+//! and URI templates cannot be indexed that way; those subscribers are
+//! checked one by one.
+//!
+//! The registry also holds `dispatched`, the cursor of the last record fanned
+//! out. Registering a subscriber and reading `dispatched` happen under the
+//! same lock as a dispatch, which is what makes the history→live seam exact:
+//! the new subscriber receives live every record after `dispatched`, and its
+//! replay covers everything up to it.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use herald_store::{Cursor, Record};
+use url::Url;
+
+use crate::matcher::Topic;
+use crate::stats::Counters;
+use crate::subscriber::{CloseReason, Push, Subscriber};
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// Subscribers reached through the exact-topic index.
+    by_topic: HashMap<Box<str>, Vec<Arc<Subscriber>>>,
+    /// Subscribers with at least one non-exact matcher.
+    scanned: Vec<Arc<Subscriber>>,
+    /// Every subscriber, for heartbeats and shutdown.
+    all: HashMap<u64, Arc<Subscriber>>,
+    pub dispatched: Cursor,
+    pub closed: bool,
+}
+
+impl Registry {
+    pub fn starting_at(dispatched: Cursor) -> Self {
+        Registry {
+            dispatched,
+            ..Registry::default()
+        }
+    }
+
+    pub fn insert(&mut self, subscriber: Arc<Subscriber>) {
+        let mut scanned = false;
+        for matcher in &subscriber.matchers {
+            match matcher.exact_topic() {
+                Some(topic) => {
+                    let list = self.by_topic.entry(topic.into()).or_default();
+                    // A subscriber listing the same topic twice is indexed once.
+                    if !list.iter().any(|s| s.id == subscriber.id) {
+                        list.push(Arc::clone(&subscriber));
+                    }
+                }
+                None => scanned = true,
+            }
+        }
+        if scanned {
+            self.scanned.push(Arc::clone(&subscriber));
+        }
+        self.all.insert(subscriber.id, subscriber);
+    }
+
+    pub fn remove(&mut self, id: u64) {
+        let Some(subscriber) = self.all.remove(&id) else {
+            return;
+        };
+        for matcher in &subscriber.matchers {
+            if let Some(topic) = matcher.exact_topic() {
+                if let Some(list) = self.by_topic.get_mut(topic) {
+                    list.retain(|s| s.id != id);
+                    if list.is_empty() {
+                        self.by_topic.remove(topic);
+                    }
+                }
+            }
+        }
+        if subscriber.matchers.iter().any(|m| m.exact_topic().is_none()) {
+            self.scanned.retain(|s| s.id != id);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// Fans one record out to every subscriber that wants it.
+    pub fn dispatch(&mut self, record: &Record, base: &Url, max_bytes: usize, counters: &Counters) {
+        let topics: Vec<Topic<'_>> = record.topics.iter().map(|t| Topic::new(t, base)).collect();
+        let deliver = |subscriber: &Subscriber| {
+            if record.private && !subscriber.may_read(&topics) {
+                return;
+            }
+            match subscriber.push(record.cursor, &record.frame, max_bytes) {
+                Push::Queued => {
+                    counters.delivered.fetch_add(1, Relaxed);
+                }
+                Push::Lagged => {
+                    counters.lagged.fetch_add(1, Relaxed);
+                }
+                Push::Skipped => {}
+            }
+        };
+        for topic in record.topics.iter() {
+            if let Some(list) = self.by_topic.get(topic.as_str()) {
+                for subscriber in list {
+                    deliver(subscriber);
+                }
+            }
+        }
+        for subscriber in &self.scanned {
+            if subscriber.wants(&topics, false) {
+                deliver(subscriber);
+            }
+        }
+        self.dispatched = record.cursor;
+    }
+
+    pub fn heartbeat(&self, frame: &Bytes) {
+        for subscriber in self.all.values() {
+            subscriber.push_keepalive(frame);
+        }
+    }
+
+    pub fn close_all(&mut self, reason: CloseReason, last_words: Option<&Bytes>) {
+        for subscriber in self.all.values() {
+            subscriber.close(reason, last_words);
+        }
+    }
+}

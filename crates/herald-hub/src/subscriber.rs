@@ -1,0 +1,191 @@
+//! One subscriber's side of the fan-out: its matchers, its grants, and a
+//! bounded queue of shared frames waiting to be written.
+//!
+//! The dispatcher pushes into the queue under a short `std::sync::Mutex`
+//! (never held across an await; a tokio mutex would only add cost here), and
+//! wakes the subscription's task. Frames are `Bytes` clones of the one
+//! encoded frame: queuing copies no event data.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::task::Waker;
+
+use bytes::Bytes;
+use herald_store::Cursor;
+
+use crate::grant::Grants;
+use crate::matcher::{Matcher, Topic};
+
+/// Why a subscription's stream ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// It fell more than [`HubConfig::max_pending_bytes`](crate::HubConfig)
+    /// behind; the client can resume from history with its last event id.
+    Lagged,
+    /// The hub is shutting down.
+    Shutdown,
+    /// The hub's live log broke off (the store trimmed records the hub had
+    /// not dispatched yet); the client resumes and is told of the gap.
+    Resync,
+}
+
+/// Per-entry bookkeeping counted against the pending-bytes bound, so that a
+/// flood of tiny frames is bounded too.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<(Cursor, Bytes)>();
+
+pub(crate) struct Subscriber {
+    pub id: u64,
+    pub matchers: Vec<Matcher>,
+    /// `None`: anonymous, public updates only.
+    pub grants: Option<Grants>,
+    queue: Mutex<Queue>,
+}
+
+struct Queue {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    /// The cursor of the last record queued (or replayed): anything at or
+    /// before it is a duplicate. Cursors only grow, so this one number
+    /// dedupes both the history→live seam and a record matching several
+    /// of the subscriber's matchers.
+    last: Cursor,
+    closed: Option<CloseReason>,
+    waker: Option<Waker>,
+}
+
+/// What the subscription finds when it polls its queue.
+pub(crate) enum Pending {
+    Frames(Bytes),
+    Empty,
+    Closed(CloseReason),
+}
+
+impl Subscriber {
+    pub fn new(id: u64, matchers: Vec<Matcher>, grants: Option<Grants>, last: Cursor) -> Self {
+        Subscriber {
+            id,
+            matchers,
+            grants,
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                bytes: 0,
+                last,
+                closed: None,
+                waker: None,
+            }),
+        }
+    }
+
+    /// Whether a record with these topics is for this subscriber: one of
+    /// its matchers selects one of the topics, and a private record needs a
+    /// grant on one of them.
+    pub fn wants(&self, topics: &[Topic<'_>], private: bool) -> bool {
+        let selected = self
+            .matchers
+            .iter()
+            .any(|matcher| topics.iter().any(|topic| matcher.matches(topic)));
+        selected && (!private || self.may_read(topics))
+    }
+
+    pub fn may_read(&self, topics: &[Topic<'_>]) -> bool {
+        self.grants
+            .as_ref()
+            .is_some_and(|grants| grants.may_read(topics))
+    }
+
+    /// Queues a record's frame; returns false when it closed the subscriber
+    /// for lagging.
+    pub fn push(&self, cursor: Cursor, frame: &Bytes, max_bytes: usize) -> Push {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.closed.is_some() {
+            return Push::Skipped;
+        }
+        if cursor <= queue.last {
+            return Push::Skipped;
+        }
+        queue.last = cursor;
+        queue.bytes += frame.len() + ENTRY_OVERHEAD;
+        if queue.bytes > max_bytes {
+            queue.frames = VecDeque::new();
+            queue.bytes = 0;
+            queue.closed = Some(CloseReason::Lagged);
+            wake(&mut queue);
+            return Push::Lagged;
+        }
+        queue.frames.push_back(frame.clone());
+        wake(&mut queue);
+        Push::Queued
+    }
+
+    /// Queues a frame that is not a record (a heartbeat); never counted as
+    /// lag, dropped if the queue already holds frames (they keep the
+    /// connection busy anyway).
+    pub fn push_keepalive(&self, frame: &Bytes) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.closed.is_none() && queue.frames.is_empty() {
+            queue.bytes += frame.len() + ENTRY_OVERHEAD;
+            queue.frames.push_back(frame.clone());
+            wake(&mut queue);
+        }
+    }
+
+    /// Ends the stream after the frames already queued (plus `last_words`).
+    pub fn close(&self, reason: CloseReason, last_words: Option<&Bytes>) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.closed.is_some() {
+            return;
+        }
+        if let Some(frame) = last_words {
+            queue.frames.push_back(frame.clone());
+        }
+        queue.closed = Some(reason);
+        wake(&mut queue);
+    }
+
+    /// Takes every queued frame, coalesced into one buffer (one write).
+    pub fn take(&self, waker: &Waker) -> Pending {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let frames = match queue.frames.len() {
+            0 => {
+                if let Some(reason) = queue.closed {
+                    return Pending::Closed(reason);
+                }
+                match &queue.waker {
+                    Some(current) if current.will_wake(waker) => {}
+                    _ => queue.waker = Some(waker.clone()),
+                }
+                return Pending::Empty;
+            }
+            1 => queue.frames.pop_front().expect("one frame"),
+            _ => {
+                let mut buf = bytes::BytesMut::with_capacity(queue.bytes);
+                for frame in queue.frames.drain(..) {
+                    buf.extend_from_slice(&frame);
+                }
+                // Give back the ring buffer's memory once a burst is over:
+                // idle subscribers should cost almost nothing.
+                if queue.frames.capacity() > 64 {
+                    queue.frames = VecDeque::new();
+                }
+                buf.freeze()
+            }
+        };
+        queue.bytes = 0;
+        Pending::Frames(frames)
+    }
+}
+
+/// The outcome of [`Subscriber::push`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    Queued,
+    Skipped,
+    Lagged,
+}
+
+fn wake(queue: &mut Queue) {
+    if let Some(waker) = queue.waker.take() {
+        waker.wake();
+    }
+}

@@ -1,0 +1,297 @@
+//! A subscription: the stream of frames one subscriber receives.
+//!
+//! It yields, in order: the in-band gap report (when the requested cursor
+//! was unknown or trimmed), the replay of history after the cursor, then
+//! live frames from its queue. The replay reads the store's log up to the
+//! `dispatched` cursor taken when the subscriber was registered; the live
+//! queue holds only records after it (see `registry`), so the seam has no
+//! gap and no duplicate even while publishes race the subscribe.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::BoxStream;
+use futures_util::Stream;
+use herald_proto::{Encoder, Event};
+use herald_store::{Cursor, ErrorKind, Record, StoreError};
+
+use crate::grant::Grants;
+use crate::hub::Shared;
+use crate::matcher::{Matcher, Topic};
+use crate::subscriber::{CloseReason, Pending, Subscriber};
+
+/// The SSE event type of the hub's own in-band reports. Publishers cannot
+/// use it (a publish with `type=mercure` is refused), so a report cannot be
+/// forged.
+///
+/// The gap report is sent before the replay when a subscriber resumes from
+/// an id the hub no longer has (unknown, or trimmed by retention). Its data
+/// is JSON: `{"type": "gap", "last_event_id": "<the id asked for>",
+/// "resumed_from": "earliest"}`: the replay then starts from the earliest
+/// event retained, so nothing still retained is skipped.
+pub const GAP_EVENT_TYPE: &str = "mercure";
+
+/// What a subscriber asks for.
+#[derive(Clone, Debug)]
+pub struct SubscribeRequest {
+    /// The topic matchers; a record matching any of them is selected.
+    pub matchers: Vec<Matcher>,
+    /// What the subscriber's token grants; `None` for an anonymous
+    /// subscriber, who receives public updates only.
+    pub grants: Option<Grants>,
+    /// Resume after this event id (`earliest`: from the oldest retained).
+    pub last_event_id: Option<String>,
+}
+
+impl SubscribeRequest {
+    /// An anonymous, live-only subscription.
+    pub fn new(matchers: Vec<Matcher>) -> Self {
+        SubscribeRequest {
+            matchers,
+            grants: None,
+            last_event_id: None,
+        }
+    }
+}
+
+/// Where a subscription's replay starts: what the `Mercure-Last-Event-ID`
+/// response header reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResumePoint {
+    /// No cursor was given: live only.
+    Live,
+    /// `earliest` was asked for: everything retained.
+    Earliest,
+    /// The requested id was found: the replay starts after it.
+    After(Arc<str>),
+    /// The requested id is unknown or trimmed: a gap report was sent and
+    /// the replay starts from the earliest retained event.
+    Gap(Arc<str>),
+}
+
+impl ResumePoint {
+    /// The `Mercure-Last-Event-ID` value, when a cursor was requested.
+    pub fn header_value(&self) -> Option<&str> {
+        match self {
+            ResumePoint::Live => None,
+            ResumePoint::Earliest | ResumePoint::Gap(_) => Some("earliest"),
+            ResumePoint::After(id) => Some(id),
+        }
+    }
+}
+
+/// The most replayed bytes coalesced into one frame.
+const REPLAY_CHUNK: usize = 256 * 1024;
+
+/// A live subscription: a `Stream` of encoded frames, ready to write.
+///
+/// Dropping it unregisters the subscriber at once.
+pub struct Subscription {
+    shared: Arc<Shared>,
+    subscriber: Arc<Subscriber>,
+    resume: ResumePoint,
+    gap_report: Option<Bytes>,
+    replay: Option<Replay>,
+    closed: Option<CloseReason>,
+}
+
+struct Replay {
+    log: BoxStream<'static, Result<Record, StoreError>>,
+    until: Cursor,
+}
+
+impl Subscription {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        subscriber: Arc<Subscriber>,
+        resume: ResumePoint,
+        replay_from: Option<Cursor>,
+        until: Cursor,
+    ) -> Self {
+        let gap_report = match &resume {
+            ResumePoint::Gap(id) => {
+                shared.counters.gaps.fetch_add(1, Relaxed);
+                Some(gap_report(id))
+            }
+            _ => None,
+        };
+        let replay = replay_from.filter(|from| *from < until).map(|from| Replay {
+            log: shared.store.follow(from),
+            until,
+        });
+        Subscription {
+            shared,
+            subscriber,
+            resume,
+            gap_report,
+            replay,
+            closed: None,
+        }
+    }
+
+    /// Where the replay started (for the `Mercure-Last-Event-ID` header).
+    pub fn resume_point(&self) -> &ResumePoint {
+        &self.resume
+    }
+
+    /// Why the stream ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed
+    }
+
+    /// Polls the replay: the next chunk of replayed frames, or `None` once
+    /// the replay reached the seam.
+    fn poll_replay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, CloseReason>>> {
+        let Some(replay) = &mut self.replay else {
+            return Poll::Ready(None);
+        };
+        let mut chunk = BytesMut::new();
+        let mut finished = false;
+        loop {
+            match replay.log.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(record))) => {
+                    if record.cursor > replay.until {
+                        finished = true;
+                        break;
+                    }
+                    let topics: Vec<Topic<'_>> = record
+                        .topics
+                        .iter()
+                        .map(|t| Topic::new(t, &self.shared.config.url))
+                        .collect();
+                    if self.subscriber.wants(&topics, record.private) {
+                        chunk.extend_from_slice(&record.frame);
+                    }
+                    if record.cursor == replay.until {
+                        finished = true;
+                        break;
+                    }
+                    if chunk.len() >= REPLAY_CHUNK {
+                        break;
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    // Retention removed records this replay still needed: say
+                    // so and end the stream right after what was replayed
+                    // (never live frames past the hole); the client resumes
+                    // from its last id and replays what is retained.
+                    tracing::debug!("replay interrupted: {err}");
+                    if err.kind() == ErrorKind::Trimmed {
+                        self.shared.counters.gaps.fetch_add(1, Relaxed);
+                        chunk.extend_from_slice(&gap_report(""));
+                    }
+                    self.replay = None;
+                    self.closed = Some(CloseReason::Resync);
+                    return Poll::Ready(Some(Ok(chunk.freeze())));
+                }
+                Poll::Ready(None) => {
+                    // The store closed under us: the hub is going away.
+                    self.replay = None;
+                    return Poll::Ready(Some(Err(CloseReason::Shutdown)));
+                }
+                Poll::Pending => {
+                    if chunk.is_empty() {
+                        return Poll::Pending;
+                    }
+                    break;
+                }
+            }
+        }
+        if finished {
+            self.replay = None;
+        }
+        if chunk.is_empty() {
+            // Nothing matched in this stretch of history.
+            return Poll::Ready(if finished { None } else { Some(Ok(Bytes::new())) });
+        }
+        Poll::Ready(Some(Ok(chunk.freeze())))
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = &mut *self;
+        if this.closed.is_some() {
+            return Poll::Ready(None);
+        }
+        if let Some(report) = this.gap_report.take() {
+            return Poll::Ready(Some(report));
+        }
+        while this.replay.is_some() {
+            match this.poll_replay(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => {
+                    if this.closed.is_some() {
+                        return Poll::Ready(None);
+                    }
+                    continue;
+                }
+                Poll::Ready(Some(Ok(chunk))) => return Poll::Ready(Some(chunk)),
+                Poll::Ready(Some(Err(reason))) => {
+                    this.closed = Some(reason);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(None) => break,
+            }
+        }
+        match this.subscriber.take(cx.waker()) {
+            Pending::Frames(frames) => Poll::Ready(Some(frames)),
+            Pending::Empty => Poll::Pending,
+            Pending::Closed(reason) => {
+                this.closed = Some(reason);
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shared.unregister(self.subscriber.id);
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("id", &self.subscriber.id)
+            .field("resume", &self.resume)
+            .field("replaying", &self.replay.is_some())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// The in-band gap report (see [`GAP_EVENT_TYPE`]).
+fn gap_report(requested: &str) -> Bytes {
+    let data = format!(
+        "{{\"type\": \"gap\", \"last_event_id\": {}, \"resumed_from\": \"earliest\"}}",
+        json_string(requested)
+    );
+    let event = Event::new(data)
+        .with_type(GAP_EVENT_TYPE)
+        .expect("a constant, valid type");
+    Encoder::encode(&event)
+}
+
+/// A JSON string literal (ids are validated text, but may hold quotes and
+/// backslashes).
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,133 @@
+//! Live fan-out: matching, privacy, lagging subscribers, cleanup.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use herald_hub::matcher::Topic;
+use herald_hub::{CloseReason, SubscribeRequest, Update};
+
+use crate::{events, exact, hub, hub_with, subscribe};
+
+#[tokio::test]
+async fn a_published_update_reaches_every_matching_subscriber_once() {
+    let hub = hub().await;
+    let mut books = subscribe(&hub, "/books/1", None).await;
+    let mut both = hub
+        .subscribe(SubscribeRequest::new(vec![
+            exact(&hub, "/books/1"),
+            exact(&hub, "/books/alt"),
+        ]))
+        .await
+        .unwrap();
+    let mut other = subscribe(&hub, "/books/2", None).await;
+
+    let mut update = Update::new("/books/1", "first");
+    update.topics.push("/books/alt".into());
+    let published = hub.publish(update).await.unwrap();
+    hub.publish(Update::new("/books/2", "second")).await.unwrap();
+
+    let got = events(&mut books, 1).await;
+    assert_eq!(got[0].data(), "first");
+    assert_eq!(got[0].last_event_id(), &*published.id);
+    let got = events(&mut both, 1).await;
+    assert_eq!(got[0].data(), "first");
+    let got = events(&mut other, 1).await;
+    assert_eq!(got[0].data(), "second");
+
+    // `both` matched the update through two topics but got it once.
+    hub.publish(Update::new("/books/1", "third")).await.unwrap();
+    let got = events(&mut both, 1).await;
+    assert_eq!(got[0].data(), "third");
+}
+
+#[tokio::test]
+async fn private_updates_reach_only_granted_subscribers() {
+    let hub = hub().await;
+    let mut anonymous = subscribe(&hub, "/secret", None).await;
+    let grant = herald_hub::grant::Grants::new(Vec::new(), vec![exact(&hub, "/secret")]);
+    let mut request = SubscribeRequest::new(vec![exact(&hub, "/secret")]);
+    request.grants = Some(grant.clone());
+    let mut granted = hub.subscribe(request).await.unwrap();
+    let base = hub.url().clone();
+    assert!(grant.may_read(&[Topic::new("/secret", &base)]));
+
+    let mut update = Update::new("/secret", "for your eyes only");
+    update.private = true;
+    hub.publish(update).await.unwrap();
+    hub.publish(Update::new("/secret", "public")).await.unwrap();
+
+    let got = events(&mut granted, 2).await;
+    assert_eq!(got[0].data(), "for your eyes only");
+    assert_eq!(got[1].data(), "public");
+    let got = events(&mut anonymous, 1).await;
+    assert_eq!(got[0].data(), "public", "the anonymous subscriber skipped the private update");
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reads_nothing_is_closed_and_the_others_get_everything() {
+    let hub = hub_with(|config| config.max_pending_bytes = 64 * 1024).await;
+    let mut slow = subscribe(&hub, "/feed", None).await;
+    let mut readers = Vec::new();
+    for _ in 0..100 {
+        let mut subscription = subscribe(&hub, "/feed", None).await;
+        readers.push(tokio::spawn(async move {
+            let got = events(&mut subscription, 10_000).await;
+            got.iter()
+                .map(|e| e.data().parse::<usize>().unwrap())
+                .collect::<Vec<_>>()
+        }));
+    }
+    for i in 0..10_000 {
+        hub.publish(Update::new("/feed", i.to_string())).await.unwrap();
+        if i % 20 == 0 {
+            // Let the readers run, as their own connections would.
+            tokio::task::yield_now().await;
+        }
+    }
+    for reader in readers {
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), 10_000, "a reader lost events");
+        assert!(got.iter().enumerate().all(|(i, n)| i == *n), "out of order");
+    }
+    // The slow one was cut off, not buffered without bound.
+    assert!(hub.stats().lagged >= 1);
+    let mut got = 0;
+    while let Some(frames) = slow.next().await {
+        got += frames.len();
+    }
+    assert_eq!(slow.close_reason(), Some(CloseReason::Lagged));
+    assert_eq!(got, 0, "a lagging subscriber's queue is dropped, not delivered");
+}
+
+#[tokio::test]
+async fn a_dropped_subscription_frees_its_registration_at_once() {
+    let hub = hub().await;
+    let subscription = subscribe(&hub, "/x", None).await;
+    assert_eq!(hub.subscriber_count(), 1);
+    drop(subscription);
+    assert_eq!(hub.subscriber_count(), 0);
+    assert_eq!(hub.stats().subscribers, 0);
+}
+
+#[tokio::test]
+async fn shutdown_sends_last_words_and_ends_every_stream() {
+    let hub = hub().await;
+    let mut subscription = subscribe(&hub, "/x", None).await;
+    hub.shutdown(Some(herald_proto::Encoder::retry(500)));
+    let frame = subscription.next().await.unwrap();
+    assert_eq!(&frame[..], b"retry: 500\n\n");
+    assert!(subscription.next().await.is_none());
+    assert_eq!(subscription.close_reason(), Some(CloseReason::Shutdown));
+    assert!(hub.publish(Update::new("/x", "late")).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_subscribers_get_heartbeats() {
+    let hub = hub_with(|config| config.heartbeat = Some(Duration::from_secs(15))).await;
+    let mut subscription = subscribe(&hub, "/x", None).await;
+    let frame = tokio::time::timeout(Duration::from_secs(16), subscription.next())
+        .await
+        .expect("a heartbeat within the period")
+        .unwrap();
+    assert_eq!(&frame[..], b":\n\n");
+}
