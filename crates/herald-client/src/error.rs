@@ -105,9 +105,12 @@ impl Error {
         &self.inner.kind
     }
 
-    /// Whether the event source gave up: every error a stream yields as an
-    /// `Err` item is fatal, and the stream ends after it. Transient errors
-    /// only appear as the cause of a [`Reconnect`](crate::Reconnect).
+    /// Whether this kind of failure makes an event source give up (a bad
+    /// response, too many retries, a build error), as opposed to a
+    /// transient network failure that it retries. A stream's `Err` item is
+    /// fatal, except with reconnection turned off, where a transient
+    /// failure ends the stream too; transient errors otherwise only appear
+    /// as the cause of a [`Reconnect`](crate::Reconnect).
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self.inner.kind,
@@ -138,6 +141,9 @@ impl fmt::Display for Error {
             // `StatusCode`'s own display: "404 Not Found".
             ErrorKind::Status(status) => write!(f, "{status}"),
             ErrorKind::NoContent => f.write_str("the server answered 204 No Content: stop"),
+            ErrorKind::ContentType(Some(got)) if got.trim().is_empty() => {
+                write!(f, "expected {EVENT_STREAM}, got an empty Content-Type")
+            }
             ErrorKind::ContentType(Some(got)) => write!(f, "expected {EVENT_STREAM}, got {got}"),
             ErrorKind::ContentType(None) => {
                 write!(f, "expected {EVENT_STREAM}, got no Content-Type")
@@ -193,6 +199,10 @@ mod tests {
             (
                 ErrorKind::ContentType(Some("text/html".into())),
                 "expected text/event-stream, got text/html",
+            ),
+            (
+                ErrorKind::ContentType(Some(String::new())),
+                "expected text/event-stream, got an empty Content-Type",
             ),
             (
                 ErrorKind::ContentType(None),

@@ -34,7 +34,7 @@ use crate::source::Shared;
 use crate::{Error, ErrorKind, SseItem};
 
 type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<reqwest::Response, reqwest::Error>> + Send>>;
+    Pin<Box<dyn Future<Output = Result<reqwest::Response, reqwest::Error>> + Send + Sync>>;
 
 /// The state of an [`EventStream`], as the browser's `readyState`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,9 +52,11 @@ pub enum ReadyState {
 /// itself, made by [`EventSource::stream`](crate::EventSource::stream).
 ///
 /// The stream ends (`None`) after [`EventStream::close`], or after its one
-/// `Err` item, which is always fatal ([`Error::is_fatal`]). Transient
-/// failures are not `Err` items: they are the cause of a
-/// [`SseItem::Reconnecting`].
+/// `Err` item. That error is fatal ([`Error::is_fatal`]): transient
+/// failures are not `Err` items but the cause of a
+/// [`SseItem::Reconnecting`]. The one exception is a stream built with
+/// [`Builder::reconnect`](crate::Builder::reconnect)`(false)`: with nothing
+/// to retry, a network failure ends it as its `Err` too.
 ///
 /// # Cancel safety
 ///
@@ -345,11 +347,10 @@ impl Stream for EventStream {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Failed(_) => {
-                    let Phase::Failed(error) = std::mem::replace(&mut this.phase, Phase::Closed)
-                    else {
-                        unreachable!("matched Failed above");
-                    };
-                    return Poll::Ready(Some(Err(error)));
+                    if let Phase::Failed(error) = std::mem::replace(&mut this.phase, Phase::Closed)
+                    {
+                        return Poll::Ready(Some(Err(error)));
+                    }
                 }
                 Phase::Closed => return Poll::Ready(None),
             }

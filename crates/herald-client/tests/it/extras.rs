@@ -168,6 +168,17 @@ async fn initial_last_event_id_is_sent_and_reported() {
     expect_open(&mut stream).await;
     expect_message(&mut stream, "x", "42").await;
     assert_eq!(server.requests()[0].header_str("last-event-id"), Some("42"));
+
+    // A `Last-Event-ID` given as a header is taken as the initial id, and
+    // sent once, not twice.
+    let mut stream = source(&server.url("/"))
+        .header("Last-Event-ID", "7")
+        .build()
+        .unwrap()
+        .stream();
+    expect_open(&mut stream).await;
+    expect_message(&mut stream, "x", "7").await;
+    assert_eq!(server.requests()[1].header_str("last-event-id"), Some("7"));
 }
 
 #[tokio::test]
@@ -191,7 +202,7 @@ async fn backoff_grows_until_progress_then_resets() {
     .await;
     let mut stream = source(&server.url("/"))
         .retry(ms(1))
-        .max_retry_delay(ms(150))
+        .max_retry_delay(ms(300))
         .build()
         .unwrap()
         .stream();
@@ -202,11 +213,10 @@ async fn backoff_grows_until_progress_then_resets() {
         delays.push(reconnect.delay);
     }
     assert_eq!(delays[0], ms(1), "the first wait is the reconnection time");
-    assert!(delays[1] >= ms(100) && delays[1] <= ms(150), "{delays:?}");
-    assert!(
-        delays[2] >= ms(75) && delays[2] <= ms(150),
-        "capped: {delays:?}"
-    );
+    // Doubling from the 100 ms growth floor, with equal jitter: [d/2, d].
+    assert!(delays[1] >= ms(100) && delays[1] <= ms(200), "{delays:?}");
+    // 400 ms, capped at 300 ms.
+    assert!(delays[2] >= ms(150) && delays[2] <= ms(300), "{delays:?}");
     expect_open(&mut stream).await;
     expect_message(&mut stream, "up", "").await;
     // Progress resets the count.
@@ -271,7 +281,7 @@ async fn read_timeout_reconnects_a_silent_stream() {
     })
     .await;
     let mut stream = source(&server.url("/"))
-        .read_timeout(ms(150))
+        .read_timeout(ms(400))
         .build()
         .unwrap()
         .stream();
@@ -402,4 +412,17 @@ async fn next_is_cancel_safe() {
     assert!(cancelled > 0, "the race was never lost");
     // Nothing extra was buffered or replayed.
     crate::expect_quiet(&mut stream, ms(30)).await;
+}
+
+#[test]
+fn handles_are_send_and_the_source_is_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<herald_client::EventSource>();
+    sync::<herald_client::EventSource>();
+    send::<herald_client::EventStream>();
+    sync::<herald_client::EventStream>();
+    send::<herald_client::Error>();
+    sync::<herald_client::Error>();
+    send::<SseItem>();
 }
