@@ -75,6 +75,8 @@ pub struct Builder {
     read_timeout: Option<Duration>,
     max_redirects: usize,
     limits: Limits,
+    root_certificates: Vec<reqwest::Certificate>,
+    accept_invalid_certificates: bool,
     /// The first error of a fallible setter, reported by `build`.
     error: Option<Error>,
 }
@@ -100,6 +102,8 @@ impl Builder {
             read_timeout: None,
             max_redirects: 20,
             limits: Limits::default(),
+            root_certificates: Vec::new(),
+            accept_invalid_certificates: false,
             error: None,
         }
     }
@@ -240,6 +244,33 @@ impl Builder {
         self
     }
 
+    /// Trusts one more root certificate, given in PEM: a private CA, or the
+    /// self-signed certificate of a development hub. The built-in roots
+    /// (see the crate's features) stay trusted.
+    ///
+    /// A certificate that does not parse is reported by
+    /// [`Builder::build`] as [`ErrorKind::Client`].
+    pub fn root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        match reqwest::Certificate::from_pem(pem.as_ref()) {
+            Ok(certificate) => self.root_certificates.push(certificate),
+            Err(error) => {
+                self.error
+                    .get_or_insert(Error::with_source(ErrorKind::Client, error));
+            }
+        }
+        self
+    }
+
+    /// Accepts any server certificate, even expired, self-signed or for
+    /// another host. This removes the protection TLS gives: use it only
+    /// against a hub on your own machine (`herald tail -k`), never in
+    /// production; [`Builder::root_certificate_pem`] is the safe way to
+    /// trust a self-signed hub.
+    pub fn danger_accept_invalid_certificates(mut self, accept: bool) -> Self {
+        self.accept_invalid_certificates = accept;
+        self
+    }
+
     /// Checks the configuration and sets up the HTTP client.
     ///
     /// # Errors
@@ -301,8 +332,13 @@ impl Builder {
         } else {
             reqwest::redirect::Policy::limited(self.max_redirects)
         };
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .redirect(redirect)
+            .danger_accept_invalid_certs(self.accept_invalid_certificates);
+        for certificate in self.root_certificates {
+            client = client.add_root_certificate(certificate);
+        }
+        let client = client
             .build()
             .map_err(|e| Error::with_source(ErrorKind::Client, e))?;
 

@@ -47,8 +47,8 @@ pub enum ErrorKind {
     InvalidUrl,
     /// A header name or value given to the builder is invalid.
     InvalidHeader,
-    /// The HTTP client could not be set up (for example its TLS
-    /// configuration). Reported by the builder.
+    /// The HTTP client could not be set up: a root certificate that does
+    /// not parse, or a TLS setup failure. Reported by the builder.
     Client,
     /// Fatal: the server answered a status other than 200 (after following
     /// redirects). A browser does not retry these either, not even 503.

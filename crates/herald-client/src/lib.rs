@@ -90,6 +90,8 @@
 //! trusts Mozilla's root certificates, compiled in, so a client works in a
 //! minimal container with no certificate store; the feature
 //! `native-roots` adds the operating system's store, for private CAs.
+//! [`Builder::root_certificate_pem`] trusts one more certificate, such as
+//! a development hub's self-signed one.
 //!
 //! # Runtime
 //!

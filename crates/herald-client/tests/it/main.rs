@@ -4,7 +4,7 @@
 //! `shared/conformance/client.md` (sections A, B and C), named
 //! `sNN_<what it checks>`; `extras` covers what goes beyond a browser
 //! (headers, methods, backoff, timeouts, limits, cancel safety) and the
-//! chunk cuts the issue asks for.
+//! chunk cuts the issue asks for; `tls` checks `https` end to end.
 //!
 //! Timing: tests use short reconnection times and assert order, headers
 //! and reported delays rather than measured durations; the few lower
@@ -17,6 +17,7 @@ mod classification;
 mod extras;
 mod reconnection;
 mod server;
+mod tls;
 
 use std::time::Duration;
 
