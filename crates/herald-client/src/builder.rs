@@ -52,7 +52,7 @@ pub(crate) struct Config {
 /// use herald_client::EventSource;
 ///
 /// let source = EventSource::builder("https://hub.example/.well-known/mercure?topic=news")
-///     .header("Authorization", "Bearer eyJhbGciOi…")
+///     .header("Authorization", "Bearer <token>")
 ///     .last_event_id("urn:uuid:42")
 ///     .retry(Duration::from_secs(1))
 ///     .max_retries(20)

@@ -17,7 +17,7 @@
 //!
 //! # async fn run() -> Result<(), herald_client::Error> {
 //! let source = EventSource::builder("http://127.0.0.1:8080/.well-known/mercure?topic=news")
-//!     .header("Authorization", "Bearer eyJhbGciOi…")
+//!     .header("Authorization", "Bearer <token>")
 //!     .max_retries(10)
 //!     .build()?;
 //! let mut stream = source.stream();
