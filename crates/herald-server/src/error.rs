@@ -1,0 +1,75 @@
+//! `ApiError`: every HTTP error the hub answers, in one `IntoResponse`.
+//!
+//! Token failures carry an RFC 6750 `WWW-Authenticate: Bearer` challenge;
+//! other errors are a one-line `text/plain` reason.
+
+use axum::response::{IntoResponse, Response};
+use herald_hub::{PublishError, SubscribeError};
+use http::{header, HeaderValue, StatusCode};
+
+use crate::auth::AuthError;
+
+/// An error response.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400: the request breaks a protocol rule.
+    BadRequest(String),
+    /// 413: the request exceeds a size limit.
+    TooLarge(String),
+    /// 401/403/400 with a Bearer challenge.
+    Auth(AuthError),
+    /// 429: connection limits.
+    TooManyConnections(&'static str),
+    /// 503: the store failed or the hub is shutting down.
+    Unavailable(String),
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        ApiError::Auth(err)
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(err: PublishError) -> Self {
+        match err {
+            PublishError::Invalid(why) => ApiError::BadRequest(why),
+            PublishError::TooLarge(why) => ApiError::TooLarge(why),
+            other => {
+                tracing::warn!("publish failed: {other}");
+                ApiError::Unavailable(other.to_string())
+            }
+        }
+    }
+}
+
+impl From<SubscribeError> for ApiError {
+    fn from(err: SubscribeError) -> Self {
+        tracing::warn!("subscribe failed: {err}");
+        ApiError::Unavailable(err.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, text) = match self {
+            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
+            ApiError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
+            ApiError::TooManyConnections(why) => (StatusCode::TOO_MANY_REQUESTS, why.to_owned()),
+            ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+            ApiError::Auth(err) => {
+                let mut response = (err.status(), err.to_string()).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, err.www_authenticate(None));
+                return response;
+            }
+        };
+        let mut response = (status, format!("{text}\n")).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        response
+    }
+}

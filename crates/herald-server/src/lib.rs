@@ -1,0 +1,139 @@
+//! The HTTP side of the Herald hub: the Mercure routes in front of a
+//! [`herald_hub::Hub`], with authorization, CORS, connection limits and the
+//! event-stream responses.
+//!
+//! [`router`] returns an axum [`Router`] you can serve as it is or nest in
+//! your own app; [`serve`] runs it with graceful shutdown.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use herald_hub::{Hub, HubConfig};
+//! use herald_server::{router, ServerConfig};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = "http://localhost:8080/.well-known/mercure".parse()?;
+//! let hub = Hub::start(Arc::new(herald_store::MemoryStore::new()), HubConfig::new(url)).await?;
+//! let app = router(hub.clone(), ServerConfig::default())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! herald_server::serve(listener, app, hub, 500, std::future::pending()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Routes
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /.well-known/mercure` | subscribe (`match`, `match_urlpattern`, legacy `topic`; `Last-Event-ID`) |
+//! | `POST /.well-known/mercure` | publish (form-encoded or JSON) |
+//! | `GET /healthz` | liveness: `ok` |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /` | a page saying what this is |
+
+pub mod auth;
+mod config;
+mod cors;
+mod error;
+mod limits;
+mod routes;
+mod sse;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use herald_hub::Hub;
+use herald_proto::Encoder;
+
+pub use config::ServerConfig;
+pub use error::ApiError;
+pub use sse::EventStreamBody;
+
+use crate::auth::Authenticator;
+use crate::limits::ConnectionLimits;
+
+/// The path of the Mercure endpoint.
+pub const MERCURE_PATH: &str = "/.well-known/mercure";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    hub: Hub,
+    config: Arc<ServerConfig>,
+    auth: Arc<Authenticator>,
+    limits: ConnectionLimits,
+}
+
+/// An invalid [`ServerConfig`].
+#[derive(Debug)]
+pub struct ConfigError(String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The hub's routes, ready to serve or to nest in another axum app. Serve
+/// it with `into_make_service_with_connect_info::<SocketAddr>()` (as
+/// [`serve`] does) for per-address connection limits.
+///
+/// # Errors
+///
+/// [`ConfigError`] when the authorization settings are invalid (an unknown
+/// algorithm, a key that does not fit its algorithm, …).
+pub fn router(hub: Hub, config: ServerConfig) -> Result<Router, ConfigError> {
+    let auth =
+        Authenticator::new(&config.auth, hub.url()).map_err(|err| ConfigError(err.to_string()))?;
+    let limits = ConnectionLimits::new(config.max_connections_per_ip, config.max_connections);
+    let state = AppState {
+        hub,
+        config: Arc::new(config),
+        auth: Arc::new(auth),
+        limits,
+    };
+    let mercure = get(routes::subscribe::handle)
+        .post(routes::publish::handle)
+        .options(routes::preflight);
+    Ok(Router::new()
+        .route(MERCURE_PATH, mercure)
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .route("/", get(routes::index))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::apply,
+        ))
+        .with_state(state))
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves; then stops
+/// accepting, tells every subscriber to reconnect soon (a short `retry:`),
+/// closes their streams, and returns once open requests are done.
+///
+/// # Errors
+///
+/// I/O errors from the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    hub: Hub,
+    shutdown_retry_ms: u64,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stop = async move {
+        shutdown.await;
+        hub.shutdown(Some(Encoder::retry(shutdown_retry_ms)));
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}

@@ -1,0 +1,179 @@
+//! `GET /.well-known/mercure`: open an event stream.
+//!
+//! Matchers come from `match` / `match_exact` / `match_urlpattern` (and the
+//! legacy `topic`, a URI template selector); every other name in the
+//! reserved `match` namespace is refused, as are values breaking the text
+//! rules or the size limits. The cursor comes from `Last-Event-ID`, else
+//! `last_event_id`, else the legacy `lastEventID`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use herald_hub::matcher::{Matcher, MatcherKind};
+use herald_hub::{topic, SubscribeRequest};
+use herald_proto::Encoder;
+use http::{header, HeaderValue, StatusCode};
+
+use crate::auth::{self, AuthError};
+use crate::routes::form_pairs;
+use crate::sse::EventStreamBody;
+use crate::{ApiError, AppState};
+
+/// The parsed subscribe query.
+struct Query {
+    matchers: Vec<Matcher>,
+    last_event_id: Option<String>,
+    legacy: bool,
+    pairs: Vec<(String, String)>,
+}
+
+pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    match subscribe(state, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiError> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let headers = request.headers();
+    let query = parse_query(&state, request.uri().query().unwrap_or(""))?;
+
+    let token = auth::extract_token(headers, &query.pairs, &state.config.auth)?;
+    let claims = match token {
+        Some(token) => Some(state.auth.authenticate(&token)?),
+        None if state.config.allow_anonymous => None,
+        None => return Err(AuthError::missing_token().into()),
+    };
+
+    // The header wins over the query (draft-08 and legacy alike).
+    let last_event_id = match headers.get("last-event-id") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("Last-Event-ID is not valid text".into()))?
+                .to_owned(),
+        ),
+        None => query.last_event_id,
+    };
+
+    let guard = state
+        .limits
+        .acquire(peer)
+        .map_err(ApiError::TooManyConnections)?;
+
+    let expires_at = claims.as_ref().and_then(|c| c.expires_at);
+    let subscription = state
+        .hub
+        .subscribe(SubscribeRequest {
+            matchers: query.matchers,
+            grants: claims.map(|c| c.grants),
+            last_event_id,
+        })
+        .await?;
+
+    let resume_header = subscription
+        .resume_point()
+        .header_value()
+        .map(str::to_owned);
+    let body = EventStreamBody::new(
+        Encoder::retry(state.config.retry_ms),
+        subscription,
+        expires_at,
+        Some(guard),
+    );
+    let mut response = Response::new(axum::body::Body::new(body));
+    *response.status_mut() = StatusCode::OK;
+    stream_headers(&mut response, resume_header.as_deref(), query.legacy);
+    Ok(response)
+}
+
+fn parse_query(state: &AppState, raw: &str) -> Result<Query, ApiError> {
+    let pairs = form_pairs(raw.as_bytes());
+    let base = state.hub.url();
+    let mut matchers = Vec::new();
+    let mut last_event_id = None;
+    let mut legacy_last_event_id = None;
+    let mut legacy = false;
+    for (name, value) in &pairs {
+        let kind = match name.as_str() {
+            "match" | "match_exact" => MatcherKind::Exact,
+            "match_urlpattern" => MatcherKind::UrlPattern,
+            "topic" => {
+                legacy = true;
+                MatcherKind::LegacySelector
+            }
+            "last_event_id" => {
+                last_event_id.get_or_insert_with(|| value.clone());
+                continue;
+            }
+            "lastEventID" => {
+                legacy_last_event_id.get_or_insert_with(|| value.clone());
+                continue;
+            }
+            other if other.len() >= 5 && other[..5].eq_ignore_ascii_case("match") => {
+                return Err(ApiError::BadRequest(format!(
+                    "unsupported matcher parameter {other:?} (this hub supports match, match_exact and match_urlpattern)"
+                )));
+            }
+            _ => continue,
+        };
+        if matchers.len() == state.config.max_matchers {
+            return Err(ApiError::BadRequest(format!(
+                "too many matchers (at most {})",
+                state.config.max_matchers
+            )));
+        }
+        if value.len() > state.config.max_matcher_len {
+            return Err(ApiError::BadRequest(format!(
+                "a matcher of {} bytes (at most {})",
+                value.len(),
+                state.config.max_matcher_len
+            )));
+        }
+        topic::check_text(value)
+            .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
+        let matcher = Matcher::new(kind, value, base)
+            .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
+        matchers.push(matcher);
+    }
+    if matchers.is_empty() {
+        return Err(ApiError::BadRequest(
+            "no topic matcher: add match=TOPIC (or match_urlpattern=PATTERN)".into(),
+        ));
+    }
+    if last_event_id.is_none() {
+        if let Some(id) = legacy_last_event_id {
+            legacy = true;
+            last_event_id = Some(id);
+        }
+    }
+    Ok(Query {
+        matchers,
+        last_event_id,
+        legacy,
+        pairs,
+    })
+}
+
+/// The headers every event stream carries.
+pub(crate) fn stream_headers(response: &mut Response, resume_header: Option<&str>, legacy: bool) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(id) = resume_header.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok()) {
+        headers.insert("mercure-last-event-id", id.clone());
+        if legacy {
+            // The legacy protocol named the response header like the request one.
+            headers.insert("last-event-id", id);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The hub over real HTTP on 127.0.0.1:0: every protocol rule, one test
+//! each, checked the way a client sees it.
+
+mod access;
+mod publish;
+mod subscribe;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use herald_hub::{Hub, HubConfig};
+use herald_proto::{Decoder, Frame, MessageEvent};
+use herald_server::auth::{IssuerConfig, KeyConfig};
+use herald_server::ServerConfig;
+use serde_json::json;
+
+/// The secret of the test issuer.
+pub const SECRET: &str = "a-test-secret-that-is-long-enough-for-hs256";
+/// The test issuer.
+pub const ISSUER: &str = "https://issuer.test";
+
+/// A hub served on a free loopback port.
+pub struct TestHub {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The hub URL (also the token audience).
+    pub url: String,
+    /// The hub itself.
+    pub hub: Hub,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// Starts a hub with the default config plus the test issuer.
+pub async fn start() -> TestHub {
+    start_with(|_| {}).await
+}
+
+/// Starts a hub, letting the test adjust the config.
+pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/.well-known/mercure");
+    let mut hub_config = HubConfig::new(url.parse().unwrap());
+    hub_config.heartbeat = None;
+    let hub = Hub::start(Arc::new(herald_store::MemoryStore::new()), hub_config)
+        .await
+        .unwrap();
+    let mut config = ServerConfig::default();
+    config.auth.resource = url.clone();
+    config.auth.issuers.push(IssuerConfig {
+        issuer: ISSUER.into(),
+        keys: vec![KeyConfig {
+            alg: "HS256".into(),
+            kid: None,
+            secret: Some(SECRET.into()),
+            public_key_pem: None,
+            public_key_file: None,
+        }],
+        legacy: false,
+    });
+    configure(&mut config);
+    let app = herald_server::router(hub.clone(), config).unwrap();
+    let server_hub = hub.clone();
+    tokio::spawn(async move {
+        herald_server::serve(listener, app, server_hub, 100, std::future::pending())
+            .await
+            .unwrap();
+    });
+    TestHub {
+        base,
+        url,
+        hub,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// The `authorization_details` of a token.
+pub fn details(publish: &[&str], subscribe: &[&str]) -> serde_json::Value {
+    let detail = |action: &str, topics: &[&str]| {
+        json!({
+            "type": "https://mercure.rocks/authorization-detail",
+            "actions": [action],
+            "topics": topics.iter().map(|t| json!({"match": t})).collect::<Vec<_>>(),
+        })
+    };
+    // A detail must list at least one topic (an empty one makes the whole
+    // token invalid), so an empty side is left out.
+    let mut all = Vec::new();
+    if !publish.is_empty() {
+        all.push(detail("publish", publish));
+    }
+    if !subscribe.is_empty() {
+        all.push(detail("subscribe", subscribe));
+    }
+    serde_json::Value::Array(all)
+}
+
+/// Signs claims as the test issuer (HS256, `typ: at+jwt`), filling in the
+/// required claims that the test did not set.
+pub fn token(audience: &str, mut claims: serde_json::Value) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let defaults = json!({
+        "iss": ISSUER, "aud": audience, "sub": "tester", "client_id": "tests",
+        "iat": now, "exp": now + 600, "jti": format!("jti-{now}"),
+    });
+    for (key, value) in defaults.as_object().unwrap() {
+        if claims.get(key).is_none() {
+            claims[key] = value.clone();
+        }
+    }
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+impl TestHub {
+    /// A token that may publish and read everything.
+    pub fn admin_token(&self) -> String {
+        token(
+            &self.url,
+            json!({ "authorization_details": details(&["*"], &["*"]) }),
+        )
+    }
+
+    /// Publishes form fields with the admin token; returns the response.
+    pub async fn publish(&self, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.publish_as(Some(&self.admin_token()), fields).await
+    }
+
+    /// Publishes form fields with the given token (or none).
+    pub async fn publish_as(
+        &self,
+        token: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Publishes and returns the id, asserting success.
+    pub async fn publish_ok(&self, fields: &[(&str, &str)]) -> String {
+        let response = self.publish(fields).await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        response.text().await.unwrap()
+    }
+
+    /// GET on the subscribe endpoint with a raw query string.
+    pub fn subscribe_request(&self, query: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}?{query}", self.url))
+    }
+}
+
+/// Reads an event stream's frames until `n` events came (or 10 s passed).
+pub async fn read_events(response: reqwest::Response, n: usize) -> Vec<MessageEvent> {
+    let mut frames = read_frames(response, n, |f| matches!(f, Frame::Event(_))).await;
+    frames
+        .drain(..)
+        .filter_map(|f| match f {
+            Frame::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads frames until `n` of them satisfy `counted` (or 10 s passed).
+pub async fn read_frames(
+    response: reqwest::Response,
+    n: usize,
+    counted: impl Fn(&Frame) -> bool,
+) -> Vec<Frame> {
+    let mut body = response.bytes_stream();
+    let mut decoder = Decoder::new();
+    let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while frames.iter().filter(|f| counted(f)).count() < n {
+        let chunk = match tokio::time::timeout_at(deadline, body.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            _ => break,
+        };
+        decoder.feed(&chunk).unwrap();
+        frames.extend(std::iter::from_fn(|| decoder.next_frame()));
+    }
+    frames
+}

@@ -1,0 +1,204 @@
+//! `herald serve`: run the hub.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use herald_hub::{Hub, HubConfig};
+use herald_server::auth::{IssuerConfig, KeyConfig};
+use herald_store::{MemoryStore, Retention, Store};
+
+use crate::config::{HeraldConfig, StoreKind};
+use crate::token::{self, TokenSpec, LOCAL_ISSUER};
+
+/// Run the hub: a Mercure endpoint at /.well-known/mercure.
+///
+/// With no key configured, the hub generates one in the data directory and
+/// prints a publisher token, so `herald serve` then `herald publish` just
+/// works on one machine. Settings come from --config FILE (TOML; see
+/// docs/configuration.md), then the flags below.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A TOML config file.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, short = 'l', value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// The hub's public URL, if it differs from http://LISTEN/.well-known/mercure.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Directory for the key, tokens and history [default: ./herald-data].
+    #[arg(long = "data", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The history store.
+    #[arg(long, value_enum)]
+    store: Option<StoreKind>,
+    /// Allow a browser origin (CORS, with credentials); repeatable.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Refuse subscribers without a token.
+    #[arg(long)]
+    no_anonymous: bool,
+    /// Seconds between heartbeats on idle streams (0: none).
+    #[arg(long, value_name = "SECS")]
+    heartbeat: Option<u64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => HeraldConfig::load(path)?,
+        None => HeraldConfig::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(url) = args.public_url {
+        config.public_url = Some(url);
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(store) = args.store {
+        config.store.kind = store;
+    }
+    config.server.cors_origins.extend(args.cors_origins);
+    if args.no_anonymous {
+        config.server.allow_anonymous = false;
+    }
+    if let Some(secs) = args.heartbeat {
+        config.hub.heartbeat_secs = secs;
+    }
+    config.validate()?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    // With port 0 the OS picked the port: the URL names the real one.
+    config.listen = local;
+    let hub_url = config.hub_url()?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!("cannot create the data directory {}", config.data_dir.display())
+    })?;
+    if config.server.auth.resource.is_empty() {
+        config.server.auth.resource = hub_url.to_string();
+    }
+    let local_token = if config.server.auth.issuers.is_empty() {
+        Some(local_key(&mut config, hub_url.as_str())?)
+    } else {
+        None
+    };
+
+    let retention = Retention {
+        max_events: (config.store.max_events > 0).then_some(config.store.max_events),
+        max_age: (config.store.max_age_secs > 0)
+            .then(|| Duration::from_secs(config.store.max_age_secs)),
+    };
+    let store: Arc<dyn Store> = match config.store.kind {
+        StoreKind::Memory => Arc::new(MemoryStore::with_retention(retention.clone())),
+    };
+    if retention.max_age.is_some() {
+        tokio::spawn(trim_periodically(Arc::clone(&store), retention));
+    }
+
+    let mut hub_config = HubConfig::new(hub_url.clone());
+    hub_config.heartbeat =
+        (config.hub.heartbeat_secs > 0).then(|| Duration::from_secs(config.hub.heartbeat_secs));
+    hub_config.max_pending_bytes = config.hub.max_pending_bytes;
+    let hub = Hub::start(store, hub_config)
+        .await
+        .context("cannot start the hub")?;
+    let shutdown_retry = config.server.shutdown_retry_ms;
+    let app = herald_server::router(hub.clone(), config.server)?;
+
+    eprintln!("herald: listening on http://{local}");
+    eprintln!("herald: hub URL {hub_url}");
+    if let Some((path, token)) = &local_token {
+        eprintln!(
+            "herald: publisher token (all topics, 30 days), saved to {}:",
+            path.display()
+        );
+        println!("{token}");
+    }
+    herald_server::serve(listener, app, hub, shutdown_retry, shutdown_signal()).await?;
+    eprintln!("herald: stopped");
+    Ok(())
+}
+
+/// Uses (or creates) the data directory's key as the one trusted issuer,
+/// and mints a publisher token with it.
+fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathBuf, String)> {
+    let (key, created) = token::load_or_create(&config.data_dir)?;
+    if created {
+        eprintln!(
+            "herald: no key configured: generated one in {}",
+            key.path.display()
+        );
+    }
+    config.server.auth.issuers.push(IssuerConfig {
+        issuer: LOCAL_ISSUER.to_owned(),
+        keys: vec![KeyConfig {
+            alg: "HS256".to_owned(),
+            kid: None,
+            secret: Some(key.secret.clone()),
+            public_key_pem: None,
+            public_key_file: None,
+        }],
+        legacy: false,
+    });
+    let all = vec!["*".to_owned()];
+    let jwt = token::mint_hs256(
+        &key.secret,
+        &TokenSpec {
+            publish: &all,
+            subscribe: &all,
+            match_type: "exact",
+            audience,
+            issuer: LOCAL_ISSUER,
+            subject: "herald-local-publisher",
+            ttl: Duration::from_secs(30 * 24 * 3600),
+            legacy: false,
+        },
+    )?;
+    let path = token::publisher_token_path(&config.data_dir);
+    token::write_private(&path, &jwt)?;
+    Ok((path, jwt))
+}
+
+async fn trim_periodically(store: Arc<dyn Store>, retention: Retention) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        if let Err(err) = store.trim(&retention).await {
+            tracing::warn!("retention: {err}");
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    eprintln!("herald: shutting down");
+}
