@@ -1,0 +1,125 @@
+//! The durable, embedded store of the Herald hub: the
+//! [`herald_store::Store`] contract on [redb], for a single node.
+//!
+//! A [`DiskStore`] keeps the hub's ordered log of published updates in one
+//! file, `DIR/herald.redb`, so that history survives restarts and crashes: a
+//! subscriber that comes back with a `Last-Event-ID` from before a restart
+//! resumes exactly where it was. redb provides the file format, checksummed
+//! copy-on-write B-trees and crash recovery; this crate adds the log's
+//! tables, group commit (one fsync shared by all concurrent publishers),
+//! retention in bounded steps, and live following. It passes
+//! `herald_store::testkit` unchanged.
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use futures_util::StreamExt;
+//! use herald_store::{NewRecord, Store};
+//! use herald_store_disk::{DiskOptions, DiskStore};
+//!
+//! fn update(id: &str) -> NewRecord {
+//!     NewRecord {
+//!         id: id.into(),
+//!         topics: vec!["https://example.com/books/1".to_owned()].into(),
+//!         private: false,
+//!         frame: Bytes::from(format!("id: {id}\ndata: hello\n\n")),
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = DiskStore::open(dir.path(), DiskOptions::default())?;
+//! // Durable (fsynced) when `append` returns.
+//! let first = store.append(update("urn:uuid:1")).await?;
+//! let second = store.append(update("urn:uuid:2")).await?;
+//! drop(store);
+//!
+//! // After a restart: the same records, and cursors keep increasing.
+//! let store = DiskStore::open(dir.path(), DiskOptions::default())?;
+//! assert_eq!(store.resolve("urn:uuid:1").await?, Some(first.cursor));
+//! let mut live = store.follow(first.cursor);
+//! assert_eq!(live.next().await.transpose()?, Some(second.clone()));
+//! let third = store.append(update("urn:uuid:3")).await?;
+//! assert!(third.cursor > second.cursor);
+//! assert_eq!(live.next().await.transpose()?, Some(third));
+//! store.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A server opens one store per data directory, spawns
+//! [`spawn_retention`](DiskStore::spawn_retention) once, and calls
+//! [`close`](DiskStore::close) at shutdown.
+//!
+//! # Durability
+//!
+//! [`DiskOptions::durability`] chooses what an acknowledged append (one
+//! whose future returned `Ok`) survives:
+//!
+//! - [`Durability::Fsync`] (default): the record's commit was fsynced before
+//!   the answer. It survives `kill -9`, an OS crash and power loss, as far as
+//!   the disk honours fsync. Concurrent appends share one commit and one
+//!   fsync: throughput grows with the number of concurrent publishers, and a
+//!   lone publisher waits one commit (about one fsync) per append.
+//! - [`Durability::None`]: the commit is visible to readers and followers
+//!   at once, but not fsynced; a durable commit follows within
+//!   [`DiskOptions::sync_interval`] (default 1 s), and at
+//!   [`flush`](DiskStore::flush), [`close`](DiskStore::close) and when the
+//!   last handle drops. A `kill -9` or crash loses the appends acknowledged
+//!   since the last durable commit (at most about one interval's worth);
+//!   what remains is always a consistent prefix of the log (redb falls back
+//!   to its last durable commit), and cursors handed out to lost records are
+//!   skipped, never reused (a durable cursor reservation, raised in blocks
+//!   of 2^20). A clean shutdown loses nothing.
+//!
+//! In both modes: cursors are never reused, also after trimming everything
+//! and across restarts; `published_at` never goes back, also across
+//! restarts (unless the wall clock does while the store is closed).
+//!
+//! # Cancel safety
+//!
+//! Dropping an [`append`](herald_store::Store::append) or
+//! [`append_batch`](herald_store::Store::append_batch) future after its first poll does
+//! not withdraw the request: the writer still commits it, and nobody hears
+//! the cursor. Do not cancel a publish you will acknowledge. Dropping a
+//! [`trim`](herald_store::Store::trim) future stops the trim after its current step
+//! (whatever was removed stays removed). Reads are cancel safe, and so is a
+//! [`follow`](herald_store::Store::follow) stream's `next()`: a dropped call is resumed by
+//! the next one; dropping the stream frees what it held at once.
+//!
+//! # Limits
+//!
+//! - One process, one directory: the file is locked while open, and a second
+//!   [`DiskStore::open`] of the same directory fails instead of corrupting it.
+//! - Throughput with [`Durability::Fsync`] is bounded by the disk's fsync
+//!   latency times the batch size: about `publishers / fsync latency` events
+//!   per second up to [`DiskOptions::max_batch_records`] per commit. See
+//!   `PERFORMANCE.md` for measured figures.
+//! - After an unclean shutdown, [`DiskStore::open`] runs redb's repair,
+//!   which walks the whole file: restart time grows with the history kept.
+//!   Retention keeps it bounded.
+//! - Retention runs in the background
+//!   ([`spawn_retention`](DiskStore::spawn_retention)), not on append:
+//!   between runs the log may exceed its limits by one interval's worth.
+//! - Ids are not unique in the store: [`resolve`](herald_store::Store::resolve) finds the
+//!   earliest retained record with an id. An id must be under 4 GiB.
+//! - The file does not shrink when records are trimmed: freed pages are
+//!   reused by later appends, so its size tracks the peak history kept.
+//!
+//! [redb]: https://docs.rs/redb
+
+mod codec;
+mod error;
+mod follow;
+mod options;
+mod retention;
+mod schema;
+mod stats;
+mod store;
+mod writer;
+
+pub use options::{DiskOptions, Durability, ParseDurabilityError};
+pub use stats::Stats;
+pub use store::DiskStore;

@@ -1,0 +1,432 @@
+//! [`DiskStore`]: the handle, opening a data directory, and the read side of
+//! the [`Store`] contract.
+//!
+//! Writes go to the writer thread (`writer.rs`); reads open their own redb
+//! read transaction (an MVCC snapshot: readers never block the writer, nor
+//! it them) on the blocking pool.
+//!
+//! Reads run under `spawn_blocking`, not inline on the async worker. A read
+//! of hot pages takes a few microseconds, but one that misses redb's cache
+//! (a replay from `earliest` over a long history) does disk I/O, which must
+//! not stall the runtime's other connections; the hand-off costs about as
+//! much as the hot read itself (see `PERFORMANCE.md`), which is noise next
+//! to a publish, and reads come in batches (`read_after` with a limit, the
+//! follower 256 records at a time), so it is paid per batch, not per record.
+
+use std::fmt;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use futures_util::stream::BoxStream;
+use herald_store::{Bounds, Cursor, NewRecord, Record, Retention, Store, StoreError};
+use redb::{Database, ReadTransaction, ReadableTable};
+use tokio::sync::{oneshot, watch};
+
+use crate::codec;
+use crate::error::{closed, context, open_failed};
+use crate::follow::Follower;
+use crate::options::DiskOptions;
+use crate::schema::{
+    EVENTS, FILE_NAME, HEAD, IDS, META, RESERVED, SCHEMA, SCHEMA_VERSION, TRIMMED_THROUGH,
+};
+use crate::stats::{Counters, Stats};
+use crate::writer::{Appended, Command, Records, Recovered, Writer};
+
+/// The durable [`Store`]: a cheap `Clone` handle; all clones share one open
+/// database and one writer thread.
+///
+/// Open one per data directory with [`DiskStore::open`]. The writer thread
+/// stops, after a final durable commit, when the last handle is dropped (or
+/// at [`close`](DiskStore::close)); dropping the last handle waits for that
+/// commit (at most one batch and one fsync) so that the file is released
+/// when `drop` returns and can be reopened at once.
+///
+/// See the crate docs for durability, cancel safety and limits.
+#[derive(Clone)]
+pub struct DiskStore {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    /// First field, so it is dropped (joining the writer) before `db`.
+    writer: WriterHandle,
+    pub(crate) db: Arc<Database>,
+    /// Receives the head after every append commit; cloned by followers.
+    pub(crate) head_rx: watch::Receiver<Cursor>,
+    pub(crate) closed: AtomicBool,
+    counters: Arc<Counters>,
+    options: DiskOptions,
+    file: PathBuf,
+}
+
+/// The sending end of the writer's channel, and its thread, joined on drop.
+struct WriterHandle {
+    tx: Option<mpsc::Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Disconnecting the channel is the writer's signal to sync and stop.
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("herald-store-disk: the writer thread panicked");
+            }
+        }
+    }
+}
+
+impl DiskStore {
+    /// Opens the store in directory `dir` (created if missing), in the file
+    /// `dir/herald.redb` (created if missing).
+    ///
+    /// This is blocking: it may run redb's crash recovery (after an unclean
+    /// shutdown, in time proportional to the file's size) and makes one
+    /// durable commit. From async code, call it in
+    /// [`spawn_blocking`](tokio::task::spawn_blocking) if that matters.
+    ///
+    /// # Errors
+    ///
+    /// - [`ErrorKind::Backend`](herald_store::ErrorKind::Backend) if the
+    ///   directory or file cannot be created or read, if the options are
+    ///   invalid, or if the file is already open: redb locks it, so a second
+    ///   hub (or a second `DiskStore` in this process) on the same directory
+    ///   is refused instead of corrupting it.
+    /// - [`ErrorKind::Corrupt`](herald_store::ErrorKind::Corrupt) if the file
+    ///   is not a redb database, is damaged beyond recovery, or was written
+    ///   by a newer, incompatible version of this crate.
+    pub fn open(dir: impl AsRef<Path>, options: DiskOptions) -> Result<DiskStore, StoreError> {
+        options.validate()?;
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|error| {
+            StoreError::backend(error)
+                .with_message(format!("creating data directory {}", dir.display()))
+        })?;
+        let file = dir.join(FILE_NAME);
+        let mut builder = redb::Builder::new();
+        builder
+            .set_cache_size(options.cache_size)
+            // The only format redb 3 and later read: no upgrade step when the
+            // engine moves up a major version.
+            .create_with_file_format_v3(true)
+            .set_repair_callback(|session| {
+                tracing::warn!(
+                    progress = session.progress(),
+                    "herald-store-disk: repairing the database after an unclean shutdown"
+                );
+            });
+        let db = builder
+            .create(&file)
+            .map_err(|error| open_failed(&file, error))?;
+        let recovered = prepare(&db, &file)?;
+        let db = Arc::new(db);
+
+        let (tx, rx) = mpsc::channel();
+        let (head_tx, head_rx) = watch::channel(Cursor::new(recovered.head));
+        let counters = Arc::new(Counters::default());
+        let writer = Writer::new(
+            Arc::clone(&db),
+            options.clone(),
+            rx,
+            head_tx,
+            Arc::clone(&counters),
+            recovered,
+        );
+        let thread = std::thread::Builder::new()
+            .name("herald-store-disk-writer".to_owned())
+            .spawn(move || writer.run())
+            .map_err(|error| {
+                StoreError::backend(error).with_message("starting the writer thread")
+            })?;
+        tracing::debug!(file = %file.display(), "herald-store-disk: opened");
+        Ok(DiskStore {
+            shared: Arc::new(Shared {
+                writer: WriterHandle {
+                    tx: Some(tx),
+                    thread: Some(thread),
+                },
+                db,
+                head_rx,
+                closed: AtomicBool::new(false),
+                counters,
+                options,
+                file,
+            }),
+        })
+    }
+
+    /// The database file (`dir/herald.redb`).
+    pub fn path(&self) -> &Path {
+        &self.shared.file
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> &DiskOptions {
+        &self.shared.options
+    }
+
+    /// Counters since open: appends, commits (how well group commit
+    /// batches), trims.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Makes every append acknowledged so far durable (fsync). A no-op with
+    /// [`Durability::Fsync`](crate::Durability::Fsync), where that is already
+    /// true when `append` returns.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.request(|reply| Command::Flush { reply }).await?
+    }
+
+    /// Graceful shutdown: waits for the appends already queued, makes
+    /// everything durable, and stops the writer. Afterwards every call on
+    /// any clone fails with [`ErrorKind::Closed`](herald_store::ErrorKind::Closed)
+    /// and follow streams end. Closing twice is fine.
+    ///
+    /// The file stays locked until the last handle is dropped.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        match self.request(|reply| Command::Close { reply }).await {
+            Ok(result) => result,
+            // The writer was already gone: nothing left to make durable.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Sends a request to the writer and waits for its answer.
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.send(command(reply))?;
+        // The writer drops the sender without answering only when it stops.
+        answer.await.map_err(|_| closed())
+    }
+
+    async fn append_records(&self, records: Records) -> Result<Appended, StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        self.request(|reply| Command::Append { records, reply })
+            .await?
+    }
+}
+
+impl Shared {
+    fn send(&self, command: Command) -> Result<(), StoreError> {
+        self.writer
+            .tx
+            .as_ref()
+            .ok_or_else(closed)?
+            .send(command)
+            .map_err(|_| closed())
+    }
+
+    /// Runs `read` on a fresh read transaction on the blocking pool.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        // The closure holds the `Shared` (not just the database) so that a
+        // store dropped during a read is released, file lock included, when
+        // the read ends: a reopen right after sees it closed.
+        let shared = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let txn = shared
+                .db
+                .begin_read()
+                .map_err(context("starting a read transaction"))?;
+            read(&txn)
+        })
+        .await
+        .map_err(|error| StoreError::backend(error).with_message("read task failed"))?
+    }
+}
+
+/// Creates the tables on first open, checks the schema version, and reads
+/// the state the writer continues from, in one durable transaction.
+fn prepare(db: &Database, file: &Path) -> Result<Recovered, StoreError> {
+    const DOING: &str = "preparing the database";
+    let txn = db.begin_write().map_err(context(DOING))?;
+    let recovered = {
+        let events = txn.open_table(EVENTS).map_err(context(DOING))?;
+        txn.open_table(IDS).map_err(context(DOING))?;
+        let mut meta = txn.open_table(META).map_err(context(DOING))?;
+        let get = |meta: &redb::Table<'_, &str, u64>, key: &str| {
+            meta.get(key)
+                .map(|value| value.map(|value| value.value()))
+                .map_err(context(DOING))
+        };
+        match get(&meta, SCHEMA)? {
+            None => {
+                meta.insert(SCHEMA, SCHEMA_VERSION)
+                    .map_err(context(DOING))?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError::corrupt(format!(
+                    "{} has schema version {other}; this build reads version {SCHEMA_VERSION}",
+                    file.display()
+                )))
+            }
+        }
+        // Cursors a crash may have un-persisted (Durability::None) lie at or
+        // below the reservation: continue above it, and record that as the
+        // head so `bounds().head` never goes back.
+        let head = get(&meta, HEAD)?
+            .unwrap_or(0)
+            .max(get(&meta, RESERVED)?.unwrap_or(0));
+        meta.insert(HEAD, head).map_err(context(DOING))?;
+        meta.insert(RESERVED, head).map_err(context(DOING))?;
+        let last_published = match events.last().map_err(context(DOING))? {
+            Some((_, value)) => codec::published_nanos(value.value())?,
+            None => 0,
+        };
+        Recovered {
+            head,
+            last_published,
+        }
+    };
+    txn.commit().map_err(context(DOING))?;
+    Ok(recovered)
+}
+
+/// Up to `limit` records after `after`, from one snapshot.
+pub(crate) fn read_after(
+    txn: &ReadTransaction,
+    after: Cursor,
+    limit: usize,
+) -> Result<Vec<Record>, StoreError> {
+    const DOING: &str = "reading the log";
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let events = txn.open_table(EVENTS).map_err(context(DOING))?;
+    let range = (Bound::Excluded(after.get()), Bound::Unbounded);
+    let mut records = Vec::with_capacity(limit.min(256));
+    for entry in events.range::<u64>(range).map_err(context(DOING))? {
+        let (cursor, value) = entry.map_err(context(DOING))?;
+        records.push(codec::decode(Cursor::new(cursor.value()), value.value())?);
+        if records.len() == limit {
+            break;
+        }
+    }
+    Ok(records)
+}
+
+/// The highest trimmed cursor, from one snapshot.
+pub(crate) fn trimmed_through(txn: &ReadTransaction) -> Result<Cursor, StoreError> {
+    const DOING: &str = "reading the trim mark";
+    let meta = txn.open_table(META).map_err(context(DOING))?;
+    let value = meta.get(TRIMMED_THROUGH).map_err(context(DOING))?;
+    Ok(Cursor::new(value.map_or(0, |value| value.value())))
+}
+
+impl fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiskStore")
+            .field("file", &self.shared.file)
+            .field("head", &*self.shared.head_rx.borrow())
+            .field("durability", &self.shared.options.durability)
+            .field("closed", &self.shared.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for DiskStore {
+    async fn append(&self, record: NewRecord) -> Result<Record, StoreError> {
+        match self.append_records(Records::One(record)).await? {
+            Appended::One(record) => Ok(record),
+            Appended::Many(_) => Err(StoreError::corrupt("writer answered one append with many")),
+        }
+    }
+
+    async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
+        match self.append_records(Records::Many(records)).await? {
+            Appended::Many(records) => Ok(records),
+            Appended::One(record) => Ok(vec![record]),
+        }
+    }
+
+    async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.shared
+            .read(move |txn| read_after(txn, after, limit))
+            .await
+    }
+
+    async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
+        const DOING: &str = "resolving an id";
+        // An id too long to index was never appended.
+        let Some((low, high)) = codec::id_range(id) else {
+            return Ok(None);
+        };
+        self.shared
+            .read(move |txn| {
+                let ids = txn.open_table(IDS).map_err(context(DOING))?;
+                let mut range = ids
+                    .range::<&[u8]>(low.as_slice()..=high.as_slice())
+                    .map_err(context(DOING))?;
+                match range.next() {
+                    Some(entry) => {
+                        let (key, _) = entry.map_err(context(DOING))?;
+                        codec::cursor_of_id_key(key.value()).map(Some)
+                    }
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StoreError> {
+        const DOING: &str = "reading bounds";
+        self.shared
+            .read(|txn| {
+                let events = txn.open_table(EVENTS).map_err(context(DOING))?;
+                let oldest = events
+                    .first()
+                    .map_err(context(DOING))?
+                    .map(|(cursor, _)| Cursor::new(cursor.value()));
+                let meta = txn.open_table(META).map_err(context(DOING))?;
+                let head = meta
+                    .get(HEAD)
+                    .map_err(context(DOING))?
+                    .map_or(0, |value| value.value());
+                Ok(Bounds {
+                    oldest,
+                    head: Cursor::new(head),
+                })
+            })
+            .await
+    }
+
+    fn follow(&self, after: Cursor) -> BoxStream<'static, Result<Record, StoreError>> {
+        Follower::start(&self.shared, after)
+    }
+
+    async fn trim(&self, retention: &Retention) -> Result<u64, StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let retention = retention.clone();
+        let now = SystemTime::now();
+        self.request(|reply| Command::Trim {
+            retention,
+            now,
+            reply,
+        })
+        .await?
+    }
+}

@@ -1,0 +1,586 @@
+//! The writer thread: the one place that writes to the database, doing group
+//! commit for appends and bounded steps for trims.
+//!
+//! redb allows one write transaction at a time, and a durable commit costs
+//! an fsync (milliseconds on most disks). So every write goes through one
+//! dedicated thread fed by a channel: when it is free, it takes the append
+//! requests already queued (up to [`DiskOptions::max_batch_records`] /
+//! [`max_batch_bytes`](DiskOptions::max_batch_bytes)), writes them all in
+//! one transaction, commits once, and only then answers each waiter through
+//! its oneshot. It never waits for a batch to fill: under light load a
+//! batch is one request and its latency one commit; under heavy load the
+//! requests that queued during one commit share the next, so throughput
+//! grows with concurrency while latency stays about two commits.
+//!
+//! Rejected alternatives:
+//! - `spawn_blocking` per append, each `begin_write`ing: redb serialises
+//!   write transactions on a lock, so N appenders would park N blocking-pool
+//!   threads, each paying its own fsync, one after another: no batching at
+//!   all, and up to 512 threads parked on a mutex.
+//! - A tokio task as the writer: commits block for an fsync, which must not
+//!   happen on a runtime worker; a dedicated `std::thread` also keeps the
+//!   store usable from any runtime (or several).
+//! - A bounded channel for backpressure: every request has a caller awaiting
+//!   its reply, so the queue never holds more than one request per concurrent
+//!   caller; the hub bounds those (connections). `std::sync::mpsc` is used
+//!   because its `recv_timeout` drives the periodic sync of
+//!   `Durability::None` without a second timer thread.
+//!
+//! Trims run as jobs on the same thread, one transaction of at most
+//! [`DiskOptions::trim_batch`] removals per step, with an append batch taken
+//! between steps whenever appends are queued, so a big trim never holds
+//! publishers back for more than one step.
+//!
+//! The thread ends when every [`DiskStore`](crate::DiskStore) handle is
+//! dropped (the channel disconnects) or on [`Command::Close`]; either way it
+//! makes everything durable first. Requests still queued at a close are
+//! dropped with their oneshot senders, so their callers get `Closed`.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use herald_store::{Cursor, NewRecord, Record, Retention, StoreError};
+use redb::{Database, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use tokio::sync::{oneshot, watch};
+
+use crate::codec;
+use crate::error::{context, engine};
+use crate::options::{DiskOptions, Durability};
+use crate::schema::{EVENTS, HEAD, IDS, META, RESERVED, RESERVE_BLOCK, TRIMMED_THROUGH};
+use crate::stats::Counters;
+
+/// A request to the writer thread.
+pub(crate) enum Command {
+    /// Append records (in order, in one transaction) and answer with them.
+    Append {
+        records: Records,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Apply a retention policy as of `now`; answer with how many records
+    /// were removed.
+    Trim {
+        retention: Retention,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Make every commit so far durable.
+    Flush {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Make every commit so far durable, then stop serving.
+    Close {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// The records of one append request. A single `append` is by far the
+/// common case, so it travels without a `Vec` allocation.
+pub(crate) enum Records {
+    One(NewRecord),
+    Many(Vec<NewRecord>),
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        match self {
+            Records::One(_) => 1,
+            Records::Many(records) => records.len(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        let size = |record: &NewRecord| record.frame.len() + record.id.len();
+        match self {
+            Records::One(record) => size(record),
+            Records::Many(records) => records.iter().map(size).sum(),
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, NewRecord> {
+        match self {
+            Records::One(record) => std::slice::from_ref(record).iter(),
+            Records::Many(records) => records.iter(),
+        }
+    }
+}
+
+/// What an append request gets back, shaped like its [`Records`].
+pub(crate) enum Appended {
+    One(Record),
+    Many(Vec<Record>),
+}
+
+/// The state the writer starts from, read from the file at open.
+pub(crate) struct Recovered {
+    /// The last cursor handed out (also the next reservation floor).
+    pub(crate) head: u64,
+    /// `published_at` (nanoseconds) of the newest record, to keep
+    /// timestamps non-decreasing across restarts.
+    pub(crate) last_published: u64,
+}
+
+/// The writer thread's state. Owned by the thread; nothing else touches it.
+pub(crate) struct Writer {
+    db: Arc<Database>,
+    options: DiskOptions,
+    rx: Receiver<Command>,
+    /// Doorbell for followers: the head after every append commit.
+    head_tx: watch::Sender<Cursor>,
+    counters: Arc<Counters>,
+    /// The last committed cursor.
+    head: u64,
+    /// With `Durability::None`: the durable ceiling of handed-out cursors
+    /// (`schema::RESERVED`). Unused with `Fsync`, where every commit is
+    /// durable.
+    reserved: u64,
+    /// Nanoseconds of the newest `published_at`.
+    last_published: u64,
+    /// With `Durability::None`: when the oldest commit not yet covered by a
+    /// durable one was made. `None` when everything is durable.
+    unsynced_since: Option<Instant>,
+    /// Trim jobs, served one step at a time, oldest first.
+    trims: VecDeque<TrimJob>,
+    /// A request taken off the channel while gathering a batch that did not
+    /// fit in it; served before the channel's next one (keeps FIFO order).
+    deferred: Option<Command>,
+    /// Reused encoding buffers, so a batch allocates no value or key
+    /// buffers.
+    scratch: Vec<u8>,
+    key_scratch: Vec<u8>,
+}
+
+/// A trim in progress.
+struct TrimJob {
+    retention: Retention,
+    /// The trim's "now", fixed when asked, so the job terminates even while
+    /// appends keep arriving.
+    now_nanos: u64,
+    /// Records still to remove by count, computed at the first step from the
+    /// log's length then (later appends are the next trim's business).
+    count_left: Option<u64>,
+    removed: u64,
+    reply: oneshot::Sender<Result<u64, StoreError>>,
+}
+
+/// What one wait on the channel produced.
+enum Received {
+    Command(Command),
+    /// Nothing arrived (a trim step or a timed sync is due).
+    Nothing,
+    /// Every handle is gone.
+    Disconnected,
+}
+
+/// One append request inside a batch.
+struct Pending {
+    records: Records,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        options: DiskOptions,
+        rx: Receiver<Command>,
+        head_tx: watch::Sender<Cursor>,
+        counters: Arc<Counters>,
+        recovered: Recovered,
+    ) -> Self {
+        Writer {
+            db,
+            options,
+            rx,
+            head_tx,
+            counters,
+            head: recovered.head,
+            reserved: recovered.head,
+            last_published: recovered.last_published,
+            unsynced_since: None,
+            trims: VecDeque::new(),
+            deferred: None,
+            scratch: Vec::new(),
+            key_scratch: Vec::new(),
+        }
+    }
+
+    /// The thread's body: serve requests until disconnected or closed.
+    pub(crate) fn run(mut self) {
+        loop {
+            let command = match self.deferred.take() {
+                Some(command) => Some(command),
+                None => match self.receive() {
+                    Received::Command(command) => Some(command),
+                    Received::Nothing => None,
+                    Received::Disconnected => break,
+                },
+            };
+            match command {
+                Some(Command::Append { records, reply }) => {
+                    self.append_batch(Pending { records, reply })
+                }
+                Some(Command::Trim {
+                    retention,
+                    now,
+                    reply,
+                }) => self.trims.push_back(TrimJob {
+                    retention,
+                    now_nanos: codec::nanos_since_epoch(now),
+                    count_left: None,
+                    removed: 0,
+                    reply,
+                }),
+                Some(Command::Flush { reply }) => {
+                    // The caller may have given up; nothing to tell then.
+                    let _ = reply.send(self.sync());
+                }
+                Some(Command::Close { reply }) => {
+                    let result = self.shut_down();
+                    let _ = reply.send(result);
+                    // Dropping `self` drops the receiver: queued requests'
+                    // callers see their oneshot close and report `Closed`.
+                    return;
+                }
+                None => {}
+            }
+            if self.sync_due() {
+                if let Err(error) = self.sync() {
+                    tracing::warn!(%error, "herald-store-disk: periodic sync failed");
+                }
+            }
+            self.trim_step();
+        }
+        if let Err(error) = self.shut_down() {
+            tracing::error!(%error, "herald-store-disk: final sync at shutdown failed");
+        }
+    }
+
+    /// Waits for the next request: not at all while a trim has steps left,
+    /// until the periodic sync is due while commits are unsynced, else for
+    /// as long as it takes.
+    fn receive(&mut self) -> Received {
+        if !self.trims.is_empty() {
+            return match self.rx.try_recv() {
+                Ok(command) => Received::Command(command),
+                Err(TryRecvError::Empty) => Received::Nothing,
+                Err(TryRecvError::Disconnected) => Received::Disconnected,
+            };
+        }
+        match self.unsynced_since {
+            Some(since) => {
+                let wait = self
+                    .options
+                    .sync_interval
+                    .saturating_sub(since.elapsed())
+                    .max(Duration::from_millis(1));
+                match self.rx.recv_timeout(wait) {
+                    Ok(command) => Received::Command(command),
+                    Err(RecvTimeoutError::Timeout) => Received::Nothing,
+                    Err(RecvTimeoutError::Disconnected) => Received::Disconnected,
+                }
+            }
+            None => match self.rx.recv() {
+                Ok(command) => Received::Command(command),
+                Err(_) => Received::Disconnected,
+            },
+        }
+    }
+
+    fn sync_due(&self) -> bool {
+        self.unsynced_since
+            .is_some_and(|since| since.elapsed() >= self.options.sync_interval)
+    }
+
+    /// Whether the next commit must be durable.
+    fn commit_durably(&self, last_cursor: u64) -> bool {
+        match self.options.durability {
+            Durability::Fsync => true,
+            // Above the reservation, the reservation itself must be raised
+            // durably before these cursors are handed out.
+            Durability::None => last_cursor > self.reserved || self.sync_due(),
+        }
+    }
+
+    fn begin(&self, durable: bool, doing: &'static str) -> Result<WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(context(doing))?;
+        txn.set_durability(if durable {
+            redb::Durability::Immediate
+        } else {
+            redb::Durability::None
+        });
+        Ok(txn)
+    }
+
+    /// Records that a commit succeeded, for the periodic sync's clock.
+    fn committed(&mut self, durable: bool) {
+        if durable {
+            self.unsynced_since = None;
+        } else if self.unsynced_since.is_none() {
+            self.unsynced_since = Some(Instant::now());
+        }
+    }
+
+    /// Gathers queued append requests behind `first`, commits them as one
+    /// transaction, then answers every one.
+    fn append_batch(&mut self, first: Pending) {
+        let mut records = first.records.len();
+        let mut bytes = first.records.bytes();
+        let mut batch = vec![first];
+        while records < self.options.max_batch_records && bytes < self.options.max_batch_bytes {
+            match self.rx.try_recv() {
+                Ok(Command::Append {
+                    records: more,
+                    reply,
+                }) => {
+                    let (len, size) = (more.len(), more.bytes());
+                    if records + len > self.options.max_batch_records
+                        || bytes + size > self.options.max_batch_bytes
+                    {
+                        self.deferred = Some(Command::Append {
+                            records: more,
+                            reply,
+                        });
+                        break;
+                    }
+                    records += len;
+                    bytes += size;
+                    batch.push(Pending {
+                        records: more,
+                        reply,
+                    });
+                }
+                // A trim, flush or close waits for this batch: FIFO order.
+                Ok(other) => {
+                    self.deferred = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+
+        // Empty `append_batch` calls need no transaction.
+        if records == 0 {
+            for pending in batch {
+                let _ = pending.reply.send(Ok(Appended::Many(Vec::new())));
+            }
+            return;
+        }
+
+        let published = codec::nanos_since_epoch(SystemTime::now()).max(self.last_published);
+        let last_cursor = self.head + records as u64;
+        let durable = self.commit_durably(last_cursor);
+        match self.write_appends(&batch, published, last_cursor, durable) {
+            Ok(()) => {
+                self.committed(durable);
+                if self.options.durability == Durability::None && last_cursor > self.reserved {
+                    self.reserved = last_cursor + RESERVE_BLOCK;
+                }
+                let requests = batch.len() as u64;
+                self.counters.appended(records as u64, requests, durable);
+                self.last_published = published;
+                let published_at = codec::time_from_nanos(published);
+                let mut cursor = self.head;
+                self.head = last_cursor;
+                // Wake followers before answering: when `append` returns,
+                // the record is already announced.
+                self.head_tx.send_replace(Cursor::new(last_cursor));
+                for pending in batch {
+                    let mut stamp = |record: NewRecord| {
+                        cursor += 1;
+                        record.into_record(Cursor::new(cursor), published_at)
+                    };
+                    let appended = match pending.records {
+                        Records::One(record) => Appended::One(stamp(record)),
+                        Records::Many(records) => {
+                            Appended::Many(records.into_iter().map(stamp).collect())
+                        }
+                    };
+                    let _ = pending.reply.send(Ok(appended));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, records, "herald-store-disk: group commit failed");
+                let message = error.to_string();
+                for pending in batch {
+                    let _ = pending.reply.send(Err(StoreError::backend(message.clone())
+                        .with_message("group commit failed: nothing in it was appended")));
+                }
+            }
+        }
+    }
+
+    /// Writes and commits one batch; cursors `head + 1 ..= last_cursor`.
+    fn write_appends(
+        &mut self,
+        batch: &[Pending],
+        published: u64,
+        last_cursor: u64,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        const DOING: &str = "committing appends";
+        let txn = self.begin(durable, DOING)?;
+        {
+            let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
+            let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
+            let mut meta = txn.open_table(META).map_err(context(DOING))?;
+            let mut cursor = self.head;
+            for record in batch.iter().flat_map(|pending| pending.records.iter()) {
+                cursor += 1;
+                self.scratch.clear();
+                codec::encode(record, published, &mut self.scratch);
+                events
+                    .insert(cursor, self.scratch.as_slice())
+                    .map_err(context(DOING))?;
+                if !codec::put_id_key(&mut self.key_scratch, &record.id, cursor) {
+                    return Err(StoreError::backend(
+                        "an event id longer than 4 GiB cannot be indexed",
+                    ));
+                }
+                ids.insert(self.key_scratch.as_slice(), ())
+                    .map_err(context(DOING))?;
+            }
+            meta.insert(HEAD, last_cursor).map_err(context(DOING))?;
+            if self.options.durability == Durability::None && last_cursor > self.reserved {
+                meta.insert(RESERVED, last_cursor + RESERVE_BLOCK)
+                    .map_err(context(DOING))?;
+            }
+        }
+        // On error the transaction is dropped, which aborts it: nothing of
+        // the batch is kept, and `head` has not moved, so no cursor is
+        // skipped or doubled.
+        txn.commit().map_err(context(DOING))
+    }
+
+    /// Makes every commit so far durable (an empty durable commit carries the
+    /// non-durable ones before it). A no-op when nothing is unsynced.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if self.unsynced_since.is_none() {
+            return Ok(());
+        }
+        let txn = self.begin(true, "syncing")?;
+        txn.commit().map_err(context("syncing"))?;
+        self.counters.synced();
+        self.committed(true);
+        Ok(())
+    }
+
+    /// The last durable commit: with `Durability::None`, also gives back the
+    /// unused reservation, so a clean restart continues right after the head
+    /// instead of skipping a block of cursors.
+    fn shut_down(&mut self) -> Result<(), StoreError> {
+        if self.reserved > self.head {
+            const DOING: &str = "releasing the cursor reservation";
+            let txn = self.begin(true, DOING)?;
+            txn.open_table(META)
+                .map_err(context(DOING))?
+                .insert(RESERVED, self.head)
+                .map_err(context(DOING))?;
+            txn.commit().map_err(context(DOING))?;
+            self.reserved = self.head;
+            self.counters.synced();
+            self.committed(true);
+            Ok(())
+        } else {
+            self.sync()
+        }
+    }
+
+    /// Runs one step of the oldest trim job, answering it when it is done.
+    fn trim_step(&mut self) {
+        let Some(mut job) = self.trims.pop_front() else {
+            return;
+        };
+        // A caller that stopped waiting (dropped `trim` future) no longer
+        // needs the rest; the next trim will do it.
+        if job.reply.is_closed() {
+            return;
+        }
+        match self.trim_once(&mut job) {
+            Ok(true) => {
+                let _ = job.reply.send(Ok(job.removed));
+            }
+            Ok(false) => self.trims.push_front(job),
+            Err(error) => {
+                let _ = job.reply.send(Err(error));
+            }
+        }
+    }
+
+    /// Removes up to `trim_batch` records in one transaction. Returns whether
+    /// the job is finished.
+    fn trim_once(&mut self, job: &mut TrimJob) -> Result<bool, StoreError> {
+        const DOING: &str = "trimming";
+        if job.retention.is_unlimited() {
+            return Ok(true);
+        }
+        let durable = self.commit_durably(self.head);
+        let txn = self.begin(durable, DOING)?;
+        let (removed, finished) = {
+            let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
+            let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
+            let count_left = match job.count_left {
+                Some(left) => left,
+                None => {
+                    let len = events.len().map_err(context(DOING))?;
+                    let left = job
+                        .retention
+                        .max_events
+                        .map_or(0, |max| len.saturating_sub(max));
+                    job.count_left = Some(left);
+                    left
+                }
+            };
+            // Strictly older than `now - max_age` is expired; a record
+            // stamped after `now` (clock stepped back) never is.
+            let cutoff = job.retention.max_age.map(|age| {
+                job.now_nanos
+                    .saturating_sub(u64::try_from(age.as_nanos()).unwrap_or(u64::MAX))
+            });
+
+            // Collect first, delete after: the range borrows the table.
+            let mut victims: Vec<(u64, Vec<u8>)> = Vec::new();
+            let mut finished = true;
+            for entry in events.range::<u64>(..).map_err(context(DOING))? {
+                let (cursor, value) = entry.map_err(context(DOING))?;
+                if victims.len() >= self.options.trim_batch {
+                    finished = false;
+                    break;
+                }
+                let value = value.value();
+                let by_count = (victims.len() as u64) < count_left;
+                let by_age = match cutoff {
+                    Some(cutoff) => codec::published_nanos(value)? < cutoff,
+                    None => false,
+                };
+                if !by_count && !by_age {
+                    break;
+                }
+                let cursor = cursor.value();
+                let key = codec::id_key(codec::decode_id(value)?, cursor)
+                    .ok_or_else(|| StoreError::corrupt("stored id longer than 4 GiB"))?;
+                victims.push((cursor, key));
+            }
+            let Some(&(last, _)) = victims.last() else {
+                drop((events, ids));
+                txn.abort().map_err(context(DOING))?;
+                return Ok(true);
+            };
+            for (cursor, key) in &victims {
+                events.remove(cursor).map_err(context(DOING))?;
+                ids.remove(key.as_slice()).map_err(context(DOING))?;
+            }
+            txn.open_table(META)
+                .map_err(context(DOING))?
+                .insert(TRIMMED_THROUGH, last)
+                .map_err(context(DOING))?;
+            (victims.len() as u64, finished)
+        };
+        txn.commit().map_err(|error| engine(DOING, error))?;
+        self.committed(durable);
+        self.counters.trimmed(removed, durable);
+        job.removed += removed;
+        job.count_left = job.count_left.map(|left| left.saturating_sub(removed));
+        Ok(finished)
+    }
+}

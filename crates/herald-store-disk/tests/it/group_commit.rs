@@ -1,0 +1,102 @@
+//! Group commit: concurrent appenders share commits, and still form one
+//! gapless, ordered log.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use herald_store::testkit::sample;
+use herald_store::{Cursor, Store};
+use herald_store_disk::Durability;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_share_commits() {
+    const TASKS: usize = 64;
+    const PER_TASK: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::open(dir.path(), Durability::Fsync);
+    let mut follower = store.follow(Cursor::ZERO);
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = store.clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for i in 0..PER_TASK {
+                    store
+                        .append(sample(&format!("g{task}-{i}")))
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let stats = store.stats();
+    let total = (TASKS * PER_TASK) as u64;
+    assert_eq!(stats.appended, total);
+    assert_eq!(stats.requests, total);
+    assert!(
+        stats.append_commits < total / 4,
+        "group commit did not batch: {stats:?}"
+    );
+    assert!(stats.largest_batch > 1, "{stats:?}");
+    assert_eq!(stats.durable_commits, stats.append_commits, "{stats:?}");
+
+    // One gapless log (this store hands out consecutive cursors), and a
+    // live follower saw exactly it.
+    let log = super::everything(&store).await;
+    assert_eq!(log.len() as u64, total);
+    for (i, record) in log.iter().enumerate() {
+        assert_eq!(record.cursor, Cursor::new(i as u64 + 1), "gap or reorder");
+    }
+    let mut followed = Vec::new();
+    while followed.len() < log.len() {
+        followed.push(follower.next().await.unwrap().unwrap());
+    }
+    assert!(followed == log, "the follower's log differs");
+}
+
+#[tokio::test]
+async fn a_lone_appender_pays_one_commit_per_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::open(dir.path(), Durability::Fsync);
+    for i in 0..5 {
+        store.append(sample(&format!("lone-{i}"))).await.unwrap();
+    }
+    // Natural batching never waits to fill a batch.
+    let stats = store.stats();
+    assert_eq!((stats.appended, stats.append_commits), (5, 5), "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsynced_commits_are_synced_periodically_and_on_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = herald_store_disk::DiskStore::open(
+        dir.path(),
+        herald_store_disk::DiskOptions {
+            durability: Durability::None,
+            sync_interval: std::time::Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The first append raises the cursor reservation: a durable commit.
+    store.append(sample("first")).await.unwrap();
+    store.append(sample("second")).await.unwrap();
+    let before = store.stats();
+    assert_eq!(before.append_commits, 2);
+    assert_eq!(before.durable_commits, 1, "{before:?}");
+    // Idle: the writer syncs by itself within the interval.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(store.stats().durable_commits, 2, "{:?}", store.stats());
+    // Nothing unsynced: flush is free.
+    store.flush().await.unwrap();
+    assert_eq!(store.stats().durable_commits, 2);
+    store.append(sample("third")).await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(store.stats().durable_commits, 3);
+}
