@@ -85,7 +85,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut after: Cursor, mut stop: watch:
     }
 }
 
-pub(crate) async fn heartbeat(shared: Arc<Shared>, every: Duration, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn heartbeat(
+    shared: Arc<Shared>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let frame: Bytes = Encoder::comment("");
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

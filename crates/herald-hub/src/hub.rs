@@ -52,8 +52,9 @@ impl Shared {
     }
 
     pub fn unregister(&self, id: u64) {
-        self.registry().remove(id);
-        self.counters.subscribers.fetch_sub(1, Relaxed);
+        if self.registry().remove(id) {
+            self.counters.subscribers.fetch_sub(1, Relaxed);
+        }
     }
 }
 
@@ -137,14 +138,25 @@ impl Hub {
     /// # Errors
     ///
     /// [`SubscribeError`] if the store cannot be read or the hub is closing.
-    pub async fn subscribe(&self, request: SubscribeRequest) -> Result<Subscription, SubscribeError> {
+    pub async fn subscribe(
+        &self,
+        request: SubscribeRequest,
+    ) -> Result<Subscription, SubscribeError> {
         let shared = self.shared();
         let (from, resume) = match request.last_event_id.as_deref() {
             None => (None, ResumePoint::Live),
             Some("earliest") => (Some(self.before_oldest().await?), ResumePoint::Earliest),
-            Some(id) => match shared.store.resolve(id).await.map_err(SubscribeError::Store)? {
+            Some(id) => match shared
+                .store
+                .resolve(id)
+                .await
+                .map_err(SubscribeError::Store)?
+            {
                 Some(cursor) => (Some(cursor), ResumePoint::After(id.into())),
-                None => (Some(self.before_oldest().await?), ResumePoint::Gap(id.into())),
+                None => (
+                    Some(self.before_oldest().await?),
+                    ResumePoint::Gap(id.into()),
+                ),
             },
         };
         let id = shared.next_subscriber.fetch_add(1, Relaxed);
@@ -162,6 +174,7 @@ impl Hub {
                 request.matchers,
                 request.grants,
                 last,
+                request.on_lag,
             ));
             registry.insert(Arc::clone(&subscriber));
             (subscriber, until)

@@ -64,9 +64,10 @@ impl Registry {
         self.all.insert(subscriber.id, subscriber);
     }
 
-    pub fn remove(&mut self, id: u64) {
+    /// Removes a subscriber; false if it was not registered (any more).
+    pub fn remove(&mut self, id: u64) -> bool {
         let Some(subscriber) = self.all.remove(&id) else {
-            return;
+            return false;
         };
         for matcher in &subscriber.matchers {
             if let Some(topic) = matcher.exact_topic() {
@@ -78,9 +79,14 @@ impl Registry {
                 }
             }
         }
-        if subscriber.matchers.iter().any(|m| m.exact_topic().is_none()) {
+        if subscriber
+            .matchers
+            .iter()
+            .any(|m| m.exact_topic().is_none())
+        {
             self.scanned.retain(|s| s.id != id);
         }
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -90,7 +96,8 @@ impl Registry {
     /// Fans one record out to every subscriber that wants it.
     pub fn dispatch(&mut self, record: &Record, base: &Url, max_bytes: usize, counters: &Counters) {
         let topics: Vec<Topic<'_>> = record.topics.iter().map(|t| Topic::new(t, base)).collect();
-        let deliver = |subscriber: &Subscriber| {
+        let mut lagged = Vec::new();
+        let mut deliver = |subscriber: &Subscriber| {
             if record.private && !subscriber.may_read(&topics) {
                 return;
             }
@@ -100,6 +107,7 @@ impl Registry {
                 }
                 Push::Lagged => {
                     counters.lagged.fetch_add(1, Relaxed);
+                    lagged.push(subscriber.id);
                 }
                 Push::Skipped => {}
             }
@@ -114,6 +122,14 @@ impl Registry {
         for subscriber in &self.scanned {
             if subscriber.wants(&topics, false) {
                 deliver(subscriber);
+            }
+        }
+        // A lagging subscriber leaves the index at once: its connection may
+        // take a while to notice (it is stalled), but the hub stops working
+        // for it now.
+        for id in lagged {
+            if self.remove(id) {
+                counters.subscribers.fetch_sub(1, Relaxed);
             }
         }
         self.dispatched = record.cursor;

@@ -7,11 +7,12 @@
 //! encoded frame: queuing copies no event data.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use bytes::Bytes;
 use herald_store::Cursor;
+use tokio::sync::Notify;
 
 use crate::grant::Grants;
 use crate::matcher::{Matcher, Topic};
@@ -39,6 +40,9 @@ pub(crate) struct Subscriber {
     pub matchers: Vec<Matcher>,
     /// `None`: anonymous, public updates only.
     pub grants: Option<Grants>,
+    /// Told when the subscriber is cut off for lagging, so the front end can
+    /// close a connection that is too stalled to poll its stream.
+    on_lag: Option<Arc<Notify>>,
     queue: Mutex<Queue>,
 }
 
@@ -62,11 +66,18 @@ pub(crate) enum Pending {
 }
 
 impl Subscriber {
-    pub fn new(id: u64, matchers: Vec<Matcher>, grants: Option<Grants>, last: Cursor) -> Self {
+    pub fn new(
+        id: u64,
+        matchers: Vec<Matcher>,
+        grants: Option<Grants>,
+        last: Cursor,
+        on_lag: Option<Arc<Notify>>,
+    ) -> Self {
         Subscriber {
             id,
             matchers,
             grants,
+            on_lag,
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
                 bytes: 0,
@@ -111,6 +122,9 @@ impl Subscriber {
             queue.bytes = 0;
             queue.closed = Some(CloseReason::Lagged);
             wake(&mut queue);
+            if let Some(on_lag) = &self.on_lag {
+                on_lag.notify_one();
+            }
             return Push::Lagged;
         }
         queue.frames.push_back(frame.clone());

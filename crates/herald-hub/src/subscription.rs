@@ -44,6 +44,10 @@ pub struct SubscribeRequest {
     pub grants: Option<Grants>,
     /// Resume after this event id (`earliest`: from the oldest retained).
     pub last_event_id: Option<String>,
+    /// Notified if the subscriber is cut off for lagging. A stalled
+    /// connection does not poll its stream, so it would not see the end;
+    /// a front end that owns the connection closes it on this signal.
+    pub on_lag: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl SubscribeRequest {
@@ -53,6 +57,7 @@ impl SubscribeRequest {
             matchers,
             grants: None,
             last_event_id: None,
+            on_lag: None,
         }
     }
 }
@@ -205,7 +210,11 @@ impl Subscription {
         }
         if chunk.is_empty() {
             // Nothing matched in this stretch of history.
-            return Poll::Ready(if finished { None } else { Some(Ok(Bytes::new())) });
+            return Poll::Ready(if finished {
+                None
+            } else {
+                Some(Ok(Bytes::new()))
+            });
         }
         Poll::Ready(Some(Ok(chunk.freeze())))
     }

@@ -73,7 +73,9 @@ impl Update {
             }
             topic::check_text(topic).map_err(|err| invalid(format!("topic {topic:?}: {err}")))?;
             if topic == "*" {
-                return Err(invalid("the topic \"*\" is reserved for the wildcard matcher"));
+                return Err(invalid(
+                    "the topic \"*\" is reserved for the wildcard matcher",
+                ));
             }
             if topic::addresses_reserved_namespace(topic, hub_url) {
                 return Err(invalid(format!(

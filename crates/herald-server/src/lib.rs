@@ -36,20 +36,20 @@ mod config;
 mod cors;
 mod error;
 mod limits;
+mod listener;
 mod routes;
 mod sse;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
 use herald_hub::Hub;
-use herald_proto::Encoder;
 
 pub use config::ServerConfig;
 pub use error::ApiError;
+pub use listener::ConnectionHandle;
 pub use sse::EventStreamBody;
 
 use crate::auth::Authenticator;
@@ -79,9 +79,13 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// The hub's routes, ready to serve or to nest in another axum app. Serve
-/// it with `into_make_service_with_connect_info::<SocketAddr>()` (as
-/// [`serve`] does) for per-address connection limits.
+/// The hub's routes, ready to serve or to nest in another axum app.
+///
+/// [`serve`] runs them with everything they can use: the client address
+/// (per-address limits) and a kill switch for stalled connections. Served
+/// any other way, use `into_make_service_with_connect_info::<SocketAddr>()`
+/// for per-address limits; a lagging subscriber's connection is then closed
+/// only once it drains or the kernel gives up on it.
 ///
 /// # Errors
 ///
@@ -113,8 +117,12 @@ pub fn router(hub: Hub, config: ServerConfig) -> Result<Router, ConfigError> {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops
-/// accepting, tells every subscriber to reconnect soon (a short `retry:`),
-/// closes their streams, and returns once open requests are done.
+/// accepting, tells every subscriber to reconnect soon (a `retry:` of
+/// `shutdown_retry_ms`), closes their streams, and returns once open
+/// connections are done (or after a few seconds).
+///
+/// Connections whose subscriber the hub cut off for lagging are closed at
+/// once, even when they are too stalled to notice by themselves.
 ///
 /// # Errors
 ///
@@ -126,14 +134,5 @@ pub async fn serve(
     shutdown_retry_ms: u64,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let stop = async move {
-        shutdown.await;
-        hub.shutdown(Some(Encoder::retry(shutdown_retry_ms)));
-    };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
+    listener::serve(listener, app, hub, shutdown_retry_ms, shutdown).await
 }

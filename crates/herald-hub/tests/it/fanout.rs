@@ -24,7 +24,9 @@ async fn a_published_update_reaches_every_matching_subscriber_once() {
     let mut update = Update::new("/books/1", "first");
     update.topics.push("/books/alt".into());
     let published = hub.publish(update).await.unwrap();
-    hub.publish(Update::new("/books/2", "second")).await.unwrap();
+    hub.publish(Update::new("/books/2", "second"))
+        .await
+        .unwrap();
 
     let got = events(&mut books, 1).await;
     assert_eq!(got[0].data(), "first");
@@ -60,7 +62,11 @@ async fn private_updates_reach_only_granted_subscribers() {
     assert_eq!(got[0].data(), "for your eyes only");
     assert_eq!(got[1].data(), "public");
     let got = events(&mut anonymous, 1).await;
-    assert_eq!(got[0].data(), "public", "the anonymous subscriber skipped the private update");
+    assert_eq!(
+        got[0].data(),
+        "public",
+        "the anonymous subscriber skipped the private update"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +84,9 @@ async fn a_subscriber_that_reads_nothing_is_closed_and_the_others_get_everything
         }));
     }
     for i in 0..10_000 {
-        hub.publish(Update::new("/feed", i.to_string())).await.unwrap();
+        hub.publish(Update::new("/feed", i.to_string()))
+            .await
+            .unwrap();
         if i % 20 == 0 {
             // Let the readers run, as their own connections would.
             tokio::task::yield_now().await;
@@ -96,7 +104,10 @@ async fn a_subscriber_that_reads_nothing_is_closed_and_the_others_get_everything
         got += frames.len();
     }
     assert_eq!(slow.close_reason(), Some(CloseReason::Lagged));
-    assert_eq!(got, 0, "a lagging subscriber's queue is dropped, not delivered");
+    assert_eq!(
+        got, 0,
+        "a lagging subscriber's queue is dropped, not delivered"
+    );
 }
 
 #[tokio::test]

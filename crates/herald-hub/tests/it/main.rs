@@ -26,7 +26,9 @@ pub async fn hub_with(configure: impl FnOnce(&mut HubConfig)) -> Hub {
     let mut config = HubConfig::new(URL.parse().unwrap());
     config.heartbeat = None;
     configure(&mut config);
-    Hub::start(Arc::new(MemoryStore::new()), config).await.unwrap()
+    Hub::start(Arc::new(MemoryStore::new()), config)
+        .await
+        .unwrap()
 }
 
 /// An exact matcher.

@@ -13,11 +13,21 @@ async fn resuming_after_an_id_replays_exactly_what_followed_then_goes_live() {
     let hub = hub().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(hub.publish(Update::new("/t", format!("{i}"))).await.unwrap().id);
+        ids.push(
+            hub.publish(Update::new("/t", format!("{i}")))
+                .await
+                .unwrap()
+                .id,
+        );
     }
-    hub.publish(Update::new("/other", "not mine")).await.unwrap();
+    hub.publish(Update::new("/other", "not mine"))
+        .await
+        .unwrap();
     let mut subscription = subscribe(&hub, "/t", Some(&ids[1])).await;
-    assert_eq!(subscription.resume_point(), &ResumePoint::After(ids[1].clone()));
+    assert_eq!(
+        subscription.resume_point(),
+        &ResumePoint::After(ids[1].clone())
+    );
     hub.publish(Update::new("/t", "live")).await.unwrap();
     let got = events(&mut subscription, 4).await;
     let data: Vec<&str> = got.iter().map(|e| e.data()).collect();
@@ -28,12 +38,17 @@ async fn resuming_after_an_id_replays_exactly_what_followed_then_goes_live() {
 async fn earliest_replays_everything_retained() {
     let hub = hub().await;
     for i in 0..3 {
-        hub.publish(Update::new("/t", format!("{i}"))).await.unwrap();
+        hub.publish(Update::new("/t", format!("{i}")))
+            .await
+            .unwrap();
     }
     let mut subscription = subscribe(&hub, "/t", Some("earliest")).await;
     assert_eq!(subscription.resume_point().header_value(), Some("earliest"));
     let got = events(&mut subscription, 3).await;
-    assert_eq!(got.iter().map(|e| e.data()).collect::<Vec<_>>(), ["0", "1", "2"]);
+    assert_eq!(
+        got.iter().map(|e| e.data()).collect::<Vec<_>>(),
+        ["0", "1", "2"]
+    );
 }
 
 #[tokio::test]
@@ -62,7 +77,10 @@ async fn a_reused_custom_id_resumes_after_its_earliest_use() {
     }
     let mut subscription = subscribe(&hub, "/t", Some("a")).await;
     let got = events(&mut subscription, 3).await;
-    assert_eq!(got.iter().map(|e| e.data()).collect::<Vec<_>>(), ["2", "3", "4"]);
+    assert_eq!(
+        got.iter().map(|e| e.data()).collect::<Vec<_>>(),
+        ["2", "3", "4"]
+    );
 }
 
 /// The seam under a race: publishes run while subscribers connect and
@@ -79,7 +97,11 @@ async fn resume_under_a_publish_race_has_no_gap_and_no_duplicate() {
         let published = Arc::clone(&published);
         tokio::spawn(async move {
             for i in 0..EVENTS {
-                let id = hub.publish(Update::new("/race", i.to_string())).await.unwrap().id;
+                let id = hub
+                    .publish(Update::new("/race", i.to_string()))
+                    .await
+                    .unwrap()
+                    .id;
                 published.lock().unwrap().push(id);
                 if i % 100 == 0 {
                     tokio::task::yield_now().await;
@@ -106,7 +128,8 @@ async fn resume_under_a_publish_race_has_no_gap_and_no_duplicate() {
                 let mut decoder = herald_proto::Decoder::new();
                 let mut read = 0;
                 'connection: while read < want {
-                    let Some(frames) = futures_util::StreamExt::next(&mut subscription).await else {
+                    let Some(frames) = futures_util::StreamExt::next(&mut subscription).await
+                    else {
                         break;
                     };
                     decoder.feed(&frames).unwrap();
@@ -133,10 +156,15 @@ async fn resume_under_a_publish_race_has_no_gap_and_no_duplicate() {
             if let Some(at) = seen.iter().enumerate().position(|(i, n)| *n != first + i) {
                 panic!(
                     "subscriber {seed}: after {} came {} (gap or duplicate at the seam)",
-                    seen[at - 1], seen[at]
+                    seen[at - 1],
+                    seen[at]
                 );
             }
-            assert_eq!(seen.len(), EVENTS - first, "subscriber {seed} stopped early");
+            assert_eq!(
+                seen.len(),
+                EVENTS - first,
+                "subscriber {seed} stopped early"
+            );
             // And the ids are the published ones.
             let published = published.lock().unwrap();
             assert_eq!(published.len(), EVENTS);
@@ -157,11 +185,16 @@ mod rand_like {
 
     impl Rng {
         pub fn new(seed: u64) -> Self {
-            Rng(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+            Rng(seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407))
         }
 
         pub fn below(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 33) % n
         }
     }

@@ -7,18 +7,19 @@
 //! `last_event_id`, else the legacy `lastEventID`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use herald_hub::matcher::{Matcher, MatcherKind};
-use herald_hub::{topic, SubscribeRequest};
+use herald_hub::SubscribeRequest;
 use herald_proto::Encoder;
 use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::{self, AuthError};
 use crate::routes::form_pairs;
 use crate::sse::EventStreamBody;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ConnectionHandle};
 
 /// The parsed subscribe query.
 struct Query {
@@ -40,6 +41,10 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
+    let on_lag = request
+        .extensions()
+        .get::<ConnectionHandle>()
+        .map(|handle| Arc::clone(&handle.kill));
     let headers = request.headers();
     let query = parse_query(&state, request.uri().query().unwrap_or(""))?;
 
@@ -73,6 +78,7 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
             matchers: query.matchers,
             grants: claims.map(|c| c.grants),
             last_event_id,
+            on_lag,
         })
         .await?;
 
@@ -135,8 +141,6 @@ fn parse_query(state: &AppState, raw: &str) -> Result<Query, ApiError> {
                 state.config.max_matcher_len
             )));
         }
-        topic::check_text(value)
-            .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
         let matcher = Matcher::new(kind, value, base)
             .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
         matchers.push(matcher);
