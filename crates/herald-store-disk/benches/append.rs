@@ -11,15 +11,28 @@
 //! the reported throughput is the aggregate. Latency percentiles come from
 //! the `append_load` example.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use herald_store::{MemoryStore, NewRecord, Store};
 use herald_store_disk::{DiskOptions, DiskStore, Durability};
 
+/// UUIDv7-shaped ids in publish order (what a hub generating its own ids
+/// produces; see `append_load --ids random` for the random-id case).
 fn record(publisher: usize, i: u64) -> NewRecord {
-    let id = format!("urn:uuid:00000000-0000-4000-8000-{publisher:06}{i:06}");
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let id = format!(
+        "urn:uuid:{:08x}-{:04x}-7000-8000-{seq:012x}",
+        millis >> 16,
+        millis & 0xffff
+    );
     NewRecord {
         frame: Bytes::from(format!(
             "id: {id}\ndata: {{\"publisher\":{publisher},\"seq\":{i},\"status\":\"in progress\",\"progress\":0.42,\"note\":\"lorem ipsum\"}}\n\n"

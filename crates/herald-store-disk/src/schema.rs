@@ -25,8 +25,11 @@ pub(crate) const IDS: TableDefinition<'static, &[u8], ()> = TableDefinition::new
 /// Counters that must survive restarts.
 pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 
-/// `meta` key: the last cursor handed out (retained or not). Never goes
-/// back, so cursors are never reused, even after trimming everything.
+/// `meta` key: a floor for the head (the last cursor handed out). The head
+/// is the larger of this and the last key of `events`; this key only has to
+/// hold it when `events` does not, so it is written by trims (which may
+/// remove the newest record) and at open, not by every append: one table
+/// fewer rewritten per group commit.
 pub(crate) const HEAD: &str = "head";
 
 /// `meta` key: the highest cursor any append may have handed out that a

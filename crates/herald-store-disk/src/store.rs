@@ -285,8 +285,13 @@ fn prepare(db: &Database, file: &Path) -> Result<Recovered, StoreError> {
         // Cursors a crash may have un-persisted (Durability::None) lie at or
         // below the reservation: continue above it, and record that as the
         // head so `bounds().head` never goes back.
+        let newest = events
+            .last()
+            .map_err(context(DOING))?
+            .map_or(0, |(cursor, _)| cursor.value());
         let head = get(&meta, HEAD)?
             .unwrap_or(0)
+            .max(newest)
             .max(get(&meta, RESERVED)?.unwrap_or(0));
         meta.insert(HEAD, head).map_err(context(DOING))?;
         meta.insert(RESERVED, head).map_err(context(DOING))?;
@@ -355,6 +360,14 @@ impl Store for DiskStore {
     }
 
     async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
+        if records.is_empty() {
+            // Nothing to write: no round trip to the writer.
+            return if self.shared.closed.load(Ordering::Acquire) {
+                Err(closed())
+            } else {
+                Ok(Vec::new())
+            };
+        }
         match self.append_records(Records::Many(records)).await? {
             Appended::Many(records) => Ok(records),
             Appended::One(record) => Ok(vec![record]),
@@ -399,14 +412,19 @@ impl Store for DiskStore {
                     .first()
                     .map_err(context(DOING))?
                     .map(|(cursor, _)| Cursor::new(cursor.value()));
+                let newest = events
+                    .last()
+                    .map_err(context(DOING))?
+                    .map_or(0, |(cursor, _)| cursor.value());
+                // See `schema::HEAD`: the stored head is only a floor.
                 let meta = txn.open_table(META).map_err(context(DOING))?;
-                let head = meta
+                let floor = meta
                     .get(HEAD)
                     .map_err(context(DOING))?
                     .map_or(0, |value| value.value());
                 Ok(Bounds {
                     oldest,
-                    head: Cursor::new(head),
+                    head: Cursor::new(floor.max(newest)),
                 })
             })
             .await

@@ -423,7 +423,6 @@ impl Writer {
         {
             let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
             let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
-            let mut meta = txn.open_table(META).map_err(context(DOING))?;
             let mut cursor = self.head;
             for record in batch.iter().flat_map(|pending| pending.records.iter()) {
                 cursor += 1;
@@ -440,9 +439,12 @@ impl Writer {
                 ids.insert(self.key_scratch.as_slice(), ())
                     .map_err(context(DOING))?;
             }
-            meta.insert(HEAD, last_cursor).map_err(context(DOING))?;
+            // The head is the last key of `events` now: no `meta` write,
+            // except to raise the reservation.
             if self.options.durability == Durability::None && last_cursor > self.reserved {
-                meta.insert(RESERVED, last_cursor + RESERVE_BLOCK)
+                txn.open_table(META)
+                    .map_err(context(DOING))?
+                    .insert(RESERVED, last_cursor + RESERVE_BLOCK)
                     .map_err(context(DOING))?;
             }
         }
@@ -570,10 +572,10 @@ impl Writer {
                 events.remove(cursor).map_err(context(DOING))?;
                 ids.remove(key.as_slice()).map_err(context(DOING))?;
             }
-            txn.open_table(META)
-                .map_err(context(DOING))?
-                .insert(TRIMMED_THROUGH, last)
-                .map_err(context(DOING))?;
+            let mut meta = txn.open_table(META).map_err(context(DOING))?;
+            meta.insert(TRIMMED_THROUGH, last).map_err(context(DOING))?;
+            // This trim may remove the newest record, which held the head.
+            meta.insert(HEAD, self.head).map_err(context(DOING))?;
             (victims.len() as u64, finished)
         };
         txn.commit().map_err(|error| engine(DOING, error))?;
