@@ -1,0 +1,195 @@
+//! The command line of `herald bench`: every option, its default and its
+//! bounds, in one `clap::Args` struct.
+
+use serde::{Deserialize, Serialize};
+
+/// The longest run `--duration` may ask for, in seconds.
+pub const MAX_DURATION_SECS: f64 = 600.0;
+/// The highest `--max-connections` accepted.
+pub const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
+
+/// How the publisher turns an event into an HTTP request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishFormat {
+    /// Mercure: `POST` form fields `topic` and `data`, with
+    /// `Authorization: Bearer TOKEN`.
+    Mercure,
+    /// nginx + nchan: `POST /pub?id=CHANNEL`, the event as the raw body.
+    Nchan,
+    /// The tutorial express hub: the event as the raw body of a `POST` to
+    /// `--publish-url` (the same request as `raw`).
+    Express,
+    /// Any hub that takes the event as the raw body of a `POST` to
+    /// `--publish-url`.
+    Raw,
+}
+
+/// Options of a benchmark run.
+///
+/// Subscriber `n` (0-based) subscribes to topic `n mod --topics`; `{i}` in
+/// the URL, `--topic` and `--publish-url` stands for that topic's index.
+#[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
+pub struct BenchArgs {
+    /// Subscribe URL template, e.g.
+    /// `http://127.0.0.1:8080/.well-known/mercure?match=/t/{i}`; `{i}` is
+    /// replaced by the subscriber's topic index.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Number of subscriptions to open.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    pub subscribers: usize,
+    /// Number of topics; subscriber n gets topic n mod T and the publisher
+    /// goes round the topics in turn (each keeps its own sequence).
+    #[arg(long, short = 't', default_value_t = 1)]
+    pub topics: usize,
+    /// Topic name template published to (Mercure `topic` field, nchan
+    /// channel; `{topic}` in --publish-url). Default: the value of the
+    /// subscribe URL's `match`, `topic` or `id` query parameter.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub topic: Option<String>,
+    /// Publish URL template (`{i}`: topic index, `{topic}`: the
+    /// percent-encoded topic name). Default: `/.well-known/mercure` on the
+    /// subscribe URL's host for mercure, `/pub?id={topic}` for nchan;
+    /// required for express and raw.
+    #[arg(long, value_name = "URL")]
+    pub publish_url: Option<String>,
+    /// How an event is published.
+    #[arg(long, value_enum, default_value_t = PublishFormat::Mercure)]
+    pub publish_format: PublishFormat,
+    /// Bearer token for publishing (mercure).
+    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Events per second to publish, over all topics (0: no publisher, an
+    /// idle run).
+    #[arg(long, short = 'r', default_value_t = 0.0)]
+    pub rate: f64,
+    /// Publish as fast as the hub answers (with --pipeline requests in
+    /// flight on each publishing connection) instead of at --rate.
+    #[arg(long)]
+    pub max_rate: bool,
+    /// Size of each event's data in bytes (the sequence number and send
+    /// time, padded).
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    /// Concurrent publishing connections (keep-alive). A topic is always
+    /// published on the same connection, so per-topic order holds; more
+    /// connections than topics are not used.
+    #[arg(long, default_value_t = 4)]
+    pub publishers: usize,
+    /// Requests in flight per publishing connection with --max-rate
+    /// (HTTP/1.1 pipelining, answered in order).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Measurement time in seconds (after --warmup).
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of publishing before measuring (deliveries then are checked
+    /// for gaps but not timed).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Spread subscribers over source addresses 127.0.0.1..127.0.0.K (each
+    /// socket is bound before connecting), so ephemeral ports do not run out.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub source_ips: u8,
+    /// Child processes holding the subscribers (0: as many as the open-files
+    /// limit requires; 1: all in this process).
+    #[arg(long, default_value_t = 0)]
+    pub processes: usize,
+    /// The hub's pid: its RSS (VmRSS) is read before and after connecting to
+    /// report KiB per subscriber.
+    #[arg(long, value_name = "PID")]
+    pub hub_pid: Option<u32>,
+    /// Print the report as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+    /// After warmup, drop every subscriber at once and reconnect them with
+    /// `Last-Event-ID` while publishing goes on; report accepts per second,
+    /// time until all caught up, and gaps.
+    #[arg(long)]
+    pub reconnect_storm: bool,
+    /// Allow targets outside the loopback range.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Refuse more subscribers than this.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_connections: usize,
+    /// Connection attempts in flight at once (per process).
+    #[arg(long, default_value_t = 512)]
+    pub connect_concurrency: usize,
+    /// Seconds to wait for all subscriptions to be established.
+    #[arg(long, default_value_t = 60.0)]
+    pub connect_timeout: f64,
+    /// Read buffer per subscriber connection, in bytes.
+    #[arg(long, default_value_t = 4096)]
+    pub read_buffer: usize,
+    /// Seconds to wait after connecting before reading the hub's RSS.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle: f64,
+    /// Executable started for worker processes (default: this one). The
+    /// test suite points it at the `herald-bench` binary.
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub worker_exe: Option<std::path::PathBuf>,
+}
+
+impl BenchArgs {
+    /// Checks the bounds: the connection cap, the maximum duration, sane
+    /// sizes.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the option that is out of bounds.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        use anyhow::bail;
+        if self.max_connections > MAX_CONNECTIONS_CEILING {
+            bail!("--max-connections is at most {MAX_CONNECTIONS_CEILING}");
+        }
+        if self.subscribers > self.max_connections {
+            bail!(
+                "--subscribers {} exceeds --max-connections {}",
+                self.subscribers,
+                self.max_connections
+            );
+        }
+        if self.topics == 0 || self.topics > self.max_connections.max(1) {
+            bail!("--topics must be between 1 and --max-connections");
+        }
+        for (name, value) in [
+            ("--duration", self.duration),
+            ("--warmup", self.warmup),
+            ("--connect-timeout", self.connect_timeout),
+            ("--settle", self.settle),
+        ] {
+            if !(0.0..=MAX_DURATION_SECS).contains(&value) {
+                bail!("{name} must be between 0 and {MAX_DURATION_SECS} seconds");
+            }
+        }
+        if !(self.rate >= 0.0 && self.rate <= 10_000_000.0) {
+            bail!("--rate must be between 0 and 10000000 events per second");
+        }
+        if self.publishers == 0 || self.publishers > 1024 {
+            bail!("--publishers must be between 1 and 1024");
+        }
+        if self.pipeline == 0 || self.pipeline > 1024 {
+            bail!("--pipeline must be between 1 and 1024");
+        }
+        if self.size > 1 << 20 {
+            bail!("--size is at most 1 MiB");
+        }
+        if !(512..=1 << 20).contains(&self.read_buffer) {
+            bail!("--read-buffer must be between 512 bytes and 1 MiB");
+        }
+        if self.connect_concurrency == 0 {
+            bail!("--connect-concurrency must be at least 1");
+        }
+        if self.reconnect_storm && !self.publishes() {
+            bail!("--reconnect-storm needs a publisher (--rate R or --max-rate)");
+        }
+        Ok(())
+    }
+
+    /// Whether the run publishes at all.
+    pub fn publishes(&self) -> bool {
+        self.max_rate || self.rate > 0.0
+    }
+}

@@ -1,0 +1,268 @@
+//! The run, phase by phase: resolve and check the targets, connect every
+//! subscriber, read the hub's memory, publish through warmup and the
+//! measurement window (with the reconnect storm inside it when asked),
+//! drain, and total up.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use tokio::task::LocalSet;
+
+use crate::args::{BenchArgs, PublishFormat};
+use crate::fleet::Fleet;
+use crate::payload::now_nanos;
+use crate::progress::Progress;
+use crate::publisher::{PublishStats, Publisher, PublisherConfig};
+use crate::report::{LatencyReport, Report, StormReport};
+use crate::stats::Counters;
+use crate::subscriber::SubscriberConfig;
+use crate::target::{self, HttpUrl};
+use crate::{limits, procfs};
+
+/// Runs `future` on a new single-threaded runtime inside a `LocalSet`.
+pub fn block_on_local<F: Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread Tokio runtime builds");
+    LocalSet::new().block_on(&runtime, future)
+}
+
+/// Where the publisher sends what.
+fn publisher_config(args: &BenchArgs, sub: &HttpUrl) -> anyhow::Result<(HttpUrl, PublisherConfig)> {
+    let topic_template = match &args.topic {
+        Some(topic) => topic.clone(),
+        None => ["match", "topic", "id"]
+            .iter()
+            .find_map(|name| sub.query_param(name))
+            .context("no topic: give --topic, or a match=, topic= or id= parameter in the URL")?,
+    };
+    let origin = format!("http://{}", sub.authority());
+    let publish_url = match (&args.publish_url, args.publish_format) {
+        (Some(url), _) => url.clone(),
+        (None, PublishFormat::Mercure) => format!("{origin}/.well-known/mercure"),
+        (None, PublishFormat::Nchan) => format!("{origin}/pub?id={{topic}}"),
+        (None, format) => bail!("--publish-format {format:?} needs --publish-url"),
+    };
+    let url = HttpUrl::parse(&publish_url)?;
+    let mut paths = Vec::with_capacity(args.topics);
+    let mut names = Vec::with_capacity(args.topics);
+    for k in 0..args.topics {
+        let name = target::expand(&topic_template, k, "");
+        let mut encoded = Vec::new();
+        target::percent_encode(&name, &mut encoded);
+        let encoded = String::from_utf8(encoded).unwrap_or_default();
+        paths.push(target::expand(&url.path, k, &encoded));
+        names.push(name);
+    }
+    let config = PublisherConfig {
+        addr: "0.0.0.0:0".parse()?,
+        host: url.authority(),
+        format: args.publish_format,
+        token: args.token.clone(),
+        paths,
+        names,
+        size: args.size,
+        rate: args.rate,
+        max_rate: args.max_rate,
+        connections: args.publishers,
+        pipeline: args.pipeline,
+    };
+    Ok((url, config))
+}
+
+/// Sleeps `secs`, redrawing the progress line.
+async fn wait(
+    secs: f64,
+    phase: &str,
+    fleet: &mut Fleet,
+    progress: &mut Progress,
+    target: usize,
+) -> anyhow::Result<Counters> {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    loop {
+        let counters = fleet.counters().await?;
+        progress.update(phase, target, &counters);
+        let now = Instant::now();
+        if now >= end {
+            return Ok(counters);
+        }
+        tokio::time::sleep((end - now).min(Duration::from_millis(250))).await;
+    }
+}
+
+fn secs_between(from_nanos: u64, to_nanos: u64) -> f64 {
+    to_nanos.saturating_sub(from_nanos) as f64 / 1e9
+}
+
+/// The whole run.
+pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
+    args.validate()?;
+    let started = Instant::now();
+    let sub_url = HttpUrl::parse(&args.url)?;
+    let addr = sub_url.resolve(args.allow_remote).await?;
+    let publishing = if args.publishes() {
+        let (url, mut config) = publisher_config(&args, &sub_url)?;
+        config.addr = url.resolve(args.allow_remote).await?;
+        Some(config)
+    } else {
+        None
+    };
+
+    let nofile = limits::raise_nofile();
+    let per_process = limits::sockets_per_process(nofile);
+    let n = args.subscribers;
+    let processes = match args.processes {
+        0 if n <= per_process => 1,
+        0 => n.div_ceil(per_process),
+        p => p,
+    };
+    if n.div_ceil(processes) > per_process {
+        bail!(
+            "{n} subscribers over {processes} process(es) exceed the {per_process} sockets one \
+             process may hold (open-files limit {nofile}): use --processes {} or more",
+            n.div_ceil(per_process)
+        );
+    }
+
+    let hub_rss_before_kib = args.hub_pid.and_then(procfs::rss_kib);
+    if args.hub_pid.is_some() && hub_rss_before_kib.is_none() {
+        bail!(
+            "cannot read the RSS of --hub-pid {}",
+            args.hub_pid.unwrap_or(0)
+        );
+    }
+    let mut progress = Progress::new();
+    let connect_start = now_nanos();
+    let config = SubscriberConfig {
+        addr,
+        host: sub_url.authority(),
+        path_template: sub_url.path.clone(),
+        topics: args.topics,
+        first: 0,
+        count: n,
+        source_ips: args.source_ips,
+        read_buffer: args.read_buffer,
+        connect_concurrency: args.connect_concurrency,
+        connect_timeout_secs: args.connect_timeout,
+    };
+    let mut fleet = Fleet::start(config, processes, args.worker_exe.clone()).await?;
+
+    // Connect: until every subscription settled, or the timeout (each
+    // attempt has the same timeout, so this only guards against a stall).
+    let connect_deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout + 10.0);
+    let counters = loop {
+        let counters = fleet.counters().await?;
+        progress.update("connecting", n, &counters);
+        if counters.settled() as usize >= n || Instant::now() >= connect_deadline {
+            break counters;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let connect_secs = secs_between(connect_start, counters.last_connect_nanos);
+    let hub_rss_after_kib = match args.hub_pid {
+        Some(pid) => {
+            wait(args.settle, "settling", &mut fleet, &mut progress, n).await?;
+            procfs::rss_kib(pid)
+        }
+        None => None,
+    };
+
+    let mut storm_start = None;
+    let window: Duration;
+    let mut window_published = 0;
+    let mut publish_stats = PublishStats::default();
+    if let Some(config) = publishing {
+        let publisher = Publisher::start(config);
+        wait(args.warmup, "warmup", &mut fleet, &mut progress, n).await?;
+        fleet.set_measuring(true).await?;
+        let window_start = Instant::now();
+        let sent_before = publisher.sent();
+        if args.reconnect_storm {
+            storm_start = Some(now_nanos());
+            fleet.storm().await?;
+        }
+        wait(args.duration, "measuring", &mut fleet, &mut progress, n).await?;
+        fleet.set_measuring(false).await?;
+        window = window_start.elapsed();
+        window_published = publisher.sent() - sent_before;
+        publish_stats = publisher.stop().await;
+        // Drain: until deliveries stop growing for 300 ms (at most 3 s).
+        let drain_end = Instant::now() + Duration::from_secs(3);
+        let mut last = fleet.counters().await?.deliveries;
+        let mut still_since = Instant::now();
+        while Instant::now() < drain_end && still_since.elapsed() < Duration::from_millis(300) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = fleet.counters().await?.deliveries;
+            if now != last {
+                last = now;
+                still_since = Instant::now();
+            }
+        }
+    } else {
+        let idle_start = Instant::now();
+        wait(args.duration, "idle", &mut fleet, &mut progress, n).await?;
+        window = idle_start.elapsed();
+    }
+    progress.clear();
+
+    let tally = fleet.finish(&publish_stats.per_topic).await?;
+    let c = tally.stats.counters;
+    let wall_secs = started.elapsed().as_secs_f64();
+    let window_secs = window.as_secs_f64().max(1e-9);
+    let loadgen_cpu_secs = procfs::self_cpu_secs() + tally.stats.cpu_secs;
+    let storm = storm_start.map(|start| {
+        let reconnect_secs = secs_between(start, c.last_reconnect_nanos);
+        StormReport {
+            reconnected: c.reconnected,
+            failed: c.reconnect_failed,
+            reconnect_secs,
+            accepts_per_sec: c.reconnected as f64 / reconnect_secs.max(1e-9),
+            caught_up: c.caught_up,
+            caught_up_secs: secs_between(start, c.last_caught_up_nanos),
+        }
+    });
+    Ok(Report {
+        target: args.url.clone(),
+        subscribers: n,
+        topics: args.topics,
+        processes,
+        established: c.established,
+        failed: c.failed,
+        closed: c.closed,
+        connect_secs,
+        connect_rate: c.established as f64 / connect_secs.max(1e-9),
+        published: publish_stats.per_topic.iter().sum(),
+        publish_errors: publish_stats.errors,
+        publish_rate: window_published as f64 / window_secs,
+        deliveries: c.deliveries,
+        window_deliveries: c.window_deliveries,
+        deliveries_per_sec: c.window_deliveries as f64 / window_secs,
+        latency_ms: LatencyReport {
+            p50: tally.latency.quantile_ms(0.50),
+            p99: tally.latency.quantile_ms(0.99),
+            p999: tally.latency.quantile_ms(0.999),
+            max: tally.latency.max_ms(),
+            samples: tally.latency.len(),
+        },
+        gaps: c.gaps,
+        duplicates: c.duplicates,
+        missing: tally.stats.missing,
+        foreign: c.foreign,
+        hub_rss_before_kib,
+        hub_rss_after_kib,
+        hub_kib_per_subscriber: match (hub_rss_before_kib, hub_rss_after_kib) {
+            (Some(before), Some(after)) if c.established > 0 => {
+                Some((after as f64 - before as f64) / c.established as f64)
+            }
+            _ => None,
+        },
+        loadgen_cpu_secs,
+        loadgen_cpu_percent: 100.0 * loadgen_cpu_secs / wall_secs.max(1e-9),
+        duration_secs: window.as_secs_f64(),
+        wall_secs,
+        storm,
+        first_error: tally.first_error.or(publish_stats.first_error),
+    })
+}

@@ -1,0 +1,232 @@
+//! The result of a run: a `serde` record for `--json`, and a table for
+//! people.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Latency percentiles, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LatencyReport {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+    /// Number of samples (deliveries in the measurement window).
+    pub samples: u64,
+}
+
+/// The reconnect storm's figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StormReport {
+    /// Subscriptions re-established.
+    pub reconnected: u64,
+    /// Reconnections that failed.
+    pub failed: u64,
+    /// From the drop until the last subscription was re-established, s.
+    pub reconnect_secs: f64,
+    /// Re-established subscriptions per second.
+    pub accepts_per_sec: f64,
+    /// Subscribers that received an event sent after their reconnection.
+    pub caught_up: u64,
+    /// From the drop until the last of them did, s.
+    pub caught_up_secs: f64,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// The subscribe URL template.
+    pub target: String,
+    /// Subscribers asked for.
+    pub subscribers: usize,
+    /// Topics.
+    pub topics: usize,
+    /// Processes holding the subscribers.
+    pub processes: usize,
+    /// Subscriptions established.
+    pub established: u64,
+    /// Subscriptions that failed.
+    pub failed: u64,
+    /// Established subscriptions the hub closed before the end.
+    pub closed: u64,
+    /// Seconds from the first connection attempt until all settled.
+    pub connect_secs: f64,
+    /// Established subscriptions per second while connecting.
+    pub connect_rate: f64,
+    /// Events published, whole run.
+    pub published: u64,
+    /// Publish requests that failed.
+    pub publish_errors: u64,
+    /// Events published per second in the measurement window.
+    pub publish_rate: f64,
+    /// Events received, whole run.
+    pub deliveries: u64,
+    /// Events received in the measurement window.
+    pub window_deliveries: u64,
+    /// Deliveries per second in the measurement window.
+    pub deliveries_per_sec: f64,
+    /// Publish→receive latency in the measurement window.
+    pub latency_ms: LatencyReport,
+    /// Events skipped between two received ones.
+    pub gaps: u64,
+    /// Events received twice or out of order.
+    pub duplicates: u64,
+    /// Events published that a subscriber of their topic never received.
+    pub missing: u64,
+    /// Events whose data was not a bench payload.
+    pub foreign: u64,
+    /// Hub RSS before connecting, KiB.
+    pub hub_rss_before_kib: Option<u64>,
+    /// Hub RSS with every subscription open, KiB.
+    pub hub_rss_after_kib: Option<u64>,
+    /// (after − before) / established, KiB.
+    pub hub_kib_per_subscriber: Option<f64>,
+    /// CPU seconds of the load generator (all its processes).
+    pub loadgen_cpu_secs: f64,
+    /// Load generator CPU over the wall time, in % of one core.
+    pub loadgen_cpu_percent: f64,
+    /// Measurement window, s.
+    pub duration_secs: f64,
+    /// The whole run, s.
+    pub wall_secs: f64,
+    /// The reconnect storm, when asked for.
+    pub storm: Option<StormReport>,
+    /// The first error seen (connection or publish), for diagnosis.
+    pub first_error: Option<String>,
+}
+
+fn rate(value: f64) -> String {
+    if value >= 1e6 {
+        format!("{:.2}M", value / 1e6)
+    } else if value >= 1e4 {
+        format!("{:.1}k", value / 1e3)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut row = |name: &str, value: String| writeln!(f, "  {name:<26} {value}");
+        row("target", self.target.clone())?;
+        row(
+            "subscribers",
+            format!(
+                "{} established, {} failed, {} closed by hub ({} asked, {} topics, {} processes)",
+                self.established,
+                self.failed,
+                self.closed,
+                self.subscribers,
+                self.topics,
+                self.processes
+            ),
+        )?;
+        row(
+            "connect",
+            format!("{:.2} s, {}/s", self.connect_secs, rate(self.connect_rate)),
+        )?;
+        if self.published > 0 {
+            row(
+                "published",
+                format!(
+                    "{} ({}/s in window, {} errors)",
+                    self.published,
+                    rate(self.publish_rate),
+                    self.publish_errors
+                ),
+            )?;
+            row(
+                "deliveries",
+                format!(
+                    "{} total, {}/s in window",
+                    self.deliveries,
+                    rate(self.deliveries_per_sec)
+                ),
+            )?;
+            let l = &self.latency_ms;
+            row(
+                "latency ms",
+                format!(
+                    "p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+                    l.p50, l.p99, l.p999, l.max
+                ),
+            )?;
+            row(
+                "gaps / duplicates / missing",
+                format!("{} / {} / {}", self.gaps, self.duplicates, self.missing),
+            )?;
+        }
+        if let Some(storm) = &self.storm {
+            row(
+                "storm reconnect",
+                format!(
+                    "{} in {:.2} s ({}/s), {} failed",
+                    storm.reconnected,
+                    storm.reconnect_secs,
+                    rate(storm.accepts_per_sec),
+                    storm.failed
+                ),
+            )?;
+            row(
+                "storm caught up",
+                format!("{} in {:.2} s", storm.caught_up, storm.caught_up_secs),
+            )?;
+        }
+        if let (Some(before), Some(after)) = (self.hub_rss_before_kib, self.hub_rss_after_kib) {
+            row(
+                "hub RSS",
+                format!(
+                    "{before} → {after} KiB, {:.2} KiB per subscriber",
+                    self.hub_kib_per_subscriber.unwrap_or(0.0)
+                ),
+            )?;
+        }
+        row(
+            "load generator CPU",
+            format!(
+                "{:.2} s ({:.0}% of a core)",
+                self.loadgen_cpu_secs, self.loadgen_cpu_percent
+            ),
+        )?;
+        row(
+            "time",
+            format!(
+                "{:.1} s measured, {:.1} s in all",
+                self.duration_secs, self.wall_secs
+            ),
+        )?;
+        if let Some(error) = &self.first_error {
+            row("first error", error.clone())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_and_serializes() {
+        let report = Report {
+            target: "http://127.0.0.1:1/".into(),
+            published: 10,
+            deliveries_per_sec: 1_234_567.0,
+            hub_rss_before_kib: Some(1000),
+            hub_rss_after_kib: Some(5000),
+            hub_kib_per_subscriber: Some(4.0),
+            storm: Some(StormReport::default()),
+            ..Report::default()
+        };
+        let text = report.to_string();
+        assert!(text.contains("1.23M/s"), "{text}");
+        assert!(text.contains("4.00 KiB per subscriber"), "{text}");
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains(r#""hub_kib_per_subscriber":4.0"#), "{json}");
+    }
+}

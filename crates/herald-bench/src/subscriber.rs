@@ -1,0 +1,376 @@
+//! The subscribers of one process: one task per connection, a small read
+//! buffer each, counters shared without atomics (the process runs one
+//! single-threaded runtime).
+//!
+//! A subscriber connects (bound to its source address first), sends a
+//! hand-written `GET`, parses the response head, then feeds the body
+//! through [`BodyDecoder`] into [`herald_proto::Decoder`]. Each event's
+//! payload gives its topic, sequence number and send time: the subscriber
+//! keeps the next sequence number it expects, counts gaps and duplicates,
+//! and records the latency while the measurement window is open. A read
+//! takes one clock reading for all the events it completed: they arrived
+//! together, and a clock call per event would cost more than decoding.
+
+use std::cell::{Cell, RefCell};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+use herald_proto::Decoder;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::http1::{self, BodyDecoder};
+use crate::payload;
+use crate::stats::{Counters, FinalStats, Latency};
+use crate::target;
+
+/// What a process needs to run its share of the subscribers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubscriberConfig {
+    /// The hub's address.
+    pub addr: SocketAddr,
+    /// The `Host` header.
+    pub host: String,
+    /// Path and query template (`{i}`: topic index).
+    pub path_template: String,
+    /// Number of topics (subscriber n gets topic n mod topics).
+    pub topics: usize,
+    /// Global index of this process's first subscriber.
+    pub first: usize,
+    /// Number of subscribers in this process.
+    pub count: usize,
+    /// Spread over 127.0.0.1..=127.0.0.K (1: no explicit bind).
+    pub source_ips: u8,
+    /// Read buffer per connection.
+    pub read_buffer: usize,
+    /// Connection attempts in flight at once.
+    pub connect_concurrency: usize,
+    /// Give up on one connection attempt after this many seconds.
+    pub connect_timeout_secs: f64,
+}
+
+/// Not yet established (or failed): excluded from the missing count.
+const NEVER: u64 = u64::MAX;
+
+struct Shared {
+    config: SubscriberConfig,
+    counters: RefCell<Counters>,
+    latency: RefCell<Latency>,
+    measuring: Cell<bool>,
+    storm: Notify,
+    permits: Semaphore,
+    /// Per subscriber: the next sequence number it expects ([`NEVER`] before
+    /// it is established).
+    expected: Box<[Cell<u64>]>,
+    first_error: RefCell<Option<String>>,
+}
+
+impl Shared {
+    fn note_error(&self, error: &std::io::Error) {
+        let mut first = self.first_error.borrow_mut();
+        if first.is_none() {
+            *first = Some(error.to_string());
+        }
+    }
+}
+
+/// The running subscribers of this process.
+pub struct SubscriberSet {
+    shared: Rc<Shared>,
+    tasks: JoinSet<()>,
+}
+
+impl SubscriberSet {
+    /// Starts connecting every subscriber. Must run inside a `LocalSet`.
+    pub fn start(config: SubscriberConfig) -> SubscriberSet {
+        let shared = Rc::new(Shared {
+            permits: Semaphore::new(config.connect_concurrency),
+            expected: (0..config.count).map(|_| Cell::new(NEVER)).collect(),
+            counters: RefCell::default(),
+            latency: RefCell::default(),
+            measuring: Cell::new(false),
+            storm: Notify::new(),
+            first_error: RefCell::default(),
+            config,
+        });
+        let mut tasks = JoinSet::new();
+        for local in 0..shared.config.count {
+            tasks.spawn_local(subscriber(Rc::clone(&shared), local));
+        }
+        SubscriberSet { shared, tasks }
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> Counters {
+        *self.shared.counters.borrow()
+    }
+
+    /// Opens or closes the measurement window.
+    pub fn set_measuring(&self, on: bool) {
+        self.shared.measuring.set(on);
+    }
+
+    /// Drops every connection at once; each reconnects with its last event
+    /// id.
+    pub fn storm(&self) {
+        self.shared.storm.notify_waiters();
+    }
+
+    /// The first connection error seen, if any.
+    pub fn first_error(&self) -> Option<String> {
+        self.shared.first_error.borrow().clone()
+    }
+
+    /// Closes every connection and totals the run. `published[k]` is how
+    /// many events topic k received, so what a subscriber never got counts
+    /// as missing.
+    pub fn finish(mut self, published: &[u64]) -> FinalStats {
+        self.tasks.abort_all();
+        let config = &self.shared.config;
+        let mut missing = 0;
+        for (local, expected) in self.shared.expected.iter().enumerate() {
+            let expected = expected.get();
+            if expected == NEVER {
+                continue;
+            }
+            let topic = (config.first + local) % config.topics;
+            let sent = published.get(topic).copied().unwrap_or(0);
+            missing += sent.saturating_sub(expected);
+        }
+        FinalStats {
+            counters: self.counters(),
+            missing,
+            latency: self.shared.latency.borrow().to_pairs(),
+            cpu_secs: 0.0,
+        }
+    }
+}
+
+/// Source address for subscriber `index` when spreading over `k` addresses.
+fn source_ip(index: usize, k: u8, target: SocketAddr) -> Option<IpAddr> {
+    if k <= 1 || !target.is_ipv4() || !target.ip().is_loopback() {
+        return None;
+    }
+    let host = 1 + (index % usize::from(k)) as u8;
+    Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)))
+}
+
+/// A live subscription: its stream and the bytes read past the head.
+struct Connection {
+    stream: TcpStream,
+    body: BodyDecoder,
+    leftover: std::ops::Range<usize>,
+}
+
+async fn connect(
+    shared: &Shared,
+    index: usize,
+    path: &str,
+    last_event_id: Option<&str>,
+    buf: &mut [u8],
+) -> std::io::Result<Connection> {
+    let config = &shared.config;
+    let _permit = shared.permits.acquire().await;
+    let attempt = async {
+        let socket = if config.addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(ip) = source_ip(index, config.source_ips, config.addr) {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        let mut stream = socket.connect(config.addr).await?;
+        stream.set_nodelay(true)?;
+        let mut request = Vec::with_capacity(128 + path.len());
+        http1::write_get(&mut request, &config.host, path, last_event_id);
+        stream.write_all(&request).await?;
+        let mut filled = 0;
+        loop {
+            if filled == buf.len() {
+                return Err(std::io::Error::other(http1::HttpError::HeadTooLarge(
+                    buf.len(),
+                )));
+            }
+            let n = stream.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+            if let Some(head) = http1::parse_head(&buf[..filled]).map_err(std::io::Error::other)? {
+                if head.status != 200 {
+                    return Err(std::io::Error::other(format!(
+                        "subscribe answered {}",
+                        head.status
+                    )));
+                }
+                return Ok(Connection {
+                    stream,
+                    body: BodyDecoder::new(head.framing),
+                    leftover: head.len..filled,
+                });
+            }
+        }
+    };
+    let limit = Duration::from_secs_f64(config.connect_timeout_secs.max(0.001));
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// Per-subscriber delivery state.
+struct Tracker {
+    local: usize,
+    topic: u64,
+    /// After a storm reconnection: established at this time (Unix nanos),
+    /// caught up at the first event sent after it.
+    pending_catch_up: Option<u64>,
+}
+
+impl Tracker {
+    /// Handles the events a read completed.
+    fn drain(&mut self, shared: &Shared, decoder: &mut Decoder) {
+        let mut now = 0;
+        let mut batch = Counters::default();
+        let measuring = shared.measuring.get();
+        let slot = &shared.expected[self.local];
+        let mut latency = measuring.then(|| shared.latency.borrow_mut());
+        while let Some(event) = decoder.next_event() {
+            let Some(stamp) = payload::decode(event.data().as_bytes()) else {
+                batch.foreign += 1;
+                continue;
+            };
+            if now == 0 {
+                now = payload::now_nanos();
+            }
+            batch.deliveries += 1;
+            if stamp.topic == self.topic {
+                let expected = slot.get();
+                if stamp.seq >= expected {
+                    batch.gaps += stamp.seq - expected;
+                    slot.set(stamp.seq + 1);
+                } else {
+                    batch.duplicates += 1;
+                }
+            }
+            if let Some(latency) = latency.as_mut() {
+                batch.window_deliveries += 1;
+                latency.record(now.saturating_sub(stamp.sent_nanos) / 1000);
+            }
+            if self
+                .pending_catch_up
+                .is_some_and(|since| stamp.sent_nanos >= since)
+            {
+                self.pending_catch_up = None;
+                batch.caught_up += 1;
+                batch.last_caught_up_nanos = now;
+            }
+        }
+        if batch != Counters::default() {
+            shared.counters.borrow_mut().add(&batch);
+        }
+    }
+}
+
+async fn subscriber(shared: Rc<Shared>, local: usize) {
+    let config = &shared.config;
+    let index = config.first + local;
+    let topic = index % config.topics;
+    let path = target::expand(&config.path_template, topic, "");
+    let mut buf = vec![0u8; config.read_buffer];
+    let mut storm = pin!(shared.storm.notified());
+    let mut decoder = Decoder::new();
+    let mut tracker = Tracker {
+        local,
+        topic: topic as u64,
+        pending_catch_up: None,
+    };
+
+    let mut conn = match connect(&shared, index, &path, None, &mut buf).await {
+        Ok(conn) => conn,
+        Err(error) => {
+            shared.note_error(&error);
+            let mut counters = shared.counters.borrow_mut();
+            counters.failed += 1;
+            counters.last_connect_nanos = payload::now_nanos();
+            return;
+        }
+    };
+    {
+        shared.expected[local].set(0);
+        let mut counters = shared.counters.borrow_mut();
+        counters.established += 1;
+        counters.last_connect_nanos = payload::now_nanos();
+    }
+    let mut stormed = false;
+    loop {
+        let range = std::mem::replace(&mut conn.leftover, 0..0);
+        if !range.is_empty() {
+            let mut too_large = false;
+            let fed = conn.body.decode(&buf[range], |bytes| {
+                too_large |= decoder.feed(bytes).is_err();
+            });
+            tracker.drain(&shared, &mut decoder);
+            if fed.is_err() || too_large || conn.body.is_done() {
+                shared.counters.borrow_mut().closed += 1;
+                return;
+            }
+        }
+        let read = tokio::select! {
+            biased;
+            () = &mut storm, if !stormed => None,
+            read = conn.stream.read(&mut buf) => Some(read),
+        };
+        match read {
+            Some(Ok(n)) if n > 0 => conn.leftover = 0..n,
+            Some(_) => {
+                shared.counters.borrow_mut().closed += 1;
+                return;
+            }
+            None => {
+                // The storm: drop the connection and come back at once with
+                // the last event id, as an EventSource would.
+                stormed = true;
+                drop(conn);
+                decoder.finish();
+                let last_id = decoder.last_event_id().to_owned();
+                match connect(&shared, index, &path, Some(&last_id), &mut buf).await {
+                    Ok(new) => {
+                        conn = new;
+                        let now = payload::now_nanos();
+                        tracker.pending_catch_up = Some(now);
+                        let mut counters = shared.counters.borrow_mut();
+                        counters.reconnected += 1;
+                        counters.last_reconnect_nanos = now;
+                    }
+                    Err(error) => {
+                        shared.note_error(&error);
+                        shared.counters.borrow_mut().reconnect_failed += 1;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_ips_spread_over_loopback_only() {
+        let local: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(source_ip(0, 1, local), None);
+        assert_eq!(source_ip(0, 4, local), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(source_ip(5, 4, local), Some("127.0.0.2".parse().unwrap()));
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(source_ip(5, 4, v6), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! Integration tests: `run()` against a tiny in-process SSE hub, checking
+//! correctness (every event delivered once, in order), not speed.
+
+mod hub;
+
+use herald_bench::{BenchArgs, PublishFormat};
+
+fn args(url: String, publish_url: String) -> BenchArgs {
+    BenchArgs {
+        url,
+        subscribers: 50,
+        topics: 1,
+        topic: None,
+        publish_url: Some(publish_url),
+        publish_format: PublishFormat::Raw,
+        token: None,
+        rate: 200.0,
+        max_rate: false,
+        size: 100,
+        publishers: 2,
+        pipeline: 1,
+        duration: 1.0,
+        warmup: 0.2,
+        source_ips: 4,
+        processes: 1,
+        hub_pid: Some(std::process::id()),
+        json: false,
+        reconnect_storm: false,
+        allow_remote: false,
+        max_connections: 1000,
+        connect_concurrency: 64,
+        connect_timeout: 10.0,
+        read_buffer: 4096,
+        settle: 0.1,
+        worker_exe: None,
+    }
+}
+
+fn assert_exact(report: &herald_bench::Report, subscribers: u64) {
+    assert_eq!(report.established, subscribers, "{report}");
+    assert_eq!(report.failed, 0, "{report}");
+    assert!(report.published > 0, "{report}");
+    assert_eq!(report.publish_errors, 0, "{report}");
+    assert_eq!(report.gaps, 0, "{report}");
+    assert_eq!(report.duplicates, 0, "{report}");
+    assert_eq!(report.missing, 0, "{report}");
+    assert_eq!(report.foreign, 0, "{report}");
+}
+
+#[tokio::test]
+async fn chunked_hub_gets_every_event_once() {
+    let hub = hub::Hub::start(true).await;
+    let report = herald_bench::run(args(hub.subscribe_url("t{i}"), hub.publish_url()))
+        .await
+        .unwrap();
+    assert_exact(&report, 50);
+    assert_eq!(report.deliveries, 50 * report.published, "{report}");
+    assert!(report.latency_ms.samples > 0, "{report}");
+    assert!(report.hub_kib_per_subscriber.is_some(), "{report}");
+}
+
+#[tokio::test]
+async fn identity_bodies_and_topics_keep_their_own_sequences() {
+    let hub = hub::Hub::start(false).await;
+    let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
+    args.topics = 5;
+    args.max_rate = true;
+    args.pipeline = 4;
+    args.duration = 0.5;
+    let report = herald_bench::run(args).await.unwrap();
+    assert_exact(&report, 50);
+    // Each topic's events reach its 10 subscribers.
+    assert_eq!(report.deliveries, 10 * report.published, "{report}");
+}
+
+#[tokio::test]
+async fn reconnect_storm_resumes_without_gaps() {
+    let hub = hub::Hub::start(true).await;
+    let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
+    args.reconnect_storm = true;
+    args.hub_pid = None;
+    let report = herald_bench::run(args).await.unwrap();
+    assert_exact(&report, 50);
+    let storm = report.storm.as_ref().unwrap();
+    assert_eq!((storm.reconnected, storm.failed), (50, 0), "{report}");
+    assert_eq!(storm.caught_up, 50, "{report}");
+    assert_eq!(report.deliveries, 50 * report.published, "{report}");
+}
+
+#[tokio::test]
+async fn workers_in_child_processes() {
+    let hub = hub::Hub::start(true).await;
+    let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
+    args.processes = 2;
+    args.worker_exe = Some(env!("CARGO_BIN_EXE_herald-bench").into());
+    let report = herald_bench::run(args).await.unwrap();
+    assert_exact(&report, 50);
+    assert_eq!(report.processes, 2);
+    assert_eq!(report.deliveries, 50 * report.published, "{report}");
+}
+
+#[tokio::test]
+async fn refuses_remote_targets_and_bad_bounds() {
+    let mut remote = args(
+        "http://192.0.2.1:80/s?topic=a".into(),
+        "http://192.0.2.1/p".into(),
+    );
+    let error = herald_bench::run(remote.clone()).await.unwrap_err();
+    assert!(error.to_string().contains("loopback"), "{error}");
+    remote.duration = 100_000.0;
+    assert!(herald_bench::run(remote.clone()).await.is_err());
+    remote.duration = 1.0;
+    remote.subscribers = 2000;
+    let error = herald_bench::run(remote).await.unwrap_err();
+    assert!(error.to_string().contains("max-connections"), "{error}");
+}
