@@ -2,7 +2,9 @@
 //! hands each subcommand to its own module in [`cmd`].
 
 mod cmd;
+mod config;
 mod exit;
+mod token;
 
 use clap::Parser;
 
@@ -16,5 +18,12 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     exit::report(cmd::run(cli.command))
 }

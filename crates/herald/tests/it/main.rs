@@ -1,6 +1,9 @@
 //! End-to-end tests of the `herald` binary, run as a user runs it.
 
 mod decode;
+mod publish;
+mod tail;
+mod token;
 
 use std::process::Command;
 
