@@ -63,10 +63,19 @@ impl Hub {
             .recv_timeout(Duration::from_secs(30))
             .expect("herald serve did not say where it listens");
         hub.url = format!("{base}/.well-known/mercure");
-        let mut token = String::new();
-        BufReader::new(hub.child.stdout.take().unwrap())
-            .read_line(&mut token)
-            .unwrap();
+        // The token is the first line of stdout; keep draining the pipe
+        // after it, so a later write by the hub never meets a closed pipe.
+        let stdout = hub.child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let token = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("herald serve printed no token");
         hub.token = token.trim().to_owned();
         assert!(!hub.token.is_empty(), "herald serve printed no token");
         hub
