@@ -400,10 +400,17 @@ impl Writer {
                 }
             }
             Err(error) => {
-                tracing::error!(%error, records, "herald-store-disk: group commit failed");
-                let message = error.to_string();
+                // `StoreError` is not `Clone`: every waiter gets its own,
+                // carrying the whole cause chain as text.
+                let mut cause = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(inner) = source {
+                    cause = format!("{cause}: {inner}");
+                    source = inner.source();
+                }
+                tracing::error!(error = %cause, records, "herald-store-disk: group commit failed");
                 for pending in batch {
-                    let _ = pending.reply.send(Err(StoreError::backend(message.clone())
+                    let _ = pending.reply.send(Err(StoreError::backend(cause.clone())
                         .with_message("group commit failed: nothing in it was appended")));
                 }
             }

@@ -98,3 +98,33 @@ async fn close_makes_every_call_fail_and_ends_followers() {
     let store = super::open(dir.path(), Durability::Fsync);
     assert_eq!(super::everything(&store).await, [first]);
 }
+
+/// Appends racing a `close` either land (and are in the file afterwards) or
+/// fail with `Closed` (and are not): nothing is acknowledged and lost, and
+/// nothing unacknowledged sneaks in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_racing_a_close_land_or_fail_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::open(dir.path(), Durability::Fsync);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.append(sample(&format!("race-{i}"))).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    store.close().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(record) => acknowledged.push(record),
+            Err(error) => assert_eq!(error.kind(), ErrorKind::Closed, "{error}"),
+        }
+    }
+    drop(store);
+    let store = super::open(dir.path(), Durability::Fsync);
+    let mut log = super::everything(&store).await;
+    acknowledged.sort_by_key(|record| record.cursor);
+    log.sort_by_key(|record| record.cursor);
+    assert_eq!(log, acknowledged);
+}
