@@ -88,7 +88,10 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
     config.listen = local;
     let hub_url = config.hub_url()?;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!("cannot create the data directory {}", config.data_dir.display())
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
     })?;
     if config.server.auth.resource.is_empty() {
         config.server.auth.resource = hub_url.to_string();

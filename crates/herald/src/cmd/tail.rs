@@ -12,6 +12,7 @@ use std::io::{self, IsTerminal as _, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::exit::TimedOut;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use herald_client::{ErrorKind, EventSource, MessageEvent, SseItem};
@@ -20,11 +21,6 @@ use super::decode::write_json_line;
 use super::publish::describe_send_error;
 use super::token::parse_duration;
 use crate::token::LOCAL_HUB_URL;
-
-/// The exit code when `--timeout` runs out. `exit.rs` maps only success
-/// and failure, and a script waiting for an event must tell "nothing came
-/// in time" from "the stream failed", hence a code of its own.
-const EXIT_TIMEOUT: i32 = 3;
 
 /// Print the events of a Server-Sent Events stream as they arrive.
 ///
@@ -148,18 +144,6 @@ impl ColorChoice {
     }
 }
 
-/// The timeout ran out.
-#[derive(Debug)]
-struct TimedOut(Duration);
-
-impl std::fmt::Display for TimedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "timed out after {:?}", self.0)
-    }
-}
-
-impl std::error::Error for TimedOut {}
-
 /// Runs `herald tail` to the end of the stream, `--max-events` or `--timeout`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     // One connection, one task: a single-threaded runtime is all it needs.
@@ -176,16 +160,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             None => tail(args).await,
         }
     });
+    // What was printed is complete either way: every event is flushed as
+    // it is written. `exit` maps `TimedOut` to its own exit code.
     drop(runtime);
-    match result {
-        Err(err) if err.is::<TimedOut>() => {
-            // What was printed is complete: every event is flushed as it
-            // is written.
-            eprintln!("herald: {err}");
-            std::process::exit(EXIT_TIMEOUT);
-        }
-        other => other,
-    }
+    result
 }
 
 async fn tail(args: Args) -> anyhow::Result<()> {
