@@ -97,9 +97,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     pub processes: usize,
     /// The hub's pid: its RSS (VmRSS) is read before and after connecting to
-    /// report KiB per subscriber.
+    /// report KiB per subscriber. Repeat it for a hub of several processes
+    /// (nginx workers): their RSS is summed.
     #[arg(long, value_name = "PID")]
-    pub hub_pid: Option<u32>,
+    pub hub_pid: Vec<u32>,
     /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,

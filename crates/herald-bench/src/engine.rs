@@ -126,12 +126,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         );
     }
 
-    let hub_rss_before_kib = args.hub_pid.and_then(procfs::rss_kib);
-    if args.hub_pid.is_some() && hub_rss_before_kib.is_none() {
-        bail!(
-            "cannot read the RSS of --hub-pid {}",
-            args.hub_pid.unwrap_or(0)
-        );
+    // A hub of several processes (nginx workers): their RSS is summed.
+    let hub_rss = |pids: &[u32]| -> Option<u64> {
+        if pids.is_empty() {
+            return None;
+        }
+        pids.iter().map(|&pid| procfs::rss_kib(pid)).sum()
+    };
+    let hub_rss_before_kib = hub_rss(&args.hub_pid);
+    if !args.hub_pid.is_empty() && hub_rss_before_kib.is_none() {
+        bail!("cannot read the RSS of --hub-pid {:?}", args.hub_pid);
     }
     let mut progress = Progress::new();
     let connect_start = now_nanos();
@@ -161,12 +165,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let connect_secs = secs_between(connect_start, counters.last_connect_nanos);
-    let hub_rss_after_kib = match args.hub_pid {
-        Some(pid) => {
-            wait(args.settle, "settling", &mut fleet, &mut progress, n).await?;
-            procfs::rss_kib(pid)
-        }
-        None => None,
+    let hub_rss_after_kib = if args.hub_pid.is_empty() {
+        None
+    } else {
+        wait(args.settle, "settling", &mut fleet, &mut progress, n).await?;
+        hub_rss(&args.hub_pid)
     };
 
     let mut storm_start = None;

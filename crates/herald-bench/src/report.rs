@@ -112,7 +112,7 @@ fn rate(value: f64) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut row = |name: &str, value: String| writeln!(f, "  {name:<26} {value}");
+        let mut row = |name: &str, value: String| writeln!(f, "  {name:<28} {value}");
         row("target", self.target.clone())?;
         row(
             "subscribers",

@@ -23,7 +23,7 @@ fn args(url: String, publish_url: String) -> BenchArgs {
         warmup: 0.2,
         source_ips: 4,
         processes: 1,
-        hub_pid: Some(std::process::id()),
+        hub_pid: vec![std::process::id()],
         json: false,
         reconnect_storm: false,
         allow_remote: false,
@@ -78,7 +78,7 @@ async fn reconnect_storm_resumes_without_gaps() {
     let hub = hub::Hub::start(true).await;
     let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
     args.reconnect_storm = true;
-    args.hub_pid = None;
+    args.hub_pid = Vec::new();
     let report = herald_bench::run(args).await.unwrap();
     assert_exact(&report, 50);
     let storm = report.storm.as_ref().unwrap();

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Turns a bench/run results directory (one JSON line per measurement) into
+markdown tables: one per scenario, absolute figures and ratios against
+Herald in the same run."""
+import json
+import pathlib
+import sys
+
+PEER_NAMES = {
+    "herald": "Herald",
+    "nchan": "nginx + nchan, 1 worker",
+    "nchan2": "nginx + nchan, 2 workers",
+    "axum": "naive axum",
+    "express": "express (tutorial)",
+}
+
+
+def get(report, path):
+    value = report
+    for key in path.split("."):
+        if value is None:
+            return None
+        value = value.get(key)
+    return value
+
+
+def fmt(value, kind):
+    if value is None:
+        return "–"
+    if kind == "int":
+        return f"{value:,.0f}"
+    if kind == "rate":
+        return f"{value / 1e3:,.1f}k" if value >= 1e4 else f"{value:,.0f}"
+    if kind == "ms":
+        return f"{value:.2f}"
+    if kind == "kib":
+        return f"{value:.2f}"
+    if kind == "s":
+        return f"{value:.2f}"
+    if kind == "pct":
+        return f"{value:.0f}%"
+    return str(value)
+
+
+# Per scenario: columns (title, path, kind) and the ratio column: (path,
+# title, higher_is_better).
+SCENARIOS = {
+    "S1": (
+        "S1 — idle subscribers: hub memory per subscriber",
+        [("established", "established", "int"), ("failed", "failed", "int"),
+         ("connects/s", "connect_rate", "rate"),
+         ("hub RSS after (KiB)", "hub_rss_after_kib", "int"),
+         ("KiB / subscriber", "hub_kib_per_subscriber", "kib")],
+        ("hub_kib_per_subscriber", "KiB/sub vs Herald", False),
+    ),
+    "S2": (
+        "S2 — fan-out at a fixed rate: publish→receive latency",
+        [("established", "established", "int"), ("published/s", "publish_rate", "rate"),
+         ("deliveries/s", "deliveries_per_sec", "rate"),
+         ("p50 ms", "latency_ms.p50", "ms"), ("p99 ms", "latency_ms.p99", "ms"),
+         ("p99.9 ms", "latency_ms.p999", "ms"), ("max ms", "latency_ms.max", "ms"),
+         ("gaps", "gaps", "int"), ("missing", "missing", "int"),
+         ("bench CPU", "loadgen_cpu_percent", "pct")],
+        ("latency_ms.p99", "p99 vs Herald", False),
+    ),
+    "S3": (
+        "S3 — 100 subscribers, publishing as fast as the hub answers",
+        [("published/s", "publish_rate", "rate"), ("deliveries/s", "deliveries_per_sec", "rate"),
+         ("p50 ms", "latency_ms.p50", "ms"), ("p99 ms", "latency_ms.p99", "ms"),
+         ("max ms", "latency_ms.max", "ms"), ("gaps", "gaps", "int"),
+         ("closed", "closed", "int"), ("bench CPU", "loadgen_cpu_percent", "pct")],
+        ("deliveries_per_sec", "deliveries/s vs Herald", True),
+    ),
+    "S4": (
+        "S4 — one topic per subscriber, publishes spread over them",
+        [("established", "established", "int"), ("published/s", "publish_rate", "rate"),
+         ("deliveries/s", "deliveries_per_sec", "rate"),
+         ("p50 ms", "latency_ms.p50", "ms"), ("p99 ms", "latency_ms.p99", "ms"),
+         ("max ms", "latency_ms.max", "ms"), ("gaps", "gaps", "int"),
+         ("missing", "missing", "int"), ("bench CPU", "loadgen_cpu_percent", "pct")],
+        ("latency_ms.p99", "p99 vs Herald", False),
+    ),
+    "S5": (
+        "S5 — reconnect storm with Last-Event-ID",
+        [("established", "established", "int"), ("reconnected", "storm.reconnected", "int"),
+         ("reconnect failed", "storm.failed", "int"),
+         ("accepts/s", "storm.accepts_per_sec", "rate"),
+         ("all reconnected s", "storm.reconnect_secs", "s"),
+         ("caught up", "storm.caught_up", "int"), ("caught up s", "storm.caught_up_secs", "s"),
+         ("gaps", "gaps", "int"), ("missing", "missing", "int")],
+        ("storm.accepts_per_sec", "accepts/s vs Herald", True),
+    ),
+}
+
+
+def main(directory):
+    out = []
+    for scenario, (title, columns, ratio) in SCENARIOS.items():
+        path = pathlib.Path(directory) / f"{scenario}.jsonl"
+        if not path.exists():
+            continue
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        out.append(f"### {title}\n")
+        header = ["run", "peer"] + [c[0] for c in columns] + [ratio[1]]
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "---|" * len(header))
+        herald = {r["label"]: r["report"] for r in rows if r["peer"] == "herald" and "report" in r}
+        commands = []
+        for row in rows:
+            name = PEER_NAMES.get(row["peer"], row["peer"])
+            if "report" not in row:
+                out.append(f"| {row['label']} | {name} | failed: {row.get('error', '?')} |")
+                continue
+            report = row["report"]
+            cells = [fmt(get(report, c[1]), c[2]) for c in columns]
+            base = get(herald.get(row["label"]), ratio[0]) if row["label"] in herald else None
+            mine = get(report, ratio[0])
+            if base and mine is not None:
+                cells.append(f"{mine / base:.2f}×")
+            else:
+                cells.append("–")
+            out.append(f"| {row['label']} | {name} | " + " | ".join(cells) + " |")
+            if row.get("command"):
+                commands.append(f"{row['label']} {row['peer']}: `{row['command']}`")
+        out.append("")
+        if commands:
+            out.append("<details><summary>command lines</summary>\n")
+            out.extend(f"- {c}" for c in commands)
+            out.append("\n</details>\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
