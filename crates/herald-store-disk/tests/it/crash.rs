@@ -110,9 +110,12 @@ fn run_child(dir: &Path, round: usize, durability: Durability, delay: Duration) 
         }
         output
     });
-    started_rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the child acknowledged nothing within 30 s");
+    if started_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        // Never leave the child appending behind a failed test.
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child acknowledged nothing within 30 s");
+    }
     std::thread::sleep(delay);
     // `Child::kill` is SIGKILL on Unix: no destructor, no final sync runs.
     child.kill().expect("SIGKILL the child");

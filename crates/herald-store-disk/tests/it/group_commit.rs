@@ -100,3 +100,41 @@ async fn unsynced_commits_are_synced_periodically_and_on_flush() {
     store.flush().await.unwrap();
     assert_eq!(store.stats().durable_commits, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_respect_the_record_limit_but_never_split_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = herald_store_disk::DiskStore::open(
+        dir.path(),
+        herald_store_disk::DiskOptions {
+            durability: Durability::None,
+            max_batch_records: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    store.append(sample(&format!("l{task}-{i}"))).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(store.stats().largest_batch <= 3, "{:?}", store.stats());
+    // One request larger than the limit still commits whole, in order.
+    let big = store
+        .append_batch((0..10).map(|i| sample(&format!("big-{i}"))).collect())
+        .await
+        .unwrap();
+    assert!(big
+        .windows(2)
+        .all(|w| w[1].cursor.get() == w[0].cursor.get() + 1));
+    assert_eq!(store.stats().largest_batch, 10);
+    assert_eq!(super::everything(&store).await.len(), 330);
+}
