@@ -1,6 +1,10 @@
 //! The `herald` command: a thin `main` that parses the command line and
 //! hands each subcommand to its own module in [`cmd`].
 
+// The doc comments of this crate are mostly `--help` texts, read in a
+// terminal: a URL there is plain text, not a rustdoc link.
+#![allow(rustdoc::bare_urls)]
+
 mod cmd;
 mod config;
 mod exit;
