@@ -146,7 +146,15 @@ fn run_child(dir: &Path, round: usize, durability: Durability, delay: Duration) 
 struct Rng(u64);
 
 impl Rng {
+    /// Seeded from `HERALD_STORE_DISK_CRASH_SEED` if set (to replay a
+    /// failure with the seed it printed), else from the clock.
     fn from_clock() -> Self {
+        if let Some(seed) = std::env::var("HERALD_STORE_DISK_CRASH_SEED")
+            .ok()
+            .and_then(|seed| seed.parse::<u64>().ok())
+        {
+            return Rng(seed | 1);
+        }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .expect("clock after 1970")
