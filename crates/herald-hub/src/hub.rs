@@ -119,7 +119,7 @@ impl Hub {
             return Err(PublishError::Closed);
         }
         update.validate(&shared.config.url, &shared.config.publish_limits)?;
-        let record = update.into_record()?;
+        let record = update.into_record(shared.config.ids)?;
         let record = shared
             .store
             .append(record)

@@ -54,7 +54,7 @@ pub mod grant;
 pub mod matcher;
 pub mod topic;
 
-pub use config::{HubConfig, PublishLimits};
+pub use config::{HubConfig, IdKind, PublishLimits};
 pub use error::{PublishError, SubscribeError};
 pub use hub::Hub;
 pub use stats::HubStats;

@@ -7,7 +7,7 @@ use herald_proto::{Encoder, Event};
 use herald_store::{Cursor, NewRecord};
 use url::Url;
 
-use crate::{topic, PublishError, PublishLimits};
+use crate::{topic, IdKind, PublishError, PublishLimits};
 
 /// An update to publish: the fields of a Mercure publish request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -106,10 +106,16 @@ impl Update {
     }
 
     /// Encodes the update once, under its final id, for the store.
-    pub(crate) fn into_record(self) -> Result<NewRecord, PublishError> {
+    pub(crate) fn into_record(self, ids: IdKind) -> Result<NewRecord, PublishError> {
         let id: Arc<str> = match self.id {
             Some(id) => id.into(),
-            None => format!("urn:uuid:{}", uuid::Uuid::new_v4()).into(),
+            None => {
+                let uuid = match ids {
+                    IdKind::TimeOrdered => uuid::Uuid::now_v7(),
+                    IdKind::Random => uuid::Uuid::new_v4(),
+                };
+                format!("urn:uuid:{uuid}").into()
+            }
         };
         let mut event = Event::new(self.data)
             .with_id(&*id)

@@ -34,8 +34,12 @@ pub struct HeraldConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// `memory`: history lives in memory and is lost at exit.
+    /// `disk`: durable history in `data_dir/herald.redb`; `memory`: history
+    /// lives in memory and is lost at exit.
     pub kind: StoreKind,
+    /// With the disk store: `fsync` (a publish is answered once it is on
+    /// disk) or `none` (answered at once, on disk within a second).
+    pub durability: DurabilitySetting,
     /// Keep at most this many events (0: unlimited).
     pub max_events: u64,
     /// Keep events at most this many seconds (0: unlimited).
@@ -46,8 +50,30 @@ pub struct StoreSettings {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
+    /// On disk (redb): survives restarts and crashes.
+    Disk,
     /// In memory: fast, lost at exit.
     Memory,
+}
+
+/// What an acknowledged publish survives (disk store).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    /// Answered once fsynced: survives `kill -9` and power loss.
+    Fsync,
+    /// Answered at once, fsynced within a second: a crash can lose the last
+    /// second of acknowledged publishes (a clean shutdown loses nothing).
+    None,
+}
+
+impl From<DurabilitySetting> for herald_store_disk::Durability {
+    fn from(setting: DurabilitySetting) -> Self {
+        match setting {
+            DurabilitySetting::Fsync => herald_store_disk::Durability::Fsync,
+            DurabilitySetting::None => herald_store_disk::Durability::None,
+        }
+    }
 }
 
 /// The `[hub]` table.
@@ -59,6 +85,9 @@ pub struct HubSettings {
     /// Unsent bytes a subscriber may have queued before it is disconnected
     /// as lagging (it can resume from history).
     pub max_pending_bytes: usize,
+    /// Generate random (UUIDv4) ids instead of time-ordered (UUIDv7) ones,
+    /// for private updates whose timing must not leak through cursors.
+    pub random_ids: bool,
 }
 
 impl Default for HeraldConfig {
@@ -77,7 +106,8 @@ impl Default for HeraldConfig {
 impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
-            kind: StoreKind::Memory,
+            kind: StoreKind::Disk,
+            durability: DurabilitySetting::Fsync,
             max_events: 100_000,
             max_age_secs: 0,
         }
@@ -89,6 +119,7 @@ impl Default for HubSettings {
         HubSettings {
             heartbeat_secs: 15,
             max_pending_bytes: 1 << 20,
+            random_ids: false,
         }
     }
 }

@@ -8,8 +8,9 @@ use anyhow::Context as _;
 use herald_hub::{Hub, HubConfig};
 use herald_server::auth::{IssuerConfig, KeyConfig};
 use herald_store::{MemoryStore, Retention, Store};
+use herald_store_disk::{DiskOptions, DiskStore};
 
-use crate::config::{HeraldConfig, StoreKind};
+use crate::config::{DurabilitySetting, HeraldConfig, StoreKind};
 use crate::token::{self, TokenSpec, LOCAL_ISSUER};
 
 /// Run the hub: a Mercure endpoint at /.well-known/mercure.
@@ -32,9 +33,12 @@ pub struct Args {
     /// Directory for the key, tokens and history [default: ./herald-data].
     #[arg(long = "data", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The history store.
+    /// The history store [default: disk].
     #[arg(long, value_enum)]
     store: Option<StoreKind>,
+    /// What an acknowledged publish survives, with the disk store [default: fsync].
+    #[arg(long, value_enum)]
+    durability: Option<DurabilitySetting>,
     /// Allow a browser origin (CORS, with credentials); repeatable.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
@@ -62,6 +66,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(store) = args.store {
         config.store.kind = store;
+    }
+    if let Some(durability) = args.durability {
+        config.store.durability = durability;
     }
     config.server.cors_origins.extend(args.cors_origins);
     if args.no_anonymous {
@@ -107,17 +114,36 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
         max_age: (config.store.max_age_secs > 0)
             .then(|| Duration::from_secs(config.store.max_age_secs)),
     };
-    let store: Arc<dyn Store> = match config.store.kind {
-        StoreKind::Memory => Arc::new(MemoryStore::with_retention(retention.clone())),
+    let (store, disk): (Arc<dyn Store>, Option<DiskStore>) = match config.store.kind {
+        StoreKind::Memory => {
+            let store = Arc::new(MemoryStore::with_retention(retention.clone()));
+            if retention.max_age.is_some() {
+                tokio::spawn(trim_periodically(store.clone(), retention));
+            }
+            (store, None)
+        }
+        StoreKind::Disk => {
+            let options = DiskOptions {
+                durability: config.store.durability.into(),
+                ..DiskOptions::default()
+            };
+            let disk = DiskStore::open(&config.data_dir, options).with_context(|| {
+                format!("cannot open the store in {}", config.data_dir.display())
+            })?;
+            // Trimming runs in the background in bounded batches, so it
+            // never stalls publishers for long.
+            disk.spawn_retention(retention, Duration::from_secs(1));
+            (Arc::new(disk.clone()), Some(disk))
+        }
     };
-    if retention.max_age.is_some() {
-        tokio::spawn(trim_periodically(Arc::clone(&store), retention));
-    }
 
     let mut hub_config = HubConfig::new(hub_url.clone());
     hub_config.heartbeat =
         (config.hub.heartbeat_secs > 0).then(|| Duration::from_secs(config.hub.heartbeat_secs));
     hub_config.max_pending_bytes = config.hub.max_pending_bytes;
+    if config.hub.random_ids {
+        hub_config.ids = herald_hub::IdKind::Random;
+    }
     let hub = Hub::start(store, hub_config)
         .await
         .context("cannot start the hub")?;
@@ -126,6 +152,14 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
 
     eprintln!("herald: listening on http://{local}");
     eprintln!("herald: hub URL {hub_url}");
+    match &disk {
+        Some(disk) => eprintln!(
+            "herald: history in {} (durability: {})",
+            disk.path().display(),
+            disk.options().durability.as_str()
+        ),
+        None => eprintln!("herald: history in memory (lost at exit)"),
+    }
     if let Some((path, token)) = &local_token {
         eprintln!(
             "herald: publisher token (all topics, 30 days), saved to {}:",
@@ -134,6 +168,11 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
         println!("{token}");
     }
     herald_server::serve(listener, app, hub, shutdown_retry, shutdown_signal()).await?;
+    if let Some(disk) = disk {
+        disk.close()
+            .await
+            .context("cannot close the store cleanly")?;
+    }
     eprintln!("herald: stopped");
     Ok(())
 }
@@ -178,7 +217,7 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
     Ok((path, jwt))
 }
 
-async fn trim_periodically(store: Arc<dyn Store>, retention: Retention) {
+async fn trim_periodically(store: Arc<MemoryStore>, retention: Retention) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `herald` binary, run as a user runs it.
 
 mod decode;
+mod durability;
 mod publish;
 mod tail;
 mod token;
