@@ -296,3 +296,61 @@ async fn age_retention_drops_old_events() {
     drop(serve);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGTERM: subscribers are told to come back soon (a short `retry:`), their
+/// streams end, the hub exits 0, and nothing acknowledged is lost.
+#[tokio::test]
+async fn sigterm_tells_subscribers_to_reconnect_and_exits_cleanly() {
+    let dir = temp_dir("sigterm");
+    let client = reqwest::Client::new();
+    let serve = Serve::start(&dir, &[]);
+    let id = serve.publish(&client, "/s", "kept").await.unwrap();
+    let response = client
+        .get(format!("{}?match=/s", serve.url))
+        .send()
+        .await
+        .unwrap();
+    let pid = serve.child.lock().unwrap().id();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let body = tokio::time::timeout(Duration::from_secs(10), response.bytes())
+        .await
+        .expect("the stream ended")
+        .unwrap();
+    let mut decoder = Decoder::new();
+    decoder.feed(&body).unwrap();
+    let retries: Vec<Duration> = std::iter::from_fn(|| decoder.next_frame())
+        .filter_map(|frame| match frame {
+            herald_proto::Frame::Retry(retry) => Some(retry),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        retries.last(),
+        Some(&Duration::from_millis(500)),
+        "a short retry came last"
+    );
+    let exit = tokio::task::spawn_blocking(move || {
+        let mut child = serve.child.lock().unwrap();
+        let status = child.wait().unwrap();
+        drop(child);
+        drop(serve);
+        status
+    })
+    .await
+    .unwrap();
+    assert!(exit.success(), "herald serve exited with {exit:?}");
+
+    let serve = Serve::start(&dir, &[]);
+    serve.publish(&client, "/s", "marker").await.unwrap();
+    let (_, events) = serve.replay("/s", "earliest", "marker").await;
+    assert_eq!(
+        events.iter().map(|e| e.last_event_id()).collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
