@@ -97,7 +97,7 @@
 //!   (CPU plus one fsync): publishers that each await their answer split
 //!   into two groups that alternate between commits, so expect about
 //!   `publishers / (2 × commit time)` events per second, up to
-//!   [`DiskOptions::max_batch_records`] per commit. `PERFORMANCE.md` has the
+//!   [`DiskOptions::max_batch_records`] per commit. `docs/performance.md` has the
 //!   measured figures.
 //! - Event ids are indexed in a B-tree: ids that grow in publish order
 //!   (time-ordered, like UUIDv7) are appended at its end, while random ids

@@ -7,7 +7,7 @@
 //!
 //! Reads run under `spawn_blocking`, not inline on the async worker, though
 //! inline would be cheaper when the pages are hot: a one-record read takes
-//! about 1 µs inline and 8–15 µs through the hand-off (`PERFORMANCE.md`).
+//! about 1 µs inline and 8–15 µs through the hand-off (`docs/performance.md`).
 //! The hand-off is paid per call, and calls are few: the hub has one
 //! follower for live delivery (one read per commit, 256 records at most),
 //! and a reconnecting subscriber does one `resolve` and a replay in batches.
