@@ -78,7 +78,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4)]
     pub publishers: usize,
     /// Requests in flight per publishing connection with --max-rate
-    /// (HTTP/1.1 pipelining, answered in order).
+    /// (HTTP/1.1 pipelining, answered in order). At a fixed --rate requests
+    /// are written on schedule whatever the answers, with up to 1024 in
+    /// flight.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
     /// Measurement time in seconds (after --warmup).

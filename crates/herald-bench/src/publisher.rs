@@ -1,13 +1,15 @@
 //! The publisher: keep-alive HTTP/1.1 connections that `POST` stamped
 //! events at a fixed rate, or as fast as the hub answers.
 //!
-//! Topic k is always published on connection k mod C, one request after
-//! another (or in pipelined batches, which HTTP/1.1 answers in order), so
-//! each topic's sequence reaches the hub in order and a subscriber's gap is
-//! the hub's doing. The send time is taken just before the request is
-//! written. At a fixed rate each connection keeps a schedule; when the hub
-//! answers too slowly the connection sends back to back to catch up, and the
-//! achieved rate shows in the report.
+//! Topic k is always published on connection k mod C, and HTTP/1.1 answers
+//! pipelined requests in order, so each topic's sequence reaches the hub in
+//! order and a subscriber's gap is the hub's doing. Each connection has a
+//! writer (this task) and a reader task, with a window of requests in
+//! flight between them: at a fixed rate the writer sends on schedule
+//! (open loop: a hub that answers slowly still gets the rate, up to
+//! [`RATE_WINDOW`] unanswered requests), and with `max_rate` it keeps
+//! `pipeline` requests in flight. The send time is taken just before the
+//! request is written; the achieved rate shows in the report.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -15,13 +17,19 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::args::PublishFormat;
 use crate::http1::{self, BodyDecoder, Framing};
 use crate::payload::{self, Stamp};
 use crate::target;
+
+/// Unanswered requests a connection may have at a fixed rate before it
+/// waits: far above what a healthy hub needs, low enough to stay bounded.
+pub const RATE_WINDOW: usize = 1024;
 
 /// Where and how to publish.
 #[derive(Clone, Debug)]
@@ -116,9 +124,9 @@ impl Publisher {
     }
 }
 
-/// One keep-alive connection and its response buffer.
+/// The reading half of a keep-alive connection and its response buffer.
 struct Link {
-    stream: TcpStream,
+    stream: OwnedReadHalf,
     buf: Vec<u8>,
     /// Unparsed bytes: `buf[start..end]`.
     start: usize,
@@ -126,17 +134,13 @@ struct Link {
 }
 
 impl Link {
-    async fn open(addr: SocketAddr) -> std::io::Result<Link> {
-        let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
-            .await
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-        stream.set_nodelay(true)?;
-        Ok(Link {
+    fn new(stream: OwnedReadHalf) -> Link {
+        Link {
             stream,
             buf: vec![0; 16 * 1024],
             start: 0,
             end: 0,
-        })
+        }
     }
 
     async fn fill(&mut self) -> std::io::Result<()> {
@@ -223,6 +227,60 @@ fn write_request(config: &PublisherConfig, stamp: Stamp, out: &mut Vec<u8>, scra
     }
 }
 
+async fn open(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The window between a connection's writer and its reader.
+#[derive(Default)]
+struct Window {
+    in_flight: Cell<usize>,
+    /// The reader stopped (the connection failed or is closing).
+    dead: Cell<bool>,
+    /// Signalled at each answer and when the reader stops.
+    changed: Notify,
+}
+
+/// Reads answers in order until the connection fails or closes.
+async fn read_answers(shared: Rc<Shared>, mut link: Link, window: Rc<Window>) {
+    loop {
+        let answer = link.response().await;
+        match answer {
+            Ok((status, close)) => {
+                window
+                    .in_flight
+                    .set(window.in_flight.get().saturating_sub(1));
+                if (200..300).contains(&status) {
+                    shared.stats.borrow_mut().acked += 1;
+                } else {
+                    record_error(&shared, &format!("publish answered {status}"), 1);
+                }
+                window.changed.notify_one();
+                if close {
+                    break;
+                }
+            }
+            Err(error) => {
+                if window.in_flight.get() > 0 {
+                    record_error(&shared, &error.to_string(), 0);
+                }
+                break;
+            }
+        }
+    }
+    // Requests still unanswered are lost with the connection.
+    let lost = window.in_flight.replace(0) as u64;
+    if lost > 0 {
+        shared.stats.borrow_mut().errors += lost;
+    }
+    window.dead.set(true);
+    window.changed.notify_one();
+}
+
 async fn connection(shared: Rc<Shared>, topics: Vec<usize>, all_topics: usize) {
     let config = &shared.config;
     if topics.is_empty() {
@@ -231,82 +289,101 @@ async fn connection(shared: Rc<Shared>, topics: Vec<usize>, all_topics: usize) {
     let per_second = config.rate * topics.len() as f64 / all_topics as f64;
     let interval =
         (!config.max_rate && per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / per_second));
-    let batch = if config.max_rate { config.pipeline } else { 1 };
+    let limit = if config.max_rate {
+        config.pipeline
+    } else {
+        RATE_WINDOW.max(config.pipeline)
+    };
     let start = Instant::now();
     let mut scheduled: u64 = 0;
     let mut turn = 0;
-    let mut link: Option<Link> = None;
-    let mut request = Vec::with_capacity(batch * (config.size * 3 + 256));
+    let mut request = Vec::with_capacity(16 * (config.size * 3 + 256));
     let mut scratch = Vec::with_capacity(config.size + 64);
-    while !shared.stop.get() {
-        if let Some(interval) = interval {
-            let due = start + interval.mul_f64(scheduled as f64);
-            tokio::time::sleep_until(due.into()).await;
-            if shared.stop.get() {
+    'connections: while !shared.stop.get() {
+        let stream = match open(config.addr).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                record_error(&shared, &error.to_string(), 1);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (read, mut write) = stream.into_split();
+        let window = Rc::new(Window::default());
+        let reader = tokio::task::spawn_local(read_answers(
+            Rc::clone(&shared),
+            Link::new(read),
+            Rc::clone(&window),
+        ));
+        while !shared.stop.get() {
+            // How many requests to write now.
+            let due = match interval {
+                Some(interval) => {
+                    let next = start + interval.mul_f64(scheduled as f64);
+                    tokio::time::sleep_until(next.into()).await;
+                    let elapsed = start.elapsed().as_secs_f64();
+                    ((elapsed / interval.as_secs_f64()) as u64 + 1).saturating_sub(scheduled)
+                }
+                None => limit as u64,
+            };
+            while window.in_flight.get() >= limit && !window.dead.get() {
+                window.changed.notified().await;
+            }
+            if window.dead.get() {
+                break;
+            }
+            let count = (due as usize)
+                .clamp(1, limit - window.in_flight.get())
+                .min(64);
+            request.clear();
+            let now = payload::now_nanos();
+            for _ in 0..count {
+                let topic = topics[turn % topics.len()];
+                turn += 1;
+                let seq = {
+                    let mut stats = shared.stats.borrow_mut();
+                    let seq = stats.per_topic[topic];
+                    stats.per_topic[topic] += 1;
+                    seq
+                };
+                let stamp = Stamp {
+                    seq,
+                    topic: topic as u64,
+                    sent_nanos: now,
+                };
+                write_request(config, stamp, &mut request, &mut scratch);
+            }
+            scheduled += count as u64;
+            window.in_flight.set(window.in_flight.get() + count);
+            if let Err(error) = write.write_all(&request).await {
+                record_error(&shared, &error.to_string(), 0);
                 break;
             }
         }
-        let mut current = match link.take() {
-            Some(current) => current,
-            None => match Link::open(config.addr).await {
-                Ok(new) => new,
-                Err(error) => {
-                    record_error(&shared, &error.to_string(), 0);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        request.clear();
-        let now = payload::now_nanos();
-        for _ in 0..batch {
-            let topic = topics[turn % topics.len()];
-            turn += 1;
-            let seq = {
-                let mut stats = shared.stats.borrow_mut();
-                let seq = stats.per_topic[topic];
-                stats.per_topic[topic] += 1;
-                seq
-            };
-            let stamp = Stamp {
-                seq,
-                topic: topic as u64,
-                sent_nanos: now,
-            };
-            write_request(config, stamp, &mut request, &mut scratch);
-        }
-        scheduled += batch as u64;
-        if let Err(error) = current.stream.write_all(&request).await {
-            record_error(&shared, &error.to_string(), batch as u64);
-            continue;
-        }
-        let mut keep = true;
-        for answered in 0..batch {
-            match current.response().await {
-                Ok((status, close)) => {
-                    if (200..300).contains(&status) {
-                        shared.stats.borrow_mut().acked += 1;
-                    } else {
-                        record_error(&shared, &format!("publish answered {status}"), 1);
-                    }
-                    keep &= !close;
-                }
-                Err(error) => {
-                    record_error(&shared, &error.to_string(), (batch - answered) as u64);
-                    keep = false;
-                    break;
-                }
+        // Stopping (or the connection failed): give the answers in flight
+        // a bounded time, then close.
+        let drain = async {
+            while window.in_flight.get() > 0 && !window.dead.get() {
+                window.changed.notified().await;
             }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), drain).await;
+        reader.abort();
+        let _ = reader.await;
+        let lost = window.in_flight.replace(0) as u64;
+        if lost > 0 {
+            shared.stats.borrow_mut().errors += lost;
         }
-        if keep {
-            link = Some(current);
+        if shared.stop.get() {
+            break 'connections;
         }
     }
 }
 
-fn record_error(shared: &Shared, message: &str, lost: u64) {
+/// Counts `failed` requests and keeps the first error message.
+fn record_error(shared: &Shared, message: &str, failed: u64) {
     let mut stats = shared.stats.borrow_mut();
-    stats.errors += lost.max(1);
+    stats.errors += failed;
     if stats.first_error.is_none() {
         stats.first_error = Some(message.to_owned());
     }
