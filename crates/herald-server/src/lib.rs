@@ -35,8 +35,10 @@ pub mod auth;
 mod config;
 mod cors;
 mod error;
+mod lean;
 mod limits;
 mod listener;
+mod rewind;
 mod routes;
 mod sse;
 

@@ -8,6 +8,9 @@
 //! loop drops the connection, which closes the socket. (An HTTP/2
 //! connection carries several streams; killing it makes them all
 //! reconnect, which they do with `Last-Event-ID`, so nothing is lost.)
+//!
+//! It also reads each connection's first request head itself: a subscribe
+//! request takes the lean path (`lean.rs`), everything else goes to hyper.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +26,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
+
+use crate::lean::{self, First};
+use crate::rewind::Rewind;
 use tower::ServiceExt as _;
 
 /// Put in every request's extensions: closes the request's connection.
@@ -78,7 +84,28 @@ pub(crate) async fn serve(
 }
 
 async fn connection(
+    mut stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    stop: watch::Receiver<bool>,
+) {
+    // Boxed for the same reason as the hyper branch below: its parse state
+    // is needed for a moment, not for the connection's lifetime.
+    let first = Box::pin(lean::read_first(&mut stream)).await;
+    match first {
+        First::Gone => {}
+        First::Subscribe(request) => lean::serve_subscribe(stream, peer, app, request).await,
+        // Boxed: hyper's connection state is several KiB, and an async
+        // fn is as large as its largest branch; every idle subscriber
+        // would pay for it.
+        First::Hyper(prefix) => Box::pin(serve_hyper(stream, prefix, peer, app, stop)).await,
+    }
+}
+
+/// Serves a connection with hyper, from the bytes already read on.
+async fn serve_hyper(
     stream: tokio::net::TcpStream,
+    prefix: bytes::Bytes,
     peer: SocketAddr,
     app: Router,
     mut stop: watch::Receiver<bool>,
@@ -93,7 +120,7 @@ async fn connection(
         app.clone().oneshot(request)
     });
     let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let conn = builder.serve_connection(TokioIo::new(Rewind::new(prefix, stream)), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {

@@ -2,6 +2,7 @@
 //! each, checked the way a client sees it.
 
 mod access;
+mod lean;
 mod load;
 mod publish;
 mod subscribe;

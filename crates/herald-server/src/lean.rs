@@ -1,0 +1,228 @@
+//! The lean path for subscriptions: a long-lived event stream written
+//! straight to the socket, without hyper's per-connection buffers.
+//!
+//! An idle HTTP/1 connection served by hyper keeps about 16 KiB of read and
+//! write buffers for as long as it lives; an SSE subscription lives for
+//! hours and writes a few small frames. Measured with 5,000 idle
+//! subscribers on `herald serve`, that put the hub at 19.6 KiB of RSS per
+//! subscriber (`docs/performance.md`, S1). So the accept loop reads the
+//! first request head itself, into a small buffer, and parses it with
+//! `httparse` (the parser hyper uses). A `GET` of the subscribe endpoint
+//! is then answered here: the request goes through the same router (auth,
+//! matchers, limits and CORS are the ordinary handlers'), and an event
+//! stream response is written with `Connection: close` framing: the head,
+//! then each frame as it comes, the socket's read side watched for the
+//! client going away. Every other request, or anything this path is unsure
+//! of, goes to hyper with the bytes already read.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http_body_util::BodyExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tower::ServiceExt as _;
+
+use crate::{ConnectionHandle, MERCURE_PATH};
+
+/// The largest request head read here; larger ones go to hyper, which
+/// answers them as it does any other.
+const MAX_HEAD: usize = 16 * 1024;
+/// Headers parsed here; requests with more go to hyper.
+const MAX_HEADERS: usize = 48;
+/// How long a client may take to send its request head.
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the first request head says to do.
+pub(crate) enum First {
+    /// A subscribe request, parsed (boxed: the enum stays small in the
+    /// connection's future, which lives for hours).
+    Subscribe(Box<Request<axum::body::Body>>),
+    /// Anything else: hyper serves the connection from these bytes on.
+    Hyper(Bytes),
+    /// The client left (or sent nothing in time).
+    Gone,
+}
+
+/// Reads the first request head and decides who serves it.
+pub(crate) async fn read_first(stream: &mut TcpStream) -> First {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        let read = tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await;
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return First::Gone,
+            Ok(Ok(_)) => {}
+        }
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut head = httparse::Request::new(&mut headers);
+        match head.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                return match subscribe_request(&head) {
+                    // A client that already pipelined more bytes after the
+                    // head is not an EventSource: let hyper handle it.
+                    Some(request) if len == buf.len() => First::Subscribe(Box::new(request)),
+                    _ => First::Hyper(buf.freeze()),
+                };
+            }
+            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
+                if buf.capacity() == buf.len() {
+                    buf.reserve(buf.len());
+                }
+            }
+            // Too large, too many headers, or malformed: hyper answers it.
+            _ => return First::Hyper(buf.freeze()),
+        }
+    }
+}
+
+/// A `GET` of the subscribe endpoint with no body, as an `http::Request`;
+/// `None` for anything else.
+fn subscribe_request(head: &httparse::Request<'_, '_>) -> Option<Request<axum::body::Body>> {
+    if head.method? != "GET" {
+        return None;
+    }
+    let target = head.path?;
+    let path = target.split('?').next()?;
+    if path != MERCURE_PATH {
+        return None;
+    }
+    let version = match head.version? {
+        1 => Version::HTTP_11,
+        0 => Version::HTTP_10,
+        _ => return None,
+    };
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(target)
+        .version(version);
+    for h in head.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        // A body, or a protocol switch, is not for this path.
+        if name == header::CONTENT_LENGTH && h.value != b"0"
+            || name == header::TRANSFER_ENCODING
+            || name == header::UPGRADE
+        {
+            return None;
+        }
+        request = request.header(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    request.body(axum::body::Body::empty()).ok()
+}
+
+/// Serves one subscribe request on the socket, then closes it.
+pub(crate) async fn serve_subscribe(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    request: Box<Request<axum::body::Body>>,
+) {
+    let kill = Arc::new(Notify::new());
+    // Boxed: answering the request (the router, the response head) takes
+    // far more state than streaming does, and only for a moment, while this
+    // future lives as long as the subscription.
+    let body = Box::pin(respond(&mut stream, peer, app, *request, Arc::clone(&kill))).await;
+    if let Some(body) = body {
+        stream_body(stream, body, kill).await;
+    }
+}
+
+/// Runs the request through the router and writes the response head.
+/// Returns the event stream's body, or `None` when the response was
+/// complete (an error) or the client is gone.
+async fn respond(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    mut request: Request<axum::body::Body>,
+    kill: Arc<Notify>,
+) -> Option<axum::body::Body> {
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request.extensions_mut().insert(ConnectionHandle { kill });
+    let Ok(response) = app.oneshot(request).await;
+    let is_stream = response.status() == StatusCode::OK
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !is_stream {
+        write_whole(stream, response).await;
+        return None;
+    }
+    let (parts, body) = response.into_parts();
+    stream.write_all(&head(&parts, None)).await.ok()?;
+    Some(body)
+}
+
+/// Writes the event stream's frames as they come until it ends, the
+/// client goes away, or the hub cuts the subscriber off.
+async fn stream_body(mut stream: TcpStream, mut body: axum::body::Body, kill: Arc<Notify>) {
+    let (mut reader, mut writer) = stream.split();
+    // The client sends nothing more; a read returns only when it closes
+    // (or misbehaves). A few bytes on the stack are enough to notice.
+    let mut scratch = [0u8; 16];
+    loop {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if writer.write_all(&data).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                // The stream ended (shutdown, lag, token expiry) or failed.
+                _ => break,
+            },
+            read = reader.read(&mut scratch) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            // The hub cut this subscriber off for lagging: dropping the
+            // socket is the only way to end a stalled write.
+            _ = kill.notified() => return,
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Writes a complete (small) response and closes.
+async fn write_whole(stream: &mut TcpStream, response: Response<axum::body::Body>) {
+    let (parts, body) = response.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+        return;
+    };
+    let mut out = head(&parts, Some(body.len()));
+    out.extend_from_slice(&body);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The status line and headers, `Connection: close` framing.
+fn head(parts: &http::response::Parts, content_length: Option<usize>) -> BytesMut {
+    let mut out = BytesMut::with_capacity(256);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(parts.status.as_str().as_bytes());
+    out.extend_from_slice(b" ");
+    out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH || name == header::CONNECTION {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(length) = content_length {
+        out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out
+}
