@@ -21,6 +21,9 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Some(result) = cmd::bench_worker() {
+        return exit::report(result);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

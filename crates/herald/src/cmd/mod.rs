@@ -1,5 +1,6 @@
 //! One module per subcommand, each owning its clap `Args` and its `run`.
 
+mod bench;
 mod decode;
 mod publish;
 mod serve;
@@ -14,6 +15,7 @@ pub enum Command {
     Tail(tail::Args),
     Publish(publish::Args),
     Token(token::Args),
+    Bench(bench::Args),
 }
 
 /// Runs a subcommand to completion.
@@ -24,5 +26,13 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Tail(args) => tail::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Token(args) => token::run(args),
+        Command::Bench(args) => bench::run(args),
     }
+}
+
+/// When the process is a `herald bench` worker (started by the generator
+/// itself, never by a person), runs it and returns its result.
+pub fn bench_worker() -> Option<anyhow::Result<()>> {
+    (std::env::args_os().nth(1).as_deref() == Some(herald_bench::WORKER_SUBCOMMAND.as_ref()))
+        .then(bench::worker)
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `herald` binary, run as a user runs it.
 
+mod bench;
 mod decode;
 mod durability;
 mod publish;
