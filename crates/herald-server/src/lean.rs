@@ -166,6 +166,9 @@ async fn stream_body(mut stream: TcpStream, mut body: axum::body::Body, kill: Ar
     // The client sends nothing more; a read returns only when it closes
     // (or misbehaves). A few bytes on the stack are enough to notice.
     let mut scratch = [0u8; 16];
+    // One registration for the whole stream, not one per frame.
+    let killed = kill.notified();
+    tokio::pin!(killed);
     loop {
         tokio::select! {
             frame = body.frame() => match frame {
@@ -185,7 +188,7 @@ async fn stream_body(mut stream: TcpStream, mut body: axum::body::Body, kill: Ar
             },
             // The hub cut this subscriber off for lagging: dropping the
             // socket is the only way to end a stalled write.
-            _ = kill.notified() => return,
+            _ = &mut killed => return,
         }
     }
     let _ = writer.shutdown().await;
