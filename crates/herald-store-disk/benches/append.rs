@@ -9,39 +9,18 @@
 //! Each iteration is one append; `iter_custom` splits the iterations over
 //! the publishers (tasks, one append in flight each) and times the whole, so
 //! the reported throughput is the aggregate. Latency percentiles come from
-//! the `append_load` example.
+//! the `append_load` example, which appends the same records (`workload`),
+//! here with time-ordered ids (see `append_load --ids random` for random
+//! ones).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod workload;
 
-use bytes::Bytes;
+use std::time::{Duration, Instant};
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use herald_store::{MemoryStore, NewRecord, Store};
+use herald_store::{MemoryStore, Store};
 use herald_store_disk::{DiskOptions, DiskStore, Durability};
-
-/// UUIDv7-shaped ids in publish order (what a hub generating its own ids
-/// produces; see `append_load --ids random` for the random-id case).
-fn record(publisher: usize, i: u64) -> NewRecord {
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64;
-    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    let id = format!(
-        "urn:uuid:{:08x}-{:04x}-7000-8000-{seq:012x}",
-        millis >> 16,
-        millis & 0xffff
-    );
-    NewRecord {
-        frame: Bytes::from(format!(
-            "id: {id}\ndata: {{\"publisher\":{publisher},\"seq\":{i},\"status\":\"in progress\",\"progress\":0.42,\"note\":\"lorem ipsum\"}}\n\n"
-        )),
-        id: id.into(),
-        topics: vec!["https://example.com/jobs/42".to_owned()].into(),
-        private: false,
-    }
-}
+use workload::Ids;
 
 /// `iters` appends spread over `publishers` concurrent tasks; the time for
 /// all of them.
@@ -55,7 +34,10 @@ async fn appends<S: Store + Clone>(store: &S, publishers: usize, iters: u64) -> 
                 + u64::from((publisher as u64) < iters % publishers as u64);
             tokio::spawn(async move {
                 for i in 0..share {
-                    store.append(record(publisher, i)).await.expect("append");
+                    store
+                        .append(workload::record(Ids::Ordered, publisher, i))
+                        .await
+                        .expect("append");
                 }
             })
         })

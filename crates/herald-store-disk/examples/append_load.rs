@@ -16,84 +16,17 @@
 //! the call to its answer. The criterion bench (`benches/append.rs`)
 //! measures the same throughput with statistics; this adds the percentiles.
 
+#[path = "../benches/workload/mod.rs"]
+mod workload;
+
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use herald_store::{Cursor, MemoryStore, NewRecord, Store};
+use herald_store::{Cursor, MemoryStore, Store};
 use herald_store_disk::{DiskOptions, DiskStore, Durability};
-
-/// How the benchmark's event ids are made.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Ids {
-    /// UUIDv7-shaped (`urn:uuid:` + time-ordered hex): what a hub that
-    /// generates its ids in publish order produces. The id index then grows
-    /// at its end, like the log.
-    Ordered,
-    /// UUIDv4-shaped (random): every id lands at a random place in the id
-    /// index, the worst case for a B-tree (one leaf page rewritten per
-    /// record).
-    Random,
-}
-
-static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    // A different seed per thread, so workers do not repeat each other's ids.
-    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(
-        0x9E37_79B9_7F4A_7C15_u64
-            .wrapping_mul(SEQUENCE.fetch_add(1, Ordering::Relaxed) + 1)
-            | 1
-    );
-}
-
-fn random_u64() -> u64 {
-    RNG.with(|rng| {
-        // xorshift64*: plenty for spreading keys.
-        let mut x = rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        rng.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
-}
-
-fn event_id(ids: Ids) -> String {
-    let (high, low) = match ids {
-        Ids::Ordered => {
-            let millis = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_millis() as u64;
-            (millis << 16, SEQUENCE.fetch_add(1, Ordering::Relaxed))
-        }
-        Ids::Random => (random_u64(), random_u64()),
-    };
-    format!(
-        "urn:uuid:{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0xffff,
-        low >> 48,
-        low & 0xffff_ffff_ffff
-    )
-}
-
-/// A typical publish: a UUID id, one topic, a ~100-byte JSON payload.
-fn record(ids: Ids, publisher: usize, i: u64) -> NewRecord {
-    let id = event_id(ids);
-    NewRecord {
-        frame: Bytes::from(format!(
-            "id: {id}\ndata: {{\"publisher\":{publisher},\"seq\":{i},\"status\":\"in progress\",\"progress\":0.42,\"note\":\"lorem ipsum\"}}\n\n"
-        )),
-        id: id.into(),
-        topics: vec!["https://example.com/jobs/42".to_owned()].into(),
-        private: false,
-    }
-}
+use workload::{record, Ids};
 
 /// What one run measured.
 struct Run {

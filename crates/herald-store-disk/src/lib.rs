@@ -123,7 +123,6 @@
 
 mod codec;
 mod error;
-mod follow;
 mod options;
 mod retention;
 mod schema;

@@ -3,7 +3,9 @@
 //!
 //! Writes go to the writer thread (`writer.rs`); reads open their own redb
 //! read transaction (an MVCC snapshot: readers never block the writer, nor
-//! it them) on the blocking pool.
+//! it them) on the blocking pool. Followers are such reads too, in the loop
+//! every backend shares ([`herald_store::follow`]), woken by the head the
+//! writer announces after each commit.
 //!
 //! Reads run under `spawn_blocking`, not inline on the async worker, though
 //! inline would be cheaper when the pages are hot: a one-record read takes
@@ -26,19 +28,24 @@ use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use futures_util::stream::BoxStream;
+use herald_store::follow::{follow_log, Batch};
 use herald_store::{Bounds, Cursor, NewRecord, Record, Retention, Store, StoreError};
 use redb::{Database, ReadTransaction, ReadableTable};
 use tokio::sync::{oneshot, watch};
 
 use crate::codec;
 use crate::error::{closed, context, open_failed};
-use crate::follow::Follower;
 use crate::options::DiskOptions;
 use crate::schema::{
     EVENTS, FILE_NAME, HEAD, IDS, META, RESERVED, SCHEMA, SCHEMA_VERSION, TRIMMED_THROUGH,
 };
 use crate::stats::{Counters, Stats};
 use crate::writer::{Appended, Command, Records, Recovered, Writer};
+
+/// How many records a follower reads per read transaction: enough that a
+/// catching-up follower pays the blocking-pool hand-off rarely, few enough
+/// that it holds at most a few hundred records in memory.
+const FOLLOW_BATCH: usize = 256;
 
 /// The durable [`Store`]: a cheap `Clone` handle; all clones share one open
 /// database and one writer thread.
@@ -60,8 +67,8 @@ pub(crate) struct Shared {
     writer: WriterHandle,
     pub(crate) db: Arc<Database>,
     /// Receives the head after every append commit; cloned by followers.
-    pub(crate) head_rx: watch::Receiver<Cursor>,
-    pub(crate) closed: AtomicBool,
+    head_rx: watch::Receiver<Cursor>,
+    closed: AtomicBool,
     counters: Arc<Counters>,
     options: DiskOptions,
     file: PathBuf,
@@ -235,7 +242,7 @@ impl Shared {
     }
 
     /// Runs `read` on a fresh read transaction on the blocking pool.
-    pub(crate) async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
+    async fn read<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&ReadTransaction) -> Result<T, StoreError> + Send + 'static,
@@ -313,7 +320,7 @@ fn prepare(db: &Database, file: &Path) -> Result<Recovered, StoreError> {
 }
 
 /// Up to `limit` records after `after`, from one snapshot.
-pub(crate) fn read_after(
+fn read_after(
     txn: &ReadTransaction,
     after: Cursor,
     limit: usize,
@@ -336,7 +343,7 @@ pub(crate) fn read_after(
 }
 
 /// The highest trimmed cursor, from one snapshot.
-pub(crate) fn trimmed_through(txn: &ReadTransaction) -> Result<Cursor, StoreError> {
+fn trimmed_through(txn: &ReadTransaction) -> Result<Cursor, StoreError> {
     const DOING: &str = "reading the trim mark";
     let meta = txn.open_table(META).map_err(context(DOING))?;
     let value = meta.get(TRIMMED_THROUGH).map_err(context(DOING))?;
@@ -435,7 +442,28 @@ impl Store for DiskStore {
     }
 
     fn follow(&self, after: Cursor) -> BoxStream<'static, Result<Record, StoreError>> {
-        Follower::start(&self.shared, after)
+        // Weak, so that followers do not keep a dropped store open.
+        let shared = Arc::downgrade(&self.shared);
+        follow_log(self.shared.head_rx.clone(), after, move |after| {
+            let shared = shared.upgrade();
+            async move {
+                // One snapshot for the trim mark and the records.
+                let result = shared?
+                    .read(move |txn| {
+                        Ok(Batch {
+                            trimmed_through: trimmed_through(txn)?,
+                            records: read_after(txn, after, FOLLOW_BATCH)?,
+                        })
+                    })
+                    .await;
+                match result {
+                    // Closed (also checked by `read` before it starts): the
+                    // follow ends rather than fails.
+                    Err(error) if error.kind() == herald_store::ErrorKind::Closed => None,
+                    result => Some(result),
+                }
+            }
+        })
     }
 
     async fn trim(&self, retention: &Retention) -> Result<u64, StoreError> {

@@ -11,8 +11,9 @@
 //! records from the oldest end only.
 //!
 //! This crate holds the [`Store`] trait, its value types, the error type, the
-//! in-memory backend [`MemoryStore`], and (cargo feature `testkit`) the
-//! contract suite that every backend must pass. Durable backends live in
+//! in-memory backend [`MemoryStore`], the live-follow loop backends build
+//! [`Store::follow`] from ([`follow::follow_log`]), and (cargo feature
+//! `testkit`) the contract suite that every backend must pass. Durable backends live in
 //! their own crates (`herald-store-disk`, `herald-store-redis`); nothing here
 //! knows HTTP or the Mercure wire format.
 //!
@@ -77,6 +78,7 @@
 mod bounds;
 mod cursor;
 mod error;
+pub mod follow;
 pub mod memory;
 mod record;
 mod retention;

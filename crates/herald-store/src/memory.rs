@@ -7,13 +7,14 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::BoxStream;
 use tokio::sync::watch;
 
-use crate::{Bounds, Cursor, ErrorKind, NewRecord, Record, Retention, Store, StoreError};
+use crate::follow::{follow_log, Batch};
+use crate::{Bounds, Cursor, NewRecord, Record, Retention, Store, StoreError};
 
 /// How many records a follower copies out per lock. Large enough that a
 /// catching-up follower takes the lock rarely, small enough that it never
@@ -331,77 +332,24 @@ impl Store for MemoryStore {
     }
 
     fn follow(&self, after: Cursor) -> BoxStream<'static, Result<Record, StoreError>> {
-        let follower = Follower {
-            shared: Arc::downgrade(&self.shared),
-            head_rx: self.shared.head_tx.subscribe(),
-            next: after,
-            buffer: VecDeque::new(),
-            finished: false,
-        };
-        stream::unfold(follower, Follower::step).boxed()
+        // Weak, so that followers do not keep a dropped store's log alive.
+        let shared = Arc::downgrade(&self.shared);
+        follow_log(self.shared.head_tx.subscribe(), after, move |after| {
+            // One lock for the trim mark and the records, released before
+            // the follower awaits anything.
+            let batch = shared.upgrade().map(|shared| {
+                let state = shared.lock();
+                Ok(Batch {
+                    records: state.read_after(after, FOLLOW_BATCH),
+                    trimmed_through: state.trimmed_through,
+                })
+            });
+            std::future::ready(batch)
+        })
     }
 
     async fn trim(&self, retention: &Retention) -> Result<u64, StoreError> {
         Ok(self.shared.lock().trim(retention, SystemTime::now()))
-    }
-}
-
-/// The state of one [`MemoryStore::follow`] stream.
-struct Follower {
-    /// Weak, so that followers do not keep a dropped store's log alive.
-    shared: Weak<Shared>,
-    head_rx: watch::Receiver<Cursor>,
-    /// Cursor of the last record yielded (or the starting `after`).
-    next: Cursor,
-    /// Records read from the log but not yet yielded.
-    buffer: VecDeque<Record>,
-    /// Set after yielding an error: the stream then ends.
-    finished: bool,
-}
-
-impl Follower {
-    async fn step(mut self) -> Option<(Result<Record, StoreError>, Self)> {
-        loop {
-            if let Some(record) = self.buffer.pop_front() {
-                self.next = record.cursor;
-                return Some((Ok(record), self));
-            }
-            if self.finished {
-                return None;
-            }
-            // Mark the current head as seen *before* reading the log: an
-            // append that lands between the read and the sleep below then
-            // makes `changed()` return at once (no lost wake-up), while
-            // appends the read already returned do not wake it again.
-            self.head_rx.borrow_and_update();
-            match self.fetch()? {
-                Ok(batch) if batch.is_empty() => {
-                    // Caught up: sleep until the next append. An error means
-                    // the sender (the store) is gone: end the stream.
-                    self.head_rx.changed().await.ok()?;
-                }
-                Ok(batch) => self.buffer = batch.into(),
-                Err(error) => {
-                    self.finished = true;
-                    return Some((Err(error), self));
-                }
-            }
-        }
-    }
-
-    /// Reads the next batch under the lock; `None` if the store was dropped.
-    fn fetch(&self) -> Option<Result<Vec<Record>, StoreError>> {
-        let shared = self.shared.upgrade()?;
-        let state = shared.lock();
-        if state.trimmed_through > self.next {
-            return Some(Err(StoreError::new(ErrorKind::Trimmed).with_message(
-                format!(
-                    "follower at cursor {} needs records up to {} that were trimmed",
-                    self.next, state.trimmed_through
-                ),
-            )));
-        }
-        Some(Ok(state.read_after(self.next, FOLLOW_BATCH)))
     }
 }
 

@@ -3,12 +3,11 @@
 //! user meets first.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::herald;
-use crate::tail::{json_line, output_within, Hub};
+use crate::tail::{json_line, output_within, unused_port, Hub};
 
 /// `herald publish --hub HUB ARGS…` with no token from the environment.
 fn publish(hub: &Hub) -> std::process::Command {
@@ -194,11 +193,7 @@ fn a_token_the_hub_does_not_trust_is_refused_with_401() {
 
 #[test]
 fn a_hub_that_is_not_running_is_named() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}/.well-known/mercure");
+    let url = format!("http://127.0.0.1:{}/.well-known/mercure", unused_port());
     let out = herald()
         .args(["publish", "--hub", &url, "--token", "x", "t", "data"])
         .output()

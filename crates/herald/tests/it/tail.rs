@@ -135,6 +135,13 @@ pub fn output_within(child: Child, limit: Duration) -> Output {
     }
 }
 
+/// A local port nothing listens on (it was free a moment ago), so that
+/// connecting to it is refused.
+pub fn unused_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// The JSON line `herald tail --json` prints for an event.
 pub fn json_line(event_type: &str, data: &str, id: &str) -> String {
     let string = |s: &str| serde_json::to_string(s).unwrap();
@@ -343,11 +350,7 @@ fn a_timeout_exits_3() {
 
 #[test]
 fn an_unreachable_server_without_reconnection_fails_with_the_cause() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}/events");
+    let url = format!("http://127.0.0.1:{}/events", unused_port());
     let out = tail_of(&url, &["--no-reconnect"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();

@@ -40,20 +40,16 @@ fn a_subscribe_token_reads_private_updates_and_cannot_publish() {
     let public = hub.publish(secret, "for everyone", &[]);
     let token = mint(&hub, &["--subscribe", secret]);
 
-    let out = hub
-        .tail()
-        .args([
-            "--topic",
-            secret,
-            "--json",
-            "--last-event-id",
-            "earliest",
-            "-n",
-            "2",
-        ])
-        .args(["--timeout", "20", "--token", &token])
-        .output()
-        .unwrap();
+    // `herald tail` of the topic's history, the first `n` events.
+    let replay = |n: &str, extra: &[&str]| {
+        hub.tail()
+            .args(["--topic", secret, "--json", "--last-event-id", "earliest"])
+            .args(["-n", n, "--timeout", "20"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = replay("2", &["--token", &token]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
@@ -62,20 +58,7 @@ fn a_subscribe_token_reads_private_updates_and_cannot_publish() {
     );
 
     // Without the token, the private update is skipped.
-    let out = hub
-        .tail()
-        .args([
-            "--topic",
-            secret,
-            "--json",
-            "--last-event-id",
-            "earliest",
-            "-n",
-            "1",
-        ])
-        .args(["--timeout", "20"])
-        .output()
-        .unwrap();
+    let out = replay("1", &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
