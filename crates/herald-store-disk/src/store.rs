@@ -119,17 +119,22 @@ impl DiskStore {
                 .with_message(format!("creating data directory {}", dir.display()))
         })?;
         let file = dir.join(FILE_NAME);
+        let existed = file.exists();
         let mut builder = redb::Builder::new();
         builder
             .set_cache_size(options.cache_size)
             // The only format redb 3 and later read: no upgrade step when the
             // engine moves up a major version.
             .create_with_file_format_v3(true)
-            .set_repair_callback(|session| {
-                tracing::warn!(
-                    progress = session.progress(),
-                    "herald-store-disk: repairing the database after an unclean shutdown"
-                );
+            .set_repair_callback(move |session| {
+                // redb also runs this pass when it lays out a brand-new
+                // v3 file: only a file that existed was shut down uncleanly.
+                if existed {
+                    tracing::warn!(
+                        progress = session.progress(),
+                        "herald-store-disk: repairing the database after an unclean shutdown"
+                    );
+                }
             });
         let db = builder
             .create(&file)
