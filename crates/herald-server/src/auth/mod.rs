@@ -48,6 +48,7 @@
 //! [`MAX_TOPICS_PER_DETAIL`] topics in one, or a matcher longer than
 //! [`herald_hub::matcher::MAX_MATCHER_LEN`] are invalid tokens.
 
+mod cache;
 mod config;
 mod details;
 mod error;

@@ -21,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::cache::TokenCache;
 use super::config::{AuthConfig, AuthConfigError, IssuerConfig, KeyConfig};
 use super::details::{self, Reject};
 use super::error::AuthError;
@@ -53,6 +54,7 @@ pub struct Authenticator {
     issuers: Vec<Issuer>,
     legacy: bool,
     leeway_secs: u64,
+    cache: TokenCache,
 }
 
 struct Issuer {
@@ -154,6 +156,7 @@ impl Authenticator {
             issuers,
             legacy: config.legacy,
             leeway_secs: config.leeway_secs,
+            cache: TokenCache::default(),
         })
     }
 
@@ -164,8 +167,22 @@ impl Authenticator {
 
     /// Validates `token` now. Every failure is the same
     /// [`AuthError::invalid_token`]; the reason is logged at `debug`.
+    ///
+    /// A token that passed before is answered from a cache until its `exp`
+    /// (a publisher reuses one token for many publishes; the signature
+    /// check is the costly part).
     pub fn authenticate(&self, token: &str) -> Result<Claims, AuthError> {
-        self.authenticate_at(token, SystemTime::now())
+        let now = SystemTime::now();
+        if let Some(claims) = self.cache.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.authenticate_at(token, now)?;
+        self.cache.insert(
+            token,
+            &claims,
+            std::time::Duration::from_secs(self.leeway_secs),
+        );
+        Ok(claims)
     }
 
     /// Validates `token` as of `now` (for tests and replays).
