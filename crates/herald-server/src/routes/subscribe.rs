@@ -121,7 +121,7 @@ fn parse_query(state: &AppState, raw: &str) -> Result<Query, ApiError> {
                 legacy_last_event_id.get_or_insert_with(|| value.clone());
                 continue;
             }
-            other if other.len() >= 5 && other[..5].eq_ignore_ascii_case("match") => {
+            other if other.len() >= 5 && other.as_bytes()[..5].eq_ignore_ascii_case(b"match") => {
                 return Err(ApiError::BadRequest(format!(
                     "unsupported matcher parameter {other:?} (this hub supports match, match_exact and match_urlpattern)"
                 )));

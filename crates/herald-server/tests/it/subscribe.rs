@@ -273,3 +273,24 @@ async fn a_closed_connection_frees_the_subscriber_at_once() {
     }
     assert_eq!(hub.hub.subscriber_count(), 0);
 }
+
+/// Regression: a parameter name with a multi-byte character across its
+/// fifth byte used to be sliced mid-character while checking the reserved
+/// `match` prefix.
+#[tokio::test]
+async fn a_parameter_name_with_a_multibyte_character_is_not_a_crash() {
+    let hub = start().await;
+    // "matc" + "é" (two bytes: the fifth byte is inside it).
+    let response = hub
+        .subscribe_request("match=/a&matc%C3%A9=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = hub
+        .subscribe_request("match=/a&MATCH%C3%A9=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400, "still in the reserved namespace");
+}
