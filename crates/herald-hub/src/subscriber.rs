@@ -162,10 +162,11 @@ impl Subscriber {
     /// Frames pile up only when a subscriber's socket drains slower than
     /// updates arrive; then they are copied into one buffer so the
     /// connection makes one `write` for all of them. Handing them out one by
-    /// one for a vectored write would avoid the copy, but costs a poll of
-    /// the stream and a lock per frame plus the kernel's per-iovec work,
-    /// which is more than copying a few hundred bytes (SSE frames are
-    /// small). A single pending frame, the common case, is not copied.
+    /// one for a vectored write would avoid the copy, but would cost a poll
+    /// of the stream and a lock per frame plus the kernel's per-iovec work,
+    /// which we expect to exceed copying a few hundred bytes (SSE frames are
+    /// small; not measured yet). A single pending frame, the common case,
+    /// is not copied.
     pub fn take(&self, waker: &Waker) -> Pending {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let frames = match queue.frames.len() {
