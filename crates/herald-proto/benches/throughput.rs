@@ -10,7 +10,7 @@ use std::hint::black_box;
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use futures_util::StreamExt as _;
-use herald_proto::{Decoder, Encoder, Event};
+use herald_proto::{Decoder, Encoder, Event, FrameRef};
 
 /// Network reads arrive in chunks; 16 KiB is a typical socket read.
 const CHUNK: usize = 16 * 1024;
@@ -95,6 +95,23 @@ fn decode_herald(stream: &[u8]) -> usize {
     count
 }
 
+/// The borrowing API: each event is looked at in the decoder's buffers.
+fn decode_herald_borrowed(stream: &[u8]) -> usize {
+    let mut decoder = Decoder::new();
+    let mut count = 0;
+    for chunk in stream.chunks(CHUNK) {
+        decoder
+            .feed_with(chunk, |frame| {
+                if let FrameRef::Event(event) = frame {
+                    black_box(event.data());
+                    count += 1;
+                }
+            })
+            .unwrap();
+    }
+    count
+}
+
 fn decode_peer(chunks: &[Bytes]) -> usize {
     use eventsource_stream::Eventsource as _;
     let stream = futures_util::stream::iter(chunks.iter().cloned().map(Ok::<_, Infallible>));
@@ -114,6 +131,12 @@ fn decode(c: &mut Criterion) {
             BenchmarkId::new("herald", input.name),
             &input,
             |b, input| b.iter(|| decode_herald(black_box(&input.stream))),
+        );
+        assert_eq!(decode_herald_borrowed(&input.stream), expected);
+        group.bench_with_input(
+            BenchmarkId::new("herald-borrowed", input.name),
+            &input,
+            |b, input| b.iter(|| decode_herald_borrowed(black_box(&input.stream))),
         );
         let chunks: Vec<Bytes> = input
             .stream

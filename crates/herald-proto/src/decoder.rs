@@ -250,7 +250,46 @@ impl Decoder {
     ///
     /// [`DecodeError`] when a line or an event exceeds the [`Limits`].
     /// Frames completed before the error stay queued.
-    pub fn feed(&mut self, mut chunk: &[u8]) -> Result<(), DecodeError> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), DecodeError> {
+        let mut frames = std::mem::take(&mut self.frames);
+        let result = self.feed_into(chunk, &mut Queue(&mut frames));
+        self.frames = frames;
+        result
+    }
+
+    /// Decodes the next chunk like [`Decoder::feed`], but hands each frame
+    /// to `on_frame` as it completes, borrowed from the decoder's buffers,
+    /// instead of queuing an owned copy: decoding then allocates nothing per
+    /// event. For consumers that look at an event and move on (a load
+    /// generator, a filter, a counter).
+    ///
+    /// ```
+    /// use herald_proto::{Decoder, FrameRef};
+    ///
+    /// let mut decoder = Decoder::new();
+    /// let mut total = 0;
+    /// decoder.feed_with(b"data: 1\n\ndata: 2\n\n", |frame| {
+    ///     if let FrameRef::Event(event) = frame {
+    ///         total += event.data().parse::<u32>().unwrap();
+    ///     }
+    /// })?;
+    /// assert_eq!(total, 3);
+    /// # Ok::<(), herald_proto::DecodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Decoder::feed`]; frames completed before the error were handed
+    /// out.
+    pub fn feed_with(
+        &mut self,
+        chunk: &[u8],
+        on_frame: impl FnMut(FrameRef<'_>),
+    ) -> Result<(), DecodeError> {
+        self.feed_into(chunk, &mut Callback(on_frame))
+    }
+
+    fn feed_into(&mut self, mut chunk: &[u8], sink: &mut impl Sink) -> Result<(), DecodeError> {
         if !self.bom_checked {
             // Hold the first bytes while they could still be a BOM. On a
             // mismatch, the held bytes (a BOM prefix, so no line end among
@@ -270,10 +309,10 @@ impl Decoder {
                 self.line.clear();
             }
         }
-        self.feed_lines(chunk)
+        self.feed_lines(chunk, sink)
     }
 
-    fn feed_lines(&mut self, mut chunk: &[u8]) -> Result<(), DecodeError> {
+    fn feed_lines(&mut self, mut chunk: &[u8], sink: &mut impl Sink) -> Result<(), DecodeError> {
         if self.skip_lf && !chunk.is_empty() {
             self.skip_lf = false;
             if chunk[0] == b'\n' {
@@ -283,12 +322,12 @@ impl Decoder {
         while let Some(end) = memchr::memchr2(b'\r', b'\n', chunk) {
             if self.line.is_empty() {
                 self.check_line_len(end)?;
-                self.process_line(&chunk[..end])?;
+                self.process_line(&chunk[..end], sink)?;
             } else {
                 self.check_line_len(self.line.len() + end)?;
                 let mut line = std::mem::take(&mut self.line);
                 line.extend_from_slice(&chunk[..end]);
-                let result = self.process_line(&line);
+                let result = self.process_line(&line, sink);
                 line.clear();
                 self.line = line;
                 result?;
@@ -322,10 +361,10 @@ impl Decoder {
         Ok(())
     }
 
-    fn process_line(&mut self, line: &[u8]) -> Result<(), DecodeError> {
+    fn process_line(&mut self, line: &[u8], sink: &mut impl Sink) -> Result<(), DecodeError> {
         let (name, value) = match find_colon(line) {
             None if line.is_empty() => {
-                self.dispatch();
+                self.dispatch(sink);
                 return Ok(());
             }
             None => (line, &b""[..]),
@@ -335,11 +374,7 @@ impl Decoder {
             }
         };
         match name {
-            b"" => {
-                let mut text = String::new();
-                push_lossy(&mut text, value);
-                self.frames.push_back(Frame::Comment(text));
-            }
+            b"" => sink.comment(value),
             b"data" => {
                 let new_len = self.data.len() + value.len() + 1;
                 if new_len > self.limits.max_event {
@@ -377,38 +412,24 @@ impl Decoder {
                 });
                 let time = Duration::from_millis(millis);
                 self.reconnection_time = Some(time);
-                self.frames.push_back(Frame::Retry(time));
+                sink.retry(time);
             }
             _ => {}
         }
         Ok(())
     }
 
-    fn dispatch(&mut self) {
+    fn dispatch(&mut self, sink: &mut impl Sink) {
         if self.id_buffer_changed {
             self.id_buffer_changed = false;
             self.last_event_id.clear();
             self.last_event_id.push_str(&self.id_buffer);
         }
-        if self.data.is_empty() {
-            self.event_type.clear();
-            return;
+        if !self.data.is_empty() {
+            sink.event(&mut self.data, &self.event_type, &self.last_event_id);
         }
-        let mut buf = std::mem::take(&mut self.data);
-        buf.pop(); // the LF after the last data line
-        let data_len = buf.len();
-        let type_len = self.event_type.len();
-        // One buffer for the whole event: usually `data` already has room
-        // (see the `data` field), so this copies without reallocating.
-        buf.reserve_exact(type_len + self.last_event_id.len());
-        buf.push_str(&self.event_type);
-        buf.push_str(&self.last_event_id);
+        self.data.clear();
         self.event_type.clear();
-        self.frames.push_back(Frame::Event(MessageEvent {
-            buf,
-            data_len,
-            type_len,
-        }));
     }
 
     /// The next decoded frame, if one is complete.
@@ -457,6 +478,113 @@ impl Decoder {
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+}
+
+/// A dispatched event, borrowed from the decoder (see
+/// [`Decoder::feed_with`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    event_type: &'a str,
+    data: &'a str,
+    last_event_id: &'a str,
+}
+
+impl<'a> EventRef<'a> {
+    /// The event type: the `event:` field, or `message` when there was none.
+    pub fn event_type(&self) -> &'a str {
+        match self.event_type {
+            "" => DEFAULT_TYPE,
+            event_type => event_type,
+        }
+    }
+
+    /// The data: the `data:` lines joined with LF.
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The stream's last event id when this event was dispatched.
+    pub fn last_event_id(&self) -> &'a str {
+        self.last_event_id
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> MessageEvent {
+        MessageEvent::new(self.event_type(), self.data, self.last_event_id)
+    }
+}
+
+/// A frame handed out by [`Decoder::feed_with`], borrowed from the decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameRef<'a> {
+    /// A message an `EventSource` would dispatch.
+    Event(EventRef<'a>),
+    /// A comment line, with one leading space removed.
+    Comment(&'a str),
+    /// A valid `retry:` field set the reconnection time.
+    Retry(Duration),
+}
+
+/// Where the line interpreter puts what it completes: queued as owned
+/// frames ([`Decoder::feed`]) or lent to a callback ([`Decoder::feed_with`]).
+/// One interpreter, two ways out, so the two APIs cannot drift apart.
+trait Sink {
+    /// An event: `data` holds its data plus a trailing LF. The sink may take
+    /// the buffer; whatever it leaves is cleared by the decoder.
+    fn event(&mut self, data: &mut String, event_type: &str, last_event_id: &str);
+    fn comment(&mut self, text: &[u8]);
+    fn retry(&mut self, time: Duration);
+}
+
+struct Queue<'q>(&'q mut VecDeque<Frame>);
+
+impl Sink for Queue<'_> {
+    fn event(&mut self, data: &mut String, event_type: &str, last_event_id: &str) {
+        let mut buf = std::mem::take(data);
+        buf.pop(); // the LF after the last data line
+        let data_len = buf.len();
+        // One buffer for the whole event: usually `data` already has room
+        // (see the `data` field), so this copies without reallocating.
+        buf.reserve_exact(event_type.len() + last_event_id.len());
+        buf.push_str(event_type);
+        buf.push_str(last_event_id);
+        self.0.push_back(Frame::Event(MessageEvent {
+            buf,
+            data_len,
+            type_len: event_type.len(),
+        }));
+    }
+
+    fn comment(&mut self, text: &[u8]) {
+        let mut owned = String::new();
+        push_lossy(&mut owned, text);
+        self.0.push_back(Frame::Comment(owned));
+    }
+
+    fn retry(&mut self, time: Duration) {
+        self.0.push_back(Frame::Retry(time));
+    }
+}
+
+struct Callback<F>(F);
+
+impl<F: FnMut(FrameRef<'_>)> Sink for Callback<F> {
+    fn event(&mut self, data: &mut String, event_type: &str, last_event_id: &str) {
+        (self.0)(FrameRef::Event(EventRef {
+            event_type,
+            data: &data[..data.len() - 1],
+            last_event_id,
+        }));
+    }
+
+    fn comment(&mut self, text: &[u8]) {
+        (self.0)(FrameRef::Comment(&String::from_utf8_lossy(text)));
+    }
+
+    fn retry(&mut self, time: Duration) {
+        (self.0)(FrameRef::Retry(time));
     }
 }
 

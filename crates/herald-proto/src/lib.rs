@@ -42,6 +42,8 @@ mod decoder;
 mod encoder;
 mod event;
 
-pub use decoder::{DecodeError, DecodeErrorKind, Decoder, Frame, Limits, MessageEvent};
+pub use decoder::{
+    DecodeError, DecodeErrorKind, Decoder, EventRef, Frame, FrameRef, Limits, MessageEvent,
+};
 pub use encoder::Encoder;
 pub use event::{parse_retry, Event, EventError, Field, Problem};

@@ -3,7 +3,7 @@
 //! chunking, as one chunk, and one byte per chunk.
 
 use base64::Engine as _;
-use herald_proto::{Decoder, Frame};
+use herald_proto::{Decoder, Frame, FrameRef};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -85,8 +85,45 @@ fn run(chunks: &[Vec<u8>]) -> Outcome {
     }
 }
 
+/// The same run through the borrowing API, `feed_with`.
+fn run_borrowed(chunks: &[Vec<u8>]) -> Outcome {
+    let mut decoder = Decoder::new();
+    let mut events = Vec::new();
+    for chunk in chunks {
+        decoder
+            .feed_with(chunk, |frame| {
+                if let FrameRef::Event(event) = frame {
+                    events.push(Expected {
+                        event_type: event.event_type().to_owned(),
+                        data: event.data().to_owned(),
+                        last_event_id: event.last_event_id().to_owned(),
+                    });
+                }
+            })
+            .expect("no limit is reached by the corpus");
+    }
+    decoder.finish();
+    Outcome {
+        events,
+        retry: decoder
+            .reconnection_time()
+            .map(|t| u64::try_from(t.as_millis()).unwrap()),
+        last_event_id: decoder.last_event_id().to_owned(),
+    }
+}
+
 /// Runs every case with one chunking and reports all failures at once.
+/// Both APIs, `feed` and `feed_with`, must pass.
 fn check(chunking: &str, split: impl Fn(Vec<Vec<u8>>) -> Vec<Vec<u8>>) {
+    check_with(chunking, &split, run);
+    check_with(&format!("{chunking}, borrowed"), &split, run_borrowed);
+}
+
+fn check_with(
+    chunking: &str,
+    split: &dyn Fn(Vec<Vec<u8>>) -> Vec<Vec<u8>>,
+    run: fn(&[Vec<u8>]) -> Outcome,
+) {
     let cases = cases();
     assert!(cases.len() >= 100, "the corpus is complete");
     let mut failures = Vec::new();

@@ -1,7 +1,7 @@
 //! Property tests: for any valid event sequence and any chunking,
 //! decode(encode(events)) gives the events back.
 
-use herald_proto::{Decoder, Encoder, Event, Frame};
+use herald_proto::{Decoder, Encoder, Event, Frame, FrameRef};
 use proptest::prelude::*;
 
 /// Text for ids and types: anything but CR, LF and NUL.
@@ -98,8 +98,30 @@ proptest! {
         let whole = decode_all(&[&bytes]);
         let cut = cut.min(bytes.len());
         let split = decode_all(&[&bytes[..cut], &bytes[cut..]]);
-        prop_assert_eq!(whole, split);
+        prop_assert_eq!(&whole, &split);
+        let borrowed = decode_all_borrowed(&[&bytes[..cut], &bytes[cut..]]);
+        prop_assert_eq!(whole, borrowed);
     }
+}
+
+/// `feed_with`, with each borrowed frame turned into its owned form.
+fn decode_all_borrowed(chunks: &[&[u8]]) -> Vec<Frame> {
+    let mut decoder = Decoder::new();
+    let mut frames = Vec::new();
+    for chunk in chunks {
+        decoder
+            .feed_with(chunk, |frame| {
+                frames.push(match frame {
+                    FrameRef::Event(event) => Frame::Event(event.to_owned()),
+                    FrameRef::Comment(text) => Frame::Comment(text.to_owned()),
+                    FrameRef::Retry(time) => Frame::Retry(time),
+                    _ => unreachable!("no other frames exist"),
+                })
+            })
+            .unwrap();
+    }
+    decoder.finish();
+    frames
 }
 
 fn decode_all(chunks: &[&[u8]]) -> Vec<Frame> {
