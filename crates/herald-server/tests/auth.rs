@@ -47,23 +47,11 @@ fn at(secs: u64) -> SystemTime {
 }
 
 fn secret_key(alg: &str, secret: &str) -> KeyConfig {
-    KeyConfig {
-        alg: alg.into(),
-        kid: None,
-        secret: Some(secret.into()),
-        public_key_pem: None,
-        public_key_file: None,
-    }
+    KeyConfig::secret(alg, secret)
 }
 
 fn pem_key(alg: &str, pem: &str) -> KeyConfig {
-    KeyConfig {
-        alg: alg.into(),
-        kid: None,
-        secret: None,
-        public_key_pem: Some(pem.into()),
-        public_key_file: None,
-    }
+    KeyConfig::public_pem(alg, pem)
 }
 
 fn issuer(id: &str, keys: Vec<KeyConfig>) -> IssuerConfig {

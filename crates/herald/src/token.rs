@@ -357,16 +357,6 @@ MCowBQYDK2VwAyEAdeBHP9Pe4JTYLoMse9pLcvWggIUthMDDshQtaAD3LeY=
         Authenticator::new(&config, &url::Url::parse(HUB).unwrap()).unwrap()
     }
 
-    fn public_key(alg: &str, pem: &str) -> KeyConfig {
-        KeyConfig {
-            alg: alg.into(),
-            kid: None,
-            secret: None,
-            public_key_pem: Some(pem.into()),
-            public_key_file: None,
-        }
-    }
-
     #[test]
     fn the_hub_accepts_tokens_signed_with_each_kind_of_key() {
         let publish = vec!["https://example.com/books/1".to_owned()];
@@ -375,25 +365,19 @@ MCowBQYDK2VwAyEAdeBHP9Pe4JTYLoMse9pLcvWggIUthMDDshQtaAD3LeY=
         let cases = [
             (
                 SigningKey::secret(jsonwebtoken::Algorithm::HS256, secret.as_bytes()).unwrap(),
-                KeyConfig {
-                    alg: "HS256".into(),
-                    kid: None,
-                    secret: Some(secret.into()),
-                    public_key_pem: None,
-                    public_key_file: None,
-                },
+                KeyConfig::secret("HS256", secret),
             ),
             (
                 SigningKey::pem(None, RSA_PRIVATE.as_bytes()).unwrap(),
-                public_key("RS256", RSA_PUBLIC),
+                KeyConfig::public_pem("RS256", RSA_PUBLIC),
             ),
             (
                 SigningKey::pem(None, EC_PRIVATE.as_bytes()).unwrap(),
-                public_key("ES256", EC_PUBLIC),
+                KeyConfig::public_pem("ES256", EC_PUBLIC),
             ),
             (
                 SigningKey::pem(None, ED_PRIVATE.as_bytes()).unwrap(),
-                public_key("EdDSA", ED_PUBLIC),
+                KeyConfig::public_pem("EdDSA", ED_PUBLIC),
             ),
         ];
         for (key, verifier) in cases {
@@ -414,16 +398,18 @@ MCowBQYDK2VwAyEAdeBHP9Pe4JTYLoMse9pLcvWggIUthMDDshQtaAD3LeY=
         let all = vec!["*".to_owned()];
         let key = SigningKey::pem(None, ED_PRIVATE.as_bytes()).unwrap();
         let token = mint(&key, &spec(&all, &[], true)).unwrap();
-        let claims = hub_accepting(public_key("EdDSA", ED_PUBLIC), true)
+        let claims = hub_accepting(KeyConfig::public_pem("EdDSA", ED_PUBLIC), true)
             .authenticate(&token)
             .unwrap();
         assert!(claims.legacy);
         assert!(claims.grants.can_publish());
         assert!(!claims.grants.can_subscribe());
         // A hub not in legacy mode refuses it: it is not an `at+jwt`.
-        assert!(hub_accepting(public_key("EdDSA", ED_PUBLIC), false)
-            .authenticate(&token)
-            .is_err());
+        assert!(
+            hub_accepting(KeyConfig::public_pem("EdDSA", ED_PUBLIC), false)
+                .authenticate(&token)
+                .is_err()
+        );
     }
 
     #[test]

@@ -76,6 +76,11 @@ fn run(chunks: &[Vec<u8>]) -> Outcome {
     }
     decoder.finish();
     drain(&mut decoder);
+    outcome(&decoder, events)
+}
+
+/// What a finished stream left: its events, reconnection time, last id.
+fn outcome(decoder: &Decoder, events: Vec<Expected>) -> Outcome {
     Outcome {
         events,
         retry: decoder
@@ -103,13 +108,7 @@ fn run_borrowed(chunks: &[Vec<u8>]) -> Outcome {
             .expect("no limit is reached by the corpus");
     }
     decoder.finish();
-    Outcome {
-        events,
-        retry: decoder
-            .reconnection_time()
-            .map(|t| u64::try_from(t.as_millis()).unwrap()),
-        last_event_id: decoder.last_event_id().to_owned(),
-    }
+    outcome(&decoder, events)
 }
 
 /// Runs every case with one chunking and reports all failures at once.

@@ -130,6 +130,30 @@ pub struct KeyConfig {
     pub public_key_file: Option<PathBuf>,
 }
 
+impl KeyConfig {
+    /// A shared-secret key (`HS256`, `HS384`, `HS512`).
+    pub fn secret(alg: &str, secret: &str) -> KeyConfig {
+        KeyConfig {
+            alg: alg.to_owned(),
+            kid: None,
+            secret: Some(secret.to_owned()),
+            public_key_pem: None,
+            public_key_file: None,
+        }
+    }
+
+    /// A public key given as PEM text (`RS*`, `PS*`, `ES*`, `EdDSA`).
+    pub fn public_pem(alg: &str, pem: &str) -> KeyConfig {
+        KeyConfig {
+            alg: alg.to_owned(),
+            kid: None,
+            secret: None,
+            public_key_pem: Some(pem.to_owned()),
+            public_key_file: None,
+        }
+    }
+}
+
 impl fmt::Debug for KeyConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print a shared secret (configs get logged).

@@ -54,13 +54,7 @@ pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
     config.auth.resource = url.clone();
     config.auth.issuers.push(IssuerConfig {
         issuer: ISSUER.into(),
-        keys: vec![KeyConfig {
-            alg: "HS256".into(),
-            kid: None,
-            secret: Some(SECRET.into()),
-            public_key_pem: None,
-            public_key_file: None,
-        }],
+        keys: vec![KeyConfig::secret("HS256", SECRET)],
         legacy: false,
     });
     configure(&mut config);

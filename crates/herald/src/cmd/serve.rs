@@ -205,13 +205,7 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
     }
     config.server.auth.issuers.push(IssuerConfig {
         issuer: LOCAL_ISSUER.to_owned(),
-        keys: vec![KeyConfig {
-            alg: "HS256".to_owned(),
-            kid: None,
-            secret: Some(key.secret.clone()),
-            public_key_pem: None,
-            public_key_file: None,
-        }],
+        keys: vec![KeyConfig::secret("HS256", &key.secret)],
         legacy: false,
     });
     let all = vec!["*".to_owned()];
