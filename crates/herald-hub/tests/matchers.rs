@@ -2,7 +2,9 @@
 //! rules, checked through one `check` helper per concern.
 
 use herald_hub::grant::Grants;
-use herald_hub::matcher::{Matcher, MatcherErrorKind, MatcherKind, Topic, MAX_MATCHER_LEN};
+use herald_hub::matcher::{
+    Matcher, MatcherErrorKind, MatcherKind, Topic, MAX_MATCHER_LEN, MAX_TEMPLATE_EXPRESSIONS,
+};
 use herald_hub::topic::{
     addresses_reserved_namespace, check_event_id, check_event_type, check_text, check_topic,
     EventIdError, EventTypeError, TextError, TopicError,
@@ -421,15 +423,32 @@ fn length_limit() {
 }
 
 #[test]
-fn long_templates_compile() {
+fn templates_are_bounded_by_their_expressions() {
     let base = hub();
-    // 680 one-letter expressions: the regex grows linearly.
-    let value: String = "{a}".repeat(MAX_MATCHER_LEN / 3);
+    // At the limit: accepted, and matched in one pass over the topic.
+    let value = "{a}".repeat(MAX_TEMPLATE_EXPRESSIONS);
     let m = Matcher::new(MatcherKind::LegacySelector, &value, &base).unwrap();
     assert!(m.matches(&Topic::new("abc", &base)));
+    let value = format!("/x{}", "{?a*}".repeat(MAX_TEMPLATE_EXPRESSIONS));
+    let m = Matcher::new(MatcherKind::LegacySelector, &value, &base).unwrap();
+    assert!(m.matches(&Topic::new("/x?a=1&b=2?c=3", &base)));
+    let topic = format!("/x?{}b=2", "a=1&".repeat(500));
+    assert!(m.matches(&Topic::new(&topic, &base)));
+    assert!(!m.matches(&Topic::new(&format!("{topic}/"), &base)));
+    // Many variables in one expression cost one expression.
     let value = format!("{{?{}}}", vec!["a"; MAX_MATCHER_LEN / 2 - 2].join(","));
     let m = Matcher::new(MatcherKind::LegacySelector, &value, &base).unwrap();
     assert!(m.matches(&Topic::new("?a=1&a=2", &base)));
+
+    // Past it (issue 9: hundreds of `{?a*}` cost ~30 MiB and 0.5 s each
+    // with the regex engine): refused, not compiled.
+    for value in [
+        "{a}".repeat(MAX_TEMPLATE_EXPRESSIONS + 1),
+        "{?a*}".repeat(MAX_MATCHER_LEN / 5),
+    ] {
+        let err = Matcher::new(MatcherKind::LegacySelector, &value, &base).unwrap_err();
+        assert_eq!(err.kind(), MatcherErrorKind::TooComplex, "{value}");
+    }
 }
 
 #[test]

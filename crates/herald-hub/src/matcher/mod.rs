@@ -24,13 +24,16 @@
 //!
 //! Matcher values longer than [`MAX_MATCHER_LEN`] bytes are refused, as are
 //! values with control or format characters ([`crate::topic::check_text`]).
-//! URL patterns and URI templates compile to the `regex` crate, whose
-//! matching time is linear in the topic's length whatever the pattern: no
-//! backtracking, so no pattern can stall the hub (draft-08, "URL-Pattern
-//! Denial of Service").
+//! URL patterns compile to the `regex` crate, whose matching time is
+//! linear in the topic's length whatever the pattern: no backtracking, so
+//! no pattern can stall the hub (draft-08, "URL-Pattern Denial of
+//! Service"). URI templates are matched by a small automaton of our own,
+//! linear too, and refused past [`MAX_TEMPLATE_EXPRESSIONS`] expressions.
 
 mod template;
 mod url_pattern;
+
+pub use template::MAX_EXPRESSIONS as MAX_TEMPLATE_EXPRESSIONS;
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -62,7 +65,7 @@ enum Compiled {
     UrlPattern(Box<url_pattern::Pattern>),
     /// A legacy selector that is a URI template: matches the template
     /// string itself (legacy rule 2) or any expansion of it (rule 3).
-    Template(regex::Regex),
+    Template(template::Template),
 }
 
 /// The kinds of matcher.
@@ -100,6 +103,9 @@ pub enum MatcherErrorKind {
     InvalidText,
     /// The value is not valid for its kind (e.g. a malformed URL pattern).
     InvalidPattern,
+    /// The value would cost too much to match (a URI template with more
+    /// than [`MAX_TEMPLATE_EXPRESSIONS`] expressions).
+    TooComplex,
 }
 
 /// A matcher that could not be compiled. Its message is a phrase fit for a
@@ -211,11 +217,11 @@ impl Matcher {
                 }
                 MatcherKind::LegacySelector => match template::compile(value) {
                     None => Compiled::Exact,
-                    Some(Ok(regex)) => Compiled::Template(regex),
+                    Some(Ok(template)) => Compiled::Template(template),
                     Some(Err(e)) => {
                         return Err(MatcherError::new(
-                            MatcherErrorKind::InvalidPattern,
-                            format!("invalid URI template: {e}"),
+                            MatcherErrorKind::TooComplex,
+                            format!("URI template too complex: {e}"),
                         ))
                     }
                 },
@@ -276,7 +282,9 @@ impl Matcher {
             Compiled::All => true,
             Compiled::Exact => self.inner.value == topic.raw,
             Compiled::UrlPattern(pattern) => topic.url().is_some_and(|url| pattern.matches(url)),
-            Compiled::Template(regex) => self.inner.value == topic.raw || regex.is_match(topic.raw),
+            Compiled::Template(template) => {
+                self.inner.value == topic.raw || template.is_match(topic.raw)
+            }
         }
     }
 }
