@@ -10,8 +10,10 @@ pub struct HubConfig {
     /// The hub's own URL (`…/.well-known/mercure`): the base against which
     /// relative topics and URL patterns resolve, and the reserved namespace.
     pub url: Url,
-    /// Unsent bytes a subscriber may have queued before it is closed as
-    /// lagging. Default: 1 MiB.
+    /// Unsent bytes a subscriber may have queued behind the frame it writes
+    /// next before it is closed as lagging. The frame at the head of the
+    /// queue never counts, so any accepted update, however large its
+    /// encoding, reaches an idle subscriber. Default: 1 MiB.
     pub max_pending_bytes: usize,
     /// A comment frame is queued to every subscriber this often, so that
     /// proxies keep idle streams open. `None` disables it. Default: 15 s.

@@ -5,15 +5,32 @@
 //! shared store) in a cluster, so there is one seam to get right. Records
 //! are taken in ready batches and dispatched under one registry lock per
 //! batch; the lock is never held across an await.
+//!
+//! When the follow fails, what the hub does depends on what was lost:
+//!
+//! - `Trimmed`: records were removed before they were dispatched, so every
+//!   subscriber may have missed some; all are closed with
+//!   [`CloseReason::Resync`] (they resume from their last id, or are told of
+//!   the gap) and the dispatcher starts again from the head.
+//! - Any other error (the store's engine or network failed): nothing is
+//!   lost, the log is still there. The dispatcher follows again from the
+//!   same cursor after a capped exponential backoff, counting the retries
+//!   (`HubStats::follow_retries`); subscribers keep their streams and get
+//!   every record once the store answers again. Resyncing everyone on a
+//!   blip was rejected: it turns one failed read into a reconnect storm.
+//! - The log ends (the store was closed): the hub closes itself, so new
+//!   subscribes and publishes are refused instead of hanging forever.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_proto::Encoder;
-use herald_store::{Cursor, ErrorKind};
+use herald_store::{Cursor, ErrorKind, StoreError};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::hub::Shared;
 use crate::subscriber::CloseReason;
@@ -21,67 +38,144 @@ use crate::subscriber::CloseReason;
 /// Records dispatched under one registry lock.
 const BATCH: usize = 256;
 
+/// The first wait before following the log again after it failed.
+const RETRY_FIRST: Duration = Duration::from_millis(10);
+
+/// The longest wait between two attempts: a store that is down for a while
+/// is tried every few seconds, not hammered, and live delivery resumes at
+/// most this long after it comes back.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// How one follow of the log ended.
+enum Ended {
+    /// The hub was dropped.
+    Stopped,
+    /// The store's live log ended: nothing more will ever come.
+    StoreClosed,
+    /// The follow failed with this error; `progressed` says whether it
+    /// dispatched any record first.
+    Failed { error: StoreError, progressed: bool },
+}
+
 pub(crate) async fn run(shared: Arc<Shared>, mut after: Cursor, mut stop: watch::Receiver<bool>) {
+    let mut delay = RETRY_FIRST;
     loop {
-        let mut log = shared.store.follow(after).ready_chunks(BATCH);
-        loop {
-            let batch = tokio::select! {
-                _ = stop.changed() => return,
-                batch = log.next() => batch,
-            };
-            let Some(batch) = batch else {
-                // The store was closed: nothing more will come.
-                shared.registry().close_all(CloseReason::Shutdown, None);
-                return;
-            };
-            let mut broke_off = false;
-            {
+        let started = Instant::now();
+        let (error, progressed) = match follow(&shared, &mut after, &mut stop).await {
+            Ended::Stopped => return,
+            Ended::StoreClosed => {
+                // The store was closed or dropped under the hub. Refuse what
+                // can no longer work (subscribers would wait for records
+                // that never come; publishes could not be delivered) and
+                // end every stream, so clients retry elsewhere or later.
+                tracing::warn!("the store's live log ended: the hub stops");
                 let mut registry = shared.registry();
-                for item in batch {
-                    match item {
-                        Ok(record) => {
-                            registry.dispatch(
-                                &record,
-                                &shared.config.url,
-                                shared.config.max_pending_bytes,
-                                &shared.counters,
-                            );
-                            after = record.cursor;
-                        }
-                        Err(err) => {
-                            tracing::warn!("the live log broke off: {err}");
-                            broke_off = true;
-                            if err.kind() == ErrorKind::Trimmed {
-                                // Records were trimmed before they were
-                                // dispatched: every subscriber may have missed
-                                // some. They reconnect and replay from their
-                                // last id (or are told of the gap).
-                                registry.close_all(CloseReason::Resync, None);
-                            }
-                            break;
-                        }
+                registry.closed = true;
+                registry.close_all(CloseReason::Shutdown, None);
+                return;
+            }
+            Ended::Failed { error, progressed } => (error, progressed),
+        };
+        // A follow that worked for a while before failing starts the
+        // backoff afresh: this is a new outage, not the same one.
+        if progressed || started.elapsed() >= RETRY_MAX {
+            delay = RETRY_FIRST;
+        }
+        if error.kind() == ErrorKind::Trimmed {
+            tracing::warn!("the live log broke off: {error}");
+            if !resync(&shared, &mut after).await {
+                // The bounds could not be read: try again after a pause,
+                // from the old position (which reports `Trimmed` again).
+                let Some(next) = pause(delay, &mut stop).await else {
+                    return;
+                };
+                delay = next;
+            }
+            continue;
+        }
+        // Any other error (a network blip, a busy disk) loses nothing: the
+        // log is still there after `after`. Subscribers keep their streams
+        // and get everything once the follow works again.
+        shared.counters.follow_retries.fetch_add(1, Relaxed);
+        tracing::warn!(
+            "following the store's log failed ({error}); retrying from cursor {after} in {delay:?}"
+        );
+        let Some(next) = pause(delay, &mut stop).await else {
+            return;
+        };
+        delay = next;
+    }
+}
+
+/// Follows the log after `after`, dispatching every record, until it fails,
+/// ends, or the hub stops. `after` tracks the last record dispatched.
+async fn follow(shared: &Shared, after: &mut Cursor, stop: &mut watch::Receiver<bool>) -> Ended {
+    let mut log = shared.store.follow(*after).ready_chunks(BATCH);
+    let mut progressed = false;
+    loop {
+        let batch = tokio::select! {
+            _ = stop.changed() => return Ended::Stopped,
+            batch = log.next() => batch,
+        };
+        let Some(batch) = batch else {
+            return Ended::StoreClosed;
+        };
+        let mut registry = shared.registry();
+        for item in batch {
+            match item {
+                Ok(record) => {
+                    registry.dispatch(
+                        &record,
+                        &shared.config.url,
+                        shared.config.max_pending_bytes,
+                        &shared.counters,
+                    );
+                    *after = record.cursor;
+                    progressed = true;
+                }
+                Err(error) => {
+                    if error.kind() == ErrorKind::Trimmed {
+                        // Records were trimmed before they were dispatched:
+                        // every subscriber may have missed some. They
+                        // reconnect and replay from their last id (or are
+                        // told of the gap).
+                        registry.close_all(CloseReason::Resync, None);
                     }
+                    return Ended::Failed { error, progressed };
                 }
             }
-            if broke_off {
-                break;
-            }
         }
-        // Start again from the newest record: what was trimmed cannot be
-        // dispatched, and subscribers were told to resync.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        match shared.store.bounds().await {
-            Ok(bounds) => {
-                after = bounds.head;
-                // Whoever registered since the break expects live records
-                // from the old position on: resync them too, in the same
-                // lock as the move.
-                let mut registry = shared.registry();
-                registry.close_all(CloseReason::Resync, None);
-                registry.dispatched = after;
-            }
-            Err(err) => tracing::warn!("cannot read the store's bounds: {err}"),
+    }
+}
+
+/// After records were trimmed under the dispatcher: starts again from the
+/// newest record (what was trimmed cannot be dispatched) and resyncs every
+/// subscriber. Returns false if the store's bounds could not be read.
+async fn resync(shared: &Shared, after: &mut Cursor) -> bool {
+    match shared.store.bounds().await {
+        Ok(bounds) => {
+            *after = bounds.head;
+            // Whoever registered since the break expects live records from
+            // the old position on: resync them too, in the same lock as the
+            // move.
+            let mut registry = shared.registry();
+            registry.close_all(CloseReason::Resync, None);
+            registry.dispatched = bounds.head;
+            true
         }
+        Err(err) => {
+            tracing::warn!("cannot read the store's bounds: {err}");
+            false
+        }
+    }
+}
+
+/// Waits `delay` and returns the next one (doubled, capped at
+/// [`RETRY_MAX`]); `None` if the hub stopped meanwhile.
+async fn pause(delay: Duration, stop: &mut watch::Receiver<bool>) -> Option<Duration> {
+    tokio::select! {
+        _ = stop.changed() => None,
+        _ = tokio::time::sleep(delay) => Some((delay * 2).min(RETRY_MAX)),
     }
 }
 

@@ -12,9 +12,14 @@ pub enum PublishError {
     Invalid(String),
     /// The update exceeds a [`PublishLimits`](crate::PublishLimits) (HTTP 413).
     TooLarge(String),
+    /// The custom id is already used by an update the hub retains (HTTP
+    /// 409): ids name one position in the history, so that a client resuming
+    /// from one gets no duplicates. Nothing was appended. An id is free again
+    /// once retention has removed its update. Holds the id.
+    DuplicateId(String),
     /// The store could not append it (HTTP 503): nothing was acknowledged.
     Store(StoreError),
-    /// The hub is shutting down.
+    /// The hub is shutting down, or its store's live log ended (HTTP 503).
     Closed,
 }
 
@@ -24,7 +29,8 @@ pub enum PublishError {
 pub enum SubscribeError {
     /// The store could not be read to resolve the cursor.
     Store(StoreError),
-    /// The hub is shutting down.
+    /// The hub is shutting down, or its store's live log ended, so nothing
+    /// would ever be delivered (HTTP 503).
     Closed,
 }
 
@@ -33,6 +39,10 @@ impl fmt::Display for PublishError {
         match self {
             PublishError::Invalid(why) => write!(f, "invalid update: {why}"),
             PublishError::TooLarge(why) => write!(f, "update too large: {why}"),
+            PublishError::DuplicateId(id) => write!(
+                f,
+                "the id {id:?} is already used by a retained update; ids must be unique"
+            ),
             PublishError::Store(err) => write!(f, "the store failed: {err}"),
             PublishError::Closed => f.write_str("the hub is shutting down"),
         }

@@ -4,13 +4,15 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use herald_store::{Cursor, Store, StoreError};
+use herald_store::{Cursor, ErrorKind, Record, Store, StoreError};
 use tokio::sync::watch;
 use url::Url;
 
+use crate::grant::Grants;
+use crate::matcher::Topic;
 use crate::registry::Registry;
 use crate::stats::Counters;
-use crate::subscriber::{CloseReason, Subscriber};
+use crate::subscriber::{self, CloseReason, Subscriber};
 use crate::subscription::{ResumePoint, SubscribeRequest, Subscription};
 use crate::{dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Update};
 
@@ -111,8 +113,10 @@ impl Hub {
     ///
     /// # Errors
     ///
-    /// [`PublishError`]: invalid or too large updates, a failed store, or a
-    /// hub that is shutting down.
+    /// [`PublishError`]: invalid or too large updates, a custom id that a
+    /// retained update already has ([`PublishError::DuplicateId`], checked
+    /// by the store atomically with the append), a failed store, or a hub
+    /// that is shutting down.
     pub async fn publish(&self, update: Update) -> Result<Published, PublishError> {
         let shared = self.shared();
         if shared.registry().closed {
@@ -120,11 +124,15 @@ impl Hub {
         }
         update.validate(&shared.config.url, &shared.config.publish_limits)?;
         let record = update.into_record(shared.config.ids)?;
+        let id = Arc::clone(&record.id);
         let record = shared
             .store
             .append(record)
             .await
-            .map_err(PublishError::Store)?;
+            .map_err(|err| match err.kind() {
+                ErrorKind::DuplicateId => PublishError::DuplicateId(id.to_string()),
+                _ => PublishError::Store(err),
+            })?;
         shared.counters.published.fetch_add(1, Relaxed);
         Ok(Published {
             id: record.id,
@@ -137,23 +145,34 @@ impl Hub {
     ///
     /// # Errors
     ///
-    /// [`SubscribeError`] if the store cannot be read or the hub is closing.
+    /// [`SubscribeError`] if the store cannot be read, or the hub is closing
+    /// or closed (also when its store's live log ended).
     pub async fn subscribe(
         &self,
         request: SubscribeRequest,
     ) -> Result<Subscription, SubscribeError> {
         let shared = self.shared();
+        // Checked again under the registry lock below; this only spares a
+        // closed hub (or one whose store is gone) the store reads.
+        if shared.registry().closed {
+            return Err(SubscribeError::Closed);
+        }
         let (from, resume) = match request.last_event_id.as_deref() {
             None => (None, ResumePoint::Live),
             Some("earliest") => (Some(self.before_oldest().await?), ResumePoint::Earliest),
             Some(id) => match shared
                 .store
-                .resolve(id)
+                .resolve_record(id)
                 .await
                 .map_err(SubscribeError::Store)?
             {
-                Some(cursor) => (Some(cursor), ResumePoint::After(id.into())),
-                None => (
+                Some(record) if self.may_see(&record, request.grants.as_ref()) => {
+                    (Some(record.cursor), ResumePoint::After(id.into()))
+                }
+                // Unknown, trimmed, or private to others: answered alike, so
+                // that the answer does not tell which (echoing a private id
+                // would confirm that an update with it exists).
+                _ => (
                     Some(self.before_oldest().await?),
                     ResumePoint::Gap(id.into()),
                 ),
@@ -188,6 +207,17 @@ impl Hub {
             from,
             until,
         ))
+    }
+
+    /// Whether a subscriber with `grants` may see `record`, by the rule of
+    /// delivery: public, or private with a grant on one of its topics.
+    fn may_see(&self, record: &Record, grants: Option<&Grants>) -> bool {
+        if !record.private {
+            return true;
+        }
+        let url = &self.shared().config.url;
+        let topics: Vec<Topic<'_>> = record.topics.iter().map(|t| Topic::new(t, url)).collect();
+        subscriber::may_read(grants, &topics)
     }
 
     async fn before_oldest(&self) -> Result<Cursor, SubscribeError> {

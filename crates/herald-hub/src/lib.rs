@@ -35,10 +35,12 @@
 //! # Memory
 //!
 //! Every update is encoded once; subscribers share its bytes. An idle
-//! subscriber holds a small queue head and its matchers. A subscriber whose
-//! unsent frames exceed [`HubConfig::max_pending_bytes`] is closed with
-//! [`CloseReason::Lagged`] (it can resume from history): a slow reader never
-//! grows the hub without bound and never slows the others.
+//! subscriber holds a small queue head and its matchers. A subscriber with
+//! more than [`HubConfig::max_pending_bytes`] of unsent frames queued behind
+//! the one it writes next is closed with [`CloseReason::Lagged`] (it can
+//! resume from history): a slow reader never grows the hub without bound and
+//! never slows the others, while one large update, alone in an idle
+//! subscriber's queue, is always delivered.
 
 mod config;
 mod dispatcher;

@@ -11,6 +11,7 @@ pub(crate) struct Counters {
     pub lagged: AtomicU64,
     pub delivered: AtomicU64,
     pub gaps: AtomicU64,
+    pub follow_retries: AtomicU64,
 }
 
 /// A snapshot of the hub's counters.
@@ -26,8 +27,12 @@ pub struct HubStats {
     pub lagged: u64,
     /// Frames queued to subscribers (live fan-out).
     pub delivered: u64,
-    /// Resumes whose cursor was unknown or trimmed (reported in-band).
+    /// Resumes whose cursor was unknown, trimmed or not visible to the
+    /// subscriber (reported in-band).
     pub gaps: u64,
+    /// Times the live follow of the store failed (not by trimming) and was
+    /// retried from the same cursor.
+    pub follow_retries: u64,
 }
 
 impl Counters {
@@ -39,6 +44,7 @@ impl Counters {
             lagged: self.lagged.load(Relaxed),
             delivered: self.delivered.load(Relaxed),
             gaps: self.gaps.load(Relaxed),
+            follow_retries: self.follow_retries.load(Relaxed),
         }
     }
 }

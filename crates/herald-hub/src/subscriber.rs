@@ -5,6 +5,21 @@
 //! (never held across an await; a tokio mutex would only add cost here), and
 //! wakes the subscription's task. Frames are `Bytes` clones of the one
 //! encoded frame: queuing copies no event data.
+//!
+//! # What counts as lag
+//!
+//! The bound (`max_pending_bytes`) measures how far behind a subscriber is:
+//! the bytes waiting *behind* the frame at the head of its queue, which is
+//! the one its connection writes next. The head frame itself never counts,
+//! whatever its size, so every update the publish limits accept reaches an
+//! idle subscriber. That matters because the limits are on the data, and
+//! the encoded frame is larger: each line break becomes `\ndata: `, so
+//! 150,000 line breaks (a 150 KB body) encode to about 1 MB, and 1 MiB of
+//! them to about 7 MiB. Comparing one frame with the bound made such an
+//! update cut off every live subscriber it matched, each with nothing
+//! received. Counting the head frame costs no memory per subscriber: it is
+//! a clone of the one shared frame, so a subscriber holds at most the
+//! bound plus one frame, plus the one its connection is writing.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,7 +63,12 @@ pub(crate) struct Subscriber {
 
 struct Queue {
     frames: VecDeque<Bytes>,
+    /// Bytes of every queued frame, head included (plus per-entry overhead).
     bytes: usize,
+    /// The queue holds only a heartbeat: a record frame replaces it (the
+    /// record keeps the connection busy just as well), so a heartbeat never
+    /// stands at the head and turns a large record into lag.
+    keepalive_only: bool,
     /// The cursor of the last record queued (or replayed): anything at or
     /// before it is a duplicate. Cursors only grow, so this one number
     /// dedupes both the history→live seam and a record matching several
@@ -81,6 +101,7 @@ impl Subscriber {
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
                 bytes: 0,
+                keepalive_only: false,
                 last,
                 closed: None,
                 waker: None,
@@ -100,13 +121,12 @@ impl Subscriber {
     }
 
     pub fn may_read(&self, topics: &[Topic<'_>]) -> bool {
-        self.grants
-            .as_ref()
-            .is_some_and(|grants| grants.may_read(topics))
+        may_read(self.grants.as_ref(), topics)
     }
 
-    /// Queues a record's frame; returns false when it closed the subscriber
-    /// for lagging.
+    /// Queues a record's frame, or closes the subscriber for lagging when
+    /// more than `max_bytes` would wait behind the head of its queue (see the
+    /// module docs: a frame into an empty queue is always accepted).
     pub fn push(&self, cursor: Cursor, frame: &Bytes, max_bytes: usize) -> Push {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed.is_some() {
@@ -116,8 +136,18 @@ impl Subscriber {
             return Push::Skipped;
         }
         queue.last = cursor;
-        queue.bytes += frame.len() + ENTRY_OVERHEAD;
-        if queue.bytes > max_bytes {
+        if queue.keepalive_only {
+            queue.frames.clear();
+            queue.bytes = 0;
+            queue.keepalive_only = false;
+        }
+        let size = frame.len() + ENTRY_OVERHEAD;
+        let head = queue
+            .frames
+            .front()
+            .map_or(size, |head| head.len() + ENTRY_OVERHEAD);
+        queue.bytes += size;
+        if queue.bytes.saturating_sub(head) > max_bytes {
             queue.frames = VecDeque::new();
             queue.bytes = 0;
             queue.closed = Some(CloseReason::Lagged);
@@ -139,6 +169,7 @@ impl Subscriber {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed.is_none() && queue.frames.is_empty() {
             queue.bytes += frame.len() + ENTRY_OVERHEAD;
+            queue.keepalive_only = true;
             queue.frames.push_back(frame.clone());
             wake(&mut queue);
         }
@@ -152,6 +183,7 @@ impl Subscriber {
         }
         if let Some(frame) = last_words {
             queue.frames.push_back(frame.clone());
+            queue.keepalive_only = false;
         }
         queue.closed = Some(reason);
         wake(&mut queue);
@@ -195,8 +227,16 @@ impl Subscriber {
             }
         };
         queue.bytes = 0;
+        queue.keepalive_only = false;
         Pending::Frames(frames)
     }
+}
+
+/// Whether a subscriber with `grants` may read a private record with these
+/// topics: the one rule for live delivery, replay, and the cursor a
+/// subscriber resumes from.
+pub(crate) fn may_read(grants: Option<&Grants>, topics: &[Topic<'_>]) -> bool {
+    grants.is_some_and(|grants| grants.may_read(topics))
 }
 
 /// The outcome of [`Subscriber::push`].

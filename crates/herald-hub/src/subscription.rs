@@ -28,7 +28,8 @@ use crate::subscriber::{CloseReason, Pending, Subscriber};
 /// forged.
 ///
 /// The gap report is sent before the replay when a subscriber resumes from
-/// an id the hub no longer has (unknown, or trimmed by retention). Its data
+/// an id the hub no longer has (unknown, or trimmed by retention), or from
+/// the id of a private update it may not read. Its data
 /// is JSON: `{"type": "gap", "last_event_id": "<the id asked for>",
 /// "resumed_from": "earliest"}`: the replay then starts from the earliest
 /// event retained, so nothing still retained is skipped.
@@ -72,8 +73,10 @@ pub enum ResumePoint {
     Earliest,
     /// The requested id was found: the replay starts after it.
     After(Arc<str>),
-    /// The requested id is unknown or trimmed: a gap report was sent and
-    /// the replay starts from the earliest retained event.
+    /// The requested id is unknown, trimmed, or names a private update the
+    /// subscriber may not read (answered exactly like an unknown id, so as
+    /// not to confirm that it exists): a gap report was sent and the replay
+    /// starts from the earliest retained event.
     Gap(Arc<str>),
 }
 

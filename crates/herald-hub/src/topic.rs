@@ -257,6 +257,13 @@ pub enum EventIdError {
     StartsWithHash,
     /// The id is `earliest`, the reserved replay-everything cursor.
     Earliest,
+    /// The id is empty: in an event stream `id:` with no value resets the
+    /// client's last event id, so it could never be resumed from.
+    Empty,
+    /// The id starts or ends with a space or a tab, which HTTP strips from
+    /// the `Last-Event-ID` header (optional whitespace): the id would come
+    /// back as another one (`" earliest"` as `earliest`).
+    Padded,
     /// The id contains a forbidden character.
     Text(TextError),
 }
@@ -270,6 +277,14 @@ impl fmt::Display for EventIdError {
             EventIdError::Earliest => {
                 f.write_str("`earliest` is reserved for replaying all history")
             }
+            EventIdError::Empty => f.write_str(
+                "it must not be empty (an empty id resets the client's last event id); \
+                 leave the field out to have the hub generate one",
+            ),
+            EventIdError::Padded => f.write_str(
+                "it must not start or end with a space or a tab (HTTP strips them from the \
+                 Last-Event-ID header, so the id could not be resumed from)",
+            ),
             EventIdError::Text(e) => e.fmt(f),
         }
     }
@@ -285,8 +300,17 @@ impl std::error::Error for EventIdError {
 }
 
 /// Checks a client-supplied event id: not starting with `#`, not `earliest`,
-/// and the character rule (the id travels in the `Last-Event-ID` header).
+/// and it must survive a round trip through the `Last-Event-ID` header
+/// unchanged: not empty, no leading or trailing space or tab (HTTP's
+/// optional whitespace, which every server trims), and the character rule.
 pub fn check_event_id(id: &str) -> Result<(), EventIdError> {
+    if id.is_empty() {
+        return Err(EventIdError::Empty);
+    }
+    let padding = [' ', '\t'];
+    if id.starts_with(padding) || id.ends_with(padding) {
+        return Err(EventIdError::Padded);
+    }
     if id.starts_with('#') {
         return Err(EventIdError::StartsWithHash);
     }

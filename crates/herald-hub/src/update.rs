@@ -16,7 +16,12 @@ pub struct Update {
     pub topics: Vec<String>,
     /// The data (any text; line ends become several `data:` lines).
     pub data: String,
-    /// A custom id; the hub generates one (`urn:uuid:…`) when absent.
+    /// A custom id; the hub generates one (`urn:uuid:…`) when absent or
+    /// empty (an empty `id` field is how many publishers say "none", and the
+    /// reference hub generates one for it too; as an SSE id it would reset
+    /// the client's last event id). A custom id must be unique among the
+    /// updates the hub retains, and survive a round trip through the
+    /// `Last-Event-ID` header (see [`topic::check_event_id`]).
     pub id: Option<String>,
     /// The SSE event type.
     pub event_type: Option<String>,
@@ -90,7 +95,7 @@ impl Update {
                 limits.max_data_len
             )));
         }
-        if let Some(id) = &self.id {
+        if let Some(id) = self.custom_id() {
             if id.len() > limits.max_field_len {
                 return Err(too_large(format!("an id of {} bytes", id.len())));
             }
@@ -105,9 +110,14 @@ impl Update {
         Ok(())
     }
 
+    /// The custom id, if one was given (an empty one counts as none).
+    fn custom_id(&self) -> Option<&str> {
+        self.id.as_deref().filter(|id| !id.is_empty())
+    }
+
     /// Encodes the update once, under its final id, for the store.
     pub(crate) fn into_record(self, ids: IdKind) -> Result<NewRecord, PublishError> {
-        let id: Arc<str> = match self.id {
+        let id: Arc<str> = match self.id.filter(|id| !id.is_empty()) {
             Some(id) => id.into(),
             None => {
                 let uuid = match ids {

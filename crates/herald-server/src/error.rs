@@ -16,6 +16,9 @@ pub enum ApiError {
     BadRequest(String),
     /// 413: the request exceeds a size limit.
     TooLarge(String),
+    /// 409: the request conflicts with the hub's state (a custom id that a
+    /// retained update already has).
+    Conflict(String),
     /// 401/403/400 with a Bearer challenge.
     Auth(AuthError),
     /// 429: connection limits.
@@ -35,6 +38,7 @@ impl From<PublishError> for ApiError {
         match err {
             PublishError::Invalid(why) => ApiError::BadRequest(why),
             PublishError::TooLarge(why) => ApiError::TooLarge(why),
+            err @ PublishError::DuplicateId(_) => ApiError::Conflict(err.to_string()),
             other => {
                 tracing::warn!("publish failed: {other}");
                 ApiError::Unavailable(other.to_string())
@@ -55,6 +59,7 @@ impl IntoResponse for ApiError {
         let (status, text) = match self {
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
             ApiError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
+            ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::TooManyConnections(why) => (StatusCode::TOO_MANY_REQUESTS, why.to_owned()),
             ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
             ApiError::Auth(err) => {

@@ -115,9 +115,13 @@
 //! - Retention runs in the background
 //!   ([`spawn_retention`](DiskStore::spawn_retention)), not on append:
 //!   between runs the log may exceed its limits by one interval's worth.
-//! - Ids are not unique in the store: [`resolve`](herald_store::Store::resolve)
-//!   finds the earliest retained record with an id. An id must be under
-//!   4 GiB.
+//! - Ids are unique among retained records: an append whose id is taken is
+//!   refused with [`DuplicateId`](herald_store::ErrorKind::DuplicateId),
+//!   checked in the group commit's transaction (one index lookup per
+//!   record), so of two requests with one id in the same commit the first
+//!   goes in and only the second is refused. A file written before this
+//!   rule may hold an id twice: [`resolve`](herald_store::Store::resolve)
+//!   then finds the earliest. An id must be under 4 GiB.
 //!
 //! [redb]: https://docs.rs/redb
 

@@ -419,6 +419,35 @@ impl Store for DiskStore {
             .await
     }
 
+    async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        const DOING: &str = "resolving an id";
+        let Some((low, high)) = codec::id_range(id) else {
+            return Ok(None);
+        };
+        // The index entry and the record from one snapshot: a trim cannot
+        // fall between them.
+        self.shared
+            .read(move |txn| {
+                let ids = txn.open_table(IDS).map_err(context(DOING))?;
+                let mut range = ids
+                    .range::<&[u8]>(low.as_slice()..=high.as_slice())
+                    .map_err(context(DOING))?;
+                let Some(entry) = range.next() else {
+                    return Ok(None);
+                };
+                let (key, _) = entry.map_err(context(DOING))?;
+                let cursor = codec::cursor_of_id_key(key.value())?;
+                let events = txn.open_table(EVENTS).map_err(context(DOING))?;
+                match events.get(cursor.get()).map_err(context(DOING))? {
+                    Some(value) => codec::decode(cursor, value.value()).map(Some),
+                    None => Err(StoreError::corrupt(format!(
+                        "the id index names cursor {cursor}, which the log does not hold"
+                    ))),
+                }
+            })
+            .await
+    }
+
     async fn bounds(&self) -> Result<Bounds, StoreError> {
         const DOING: &str = "reading bounds";
         self.shared

@@ -36,7 +36,7 @@
 //! makes everything durable first. Requests still queued at a close are
 //! dropped with their oneshot senders, so their callers get `Closed`.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -149,6 +149,8 @@ pub(crate) struct Writer {
     /// buffers.
     scratch: Vec<u8>,
     key_scratch: Vec<u8>,
+    /// The bounds of one id's key range, for the duplicate check.
+    range_scratch: [Vec<u8>; 2],
 }
 
 /// A trim in progress.
@@ -171,6 +173,44 @@ enum Received {
     Nothing,
     /// Every handle is gone.
     Disconnected,
+}
+
+/// What [`Writer::write_appends`] did with one group commit.
+struct Written {
+    /// Per request, in batch order: `None` if appended, else why it was
+    /// refused (a taken id).
+    refused: Vec<Option<StoreError>>,
+    /// The last cursor handed out: the old head if nothing was appended.
+    last_cursor: u64,
+}
+
+/// The first id of `records` that is taken: retained in `ids` (which, read
+/// inside the write transaction, includes this commit's earlier requests),
+/// or repeated within `records`. One index lookup per record.
+fn taken_id<'r>(
+    ids: &redb::Table<'_, &'static [u8], ()>,
+    records: &'r Records,
+    [low, high]: &mut [Vec<u8>; 2],
+) -> Result<Option<&'r str>, StoreError> {
+    const DOING: &str = "checking event ids";
+    let mut seen = HashSet::new();
+    for record in records.iter() {
+        let id: &str = &record.id;
+        if records.len() > 1 && !seen.insert(id) {
+            return Ok(Some(id));
+        }
+        // An id too long to index cannot be retained; the insert reports it.
+        if !codec::put_id_key(low, id, 0) || !codec::put_id_key(high, id, u64::MAX) {
+            continue;
+        }
+        let mut range = ids
+            .range::<&[u8]>(low.as_slice()..=high.as_slice())
+            .map_err(context(DOING))?;
+        if range.next().transpose().map_err(context(DOING))?.is_some() {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
 
 /// One append request inside a batch.
@@ -202,6 +242,7 @@ impl Writer {
             deferred: None,
             scratch: Vec::new(),
             key_scratch: Vec::new(),
+            range_scratch: [Vec::new(), Vec::new()],
         }
     }
 
@@ -368,24 +409,34 @@ impl Writer {
         }
 
         let published = codec::nanos_since_epoch(SystemTime::now()).max(self.last_published);
-        let last_cursor = self.head + records as u64;
-        let durable = self.commit_durably(last_cursor);
-        match self.write_appends(&batch, published, last_cursor, durable) {
-            Ok(()) => {
-                self.committed(durable);
-                if self.options.durability == Durability::None && last_cursor > self.reserved {
-                    self.reserved = last_cursor + RESERVE_BLOCK;
+        // The most cursors this commit can hand out; fewer if some requests
+        // are refused for a duplicate id. The reservation and durability are
+        // decided on this bound, which is safe: it only ever reserves more.
+        let bound = self.head + records as u64;
+        let durable = self.commit_durably(bound);
+        match self.write_appends(&batch, published, bound, durable) {
+            Ok(written) => {
+                let appended_records = written.last_cursor - self.head;
+                if appended_records > 0 {
+                    self.committed(durable);
+                    if self.options.durability == Durability::None && bound > self.reserved {
+                        self.reserved = bound + RESERVE_BLOCK;
+                    }
+                    let requests = written.refused.iter().filter(|r| r.is_none()).count() as u64;
+                    self.counters.appended(appended_records, requests, durable);
+                    self.last_published = published;
+                    // Wake followers before answering: when `append`
+                    // returns, the record is already announced.
+                    self.head_tx.send_replace(Cursor::new(written.last_cursor));
                 }
-                let requests = batch.len() as u64;
-                self.counters.appended(records as u64, requests, durable);
-                self.last_published = published;
                 let published_at = codec::time_from_nanos(published);
                 let mut cursor = self.head;
-                self.head = last_cursor;
-                // Wake followers before answering: when `append` returns,
-                // the record is already announced.
-                self.head_tx.send_replace(Cursor::new(last_cursor));
-                for pending in batch {
+                self.head = written.last_cursor;
+                for (pending, refused) in batch.into_iter().zip(written.refused) {
+                    if let Some(error) = refused {
+                        let _ = pending.reply.send(Err(error));
+                        continue;
+                    }
                     let mut stamp = |record: NewRecord| {
                         cursor += 1;
                         record.into_record(Cursor::new(cursor), published_at)
@@ -417,48 +468,74 @@ impl Writer {
         }
     }
 
-    /// Writes and commits one batch; cursors `head + 1 ..= last_cursor`.
+    /// Writes and commits one batch: each request whose ids are all free
+    /// gets the next cursors (from `head + 1`, at most up to `bound`); a
+    /// request with a taken id is refused whole and takes no cursor.
+    ///
+    /// The ids are checked inside the write transaction, which reads its own
+    /// writes: a request repeating an id appended by an earlier request of
+    /// the same group commit is refused, and the earlier one still goes in.
     fn write_appends(
         &mut self,
         batch: &[Pending],
         published: u64,
-        last_cursor: u64,
+        bound: u64,
         durable: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Written, StoreError> {
         const DOING: &str = "committing appends";
         let txn = self.begin(durable, DOING)?;
+        let mut refused = Vec::with_capacity(batch.len());
+        let mut cursor = self.head;
         {
             let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
             let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
-            let mut cursor = self.head;
-            for record in batch.iter().flat_map(|pending| pending.records.iter()) {
-                cursor += 1;
-                self.scratch.clear();
-                codec::encode(record, published, &mut self.scratch);
-                events
-                    .insert(cursor, self.scratch.as_slice())
-                    .map_err(context(DOING))?;
-                if !codec::put_id_key(&mut self.key_scratch, &record.id, cursor) {
-                    return Err(StoreError::backend(
-                        "an event id longer than 4 GiB cannot be indexed",
-                    ));
+            for pending in batch {
+                if let Some(id) = taken_id(&ids, &pending.records, &mut self.range_scratch)? {
+                    refused.push(Some(StoreError::duplicate_id(id)));
+                    continue;
                 }
-                ids.insert(self.key_scratch.as_slice(), ())
-                    .map_err(context(DOING))?;
+                refused.push(None);
+                for record in pending.records.iter() {
+                    cursor += 1;
+                    self.scratch.clear();
+                    codec::encode(record, published, &mut self.scratch);
+                    events
+                        .insert(cursor, self.scratch.as_slice())
+                        .map_err(context(DOING))?;
+                    if !codec::put_id_key(&mut self.key_scratch, &record.id, cursor) {
+                        return Err(StoreError::backend(
+                            "an event id longer than 4 GiB cannot be indexed",
+                        ));
+                    }
+                    ids.insert(self.key_scratch.as_slice(), ())
+                        .map_err(context(DOING))?;
+                }
             }
             // The head is the last key of `events` now: no `meta` write,
             // except to raise the reservation.
-            if self.options.durability == Durability::None && last_cursor > self.reserved {
+            if cursor > self.head
+                && self.options.durability == Durability::None
+                && bound > self.reserved
+            {
                 txn.open_table(META)
                     .map_err(context(DOING))?
-                    .insert(RESERVED, last_cursor + RESERVE_BLOCK)
+                    .insert(RESERVED, bound + RESERVE_BLOCK)
                     .map_err(context(DOING))?;
             }
         }
-        // On error the transaction is dropped, which aborts it: nothing of
-        // the batch is kept, and `head` has not moved, so no cursor is
-        // skipped or doubled.
-        txn.commit().map_err(context(DOING))
+        if cursor == self.head {
+            // Every request was refused: nothing to commit (or fsync).
+            txn.abort().map_err(context(DOING))?;
+        } else {
+            // On error the transaction is dropped, which aborts it: nothing
+            // of the batch is kept, and `head` has not moved, so no cursor is
+            // skipped or doubled.
+            txn.commit().map_err(context(DOING))?;
+        }
+        Ok(Written {
+            refused,
+            last_cursor: cursor,
+        })
     }
 
     /// Makes every commit so far durable (an empty durable commit carries the

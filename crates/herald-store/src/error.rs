@@ -26,6 +26,10 @@ pub enum ErrorKind {
     Backend,
     /// Stored data could not be decoded, or broke an invariant of the log.
     Corrupt,
+    /// An append was refused because a retained record already has its id
+    /// (or, in a batch, an earlier record of the same batch does): ids are
+    /// unique among retained records. Nothing of that append was stored.
+    DuplicateId,
 }
 
 impl fmt::Display for ErrorKind {
@@ -35,6 +39,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Closed => "store is closed",
             ErrorKind::Backend => "storage backend failed",
             ErrorKind::Corrupt => "stored data is corrupt",
+            ErrorKind::DuplicateId => "an event with this id is already stored",
         })
     }
 }
@@ -73,6 +78,11 @@ impl StoreError {
     /// A [`ErrorKind::Corrupt`] error saying what was wrong.
     pub fn corrupt(message: impl Into<String>) -> Self {
         StoreError::new(ErrorKind::Corrupt).with_message(message)
+    }
+
+    /// A [`ErrorKind::DuplicateId`] error naming the id that is taken.
+    pub fn duplicate_id(id: &str) -> Self {
+        StoreError::new(ErrorKind::DuplicateId).with_message(format!("{id:?}"))
     }
 
     /// Adds a human-readable detail, shown after the kind by `Display`.
@@ -139,6 +149,13 @@ mod tests {
         let err = StoreError::corrupt("bad length");
         assert_eq!(err.kind(), ErrorKind::Corrupt);
         assert_eq!(err.to_string(), "stored data is corrupt: bad length");
+
+        let err = StoreError::duplicate_id("a\"b");
+        assert_eq!(err.kind(), ErrorKind::DuplicateId);
+        assert_eq!(
+            err.to_string(),
+            "an event with this id is already stored: \"a\\\"b\""
+        );
     }
 
     #[test]

@@ -68,9 +68,9 @@
 //!
 //! # Limits
 //!
-//! - Ids are not unique in the store: [`Store::resolve`] picks the earliest
-//!   retained record with an id. Uniqueness of custom ids is the hub's
-//!   policy.
+//! - Ids are unique among *retained* records: an append whose id is taken
+//!   is refused ([`ErrorKind::DuplicateId`]). Once a record is trimmed its id
+//!   is free again; the store does not remember trimmed ids.
 //! - A follower that falls behind past retention gets an error of kind
 //!   [`ErrorKind::Trimmed`] instead of a silent gap; the hub decides what to
 //!   tell the subscriber.

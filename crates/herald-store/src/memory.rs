@@ -4,8 +4,7 @@
 //! also the reference implementation of the [`Store`] contract: the simplest
 //! code that passes the `testkit` suite.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -92,9 +91,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn append(&self, records: Vec<NewRecord>) -> Vec<Record> {
+    /// Appends all of `records` or, if one's id is taken, none of them: the
+    /// ids are checked and the records pushed under one lock, so concurrent
+    /// appends of one id cannot both pass the check.
+    fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
         let now = SystemTime::now();
         let mut state = self.lock();
+        state.check_ids(&records)?;
         let appended: Vec<Record> = records
             .into_iter()
             .map(|record| state.push(record, now))
@@ -107,7 +110,7 @@ impl Shared {
             // backwards between concurrent appenders.
             self.head_tx.send_replace(state.head);
         }
-        appended
+        Ok(appended)
     }
 }
 
@@ -115,13 +118,11 @@ impl Shared {
 struct State {
     /// Retained records, ascending by cursor.
     records: VecDeque<Record>,
-    /// Id index: the cursors of the retained records with each id, ascending.
-    ///
-    /// Keeping every occurrence (not just the earliest) is what makes
-    /// trimming correct with duplicate ids: when the earliest is trimmed, the
-    /// next one is already at the front, in O(1). Rebuilding the entry by
-    /// scanning the log on trim was rejected: it makes trim O(n) per record.
-    ids: HashMap<Arc<str>, Occurrences>,
+    /// Id index: the cursor of the retained record with each id. Ids are
+    /// unique among retained records (appends of a taken id are refused), so
+    /// one cursor per id; the entry goes when its record is trimmed, which
+    /// frees the id for reuse.
+    ids: HashMap<Arc<str>, Cursor>,
     /// Last cursor handed out; never decreases, never reset by trimming.
     head: Cursor,
     /// Highest cursor ever trimmed. Trimming is always from the oldest end,
@@ -153,26 +154,32 @@ impl State {
         // timestamps that never go down: clamp a clock that stepped back.
         let published_at = now.max(self.last_published);
         let record = record.into_record(cursor, published_at);
-        match self.ids.entry(Arc::clone(&record.id)) {
-            Entry::Occupied(mut entry) => entry.get_mut().push(cursor),
-            Entry::Vacant(entry) => {
-                entry.insert(Occurrences::One(cursor));
-            }
-        }
+        // `check_ids` ran first: the id is free, nothing is overwritten.
+        self.ids.insert(Arc::clone(&record.id), cursor);
         self.records.push_back(record.clone());
         self.head = cursor;
         self.last_published = published_at;
         record
     }
 
+    /// Refuses `records` if one's id is retained or repeats an earlier one
+    /// of the same batch. One hash lookup per record; a set only for
+    /// batches, where a repeat inside the batch is possible.
+    fn check_ids(&self, records: &[NewRecord]) -> Result<(), StoreError> {
+        let mut batch: HashSet<&str> = HashSet::new();
+        for record in records {
+            let repeated = records.len() > 1 && !batch.insert(&record.id);
+            if repeated || self.ids.contains_key(&*record.id) {
+                return Err(StoreError::duplicate_id(&record.id));
+            }
+        }
+        Ok(())
+    }
+
     fn pop_oldest(&mut self) -> Option<Record> {
         let record = self.records.pop_front()?;
-        if let Some(occurrences) = self.ids.get_mut(&*record.id) {
-            let first = occurrences.first();
-            debug_assert_eq!(first, record.cursor, "id index out of step with the log");
-            if occurrences.pop_first() {
-                self.ids.remove(&*record.id);
-            }
+        if self.ids.get(&*record.id) == Some(&record.cursor) {
+            self.ids.remove(&*record.id);
         }
         self.trimmed_through = record.cursor;
         Some(record)
@@ -225,43 +232,6 @@ impl State {
     }
 }
 
-/// The retained cursors of one id, ascending. Ids are nearly always unique
-/// (hub-generated), so the single case is stored inline without allocating.
-#[derive(Debug)]
-enum Occurrences {
-    One(Cursor),
-    Many(VecDeque<Cursor>),
-}
-
-impl Occurrences {
-    fn first(&self) -> Cursor {
-        match self {
-            Occurrences::One(cursor) => *cursor,
-            // `Many` is never left empty: `pop_first` reports when it would be.
-            Occurrences::Many(cursors) => cursors.front().copied().unwrap_or_default(),
-        }
-    }
-
-    fn push(&mut self, cursor: Cursor) {
-        match self {
-            Occurrences::One(first) => *self = Occurrences::Many(VecDeque::from([*first, cursor])),
-            Occurrences::Many(cursors) => cursors.push_back(cursor),
-        }
-    }
-
-    /// Removes the earliest cursor; returns `true` if none is left (the
-    /// caller then removes the whole entry).
-    fn pop_first(&mut self) -> bool {
-        match self {
-            Occurrences::One(_) => true,
-            Occurrences::Many(cursors) => {
-                cursors.pop_front();
-                cursors.is_empty()
-            }
-        }
-    }
-}
-
 impl MemoryStore {
     /// An empty store that keeps everything until [`trim`](Store::trim).
     pub fn new() -> Self {
@@ -309,14 +279,14 @@ impl fmt::Debug for MemoryStore {
 #[async_trait::async_trait]
 impl Store for MemoryStore {
     async fn append(&self, record: NewRecord) -> Result<Record, StoreError> {
-        let mut appended = self.shared.append(vec![record]);
+        let mut appended = self.shared.append(vec![record])?;
         appended
             .pop()
             .ok_or_else(|| StoreError::corrupt("append produced no record"))
     }
 
     async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
-        Ok(self.shared.append(records))
+        self.shared.append(records)
     }
 
     async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
@@ -324,7 +294,21 @@ impl Store for MemoryStore {
     }
 
     async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
-        Ok(self.shared.lock().ids.get(id).map(Occurrences::first))
+        Ok(self.shared.lock().ids.get(id).copied())
+    }
+
+    async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let state = self.shared.lock();
+        let Some(&cursor) = state.ids.get(id) else {
+            return Ok(None);
+        };
+        // Retained cursors are ascending: a binary search finds it.
+        let record = state
+            .records
+            .binary_search_by_key(&cursor, |record| record.cursor)
+            .ok()
+            .and_then(|at| state.records.get(at).cloned());
+        Ok(record)
     }
 
     async fn bounds(&self) -> Result<Bounds, StoreError> {
@@ -367,20 +351,6 @@ mod tests {
     }
 
     #[test]
-    fn occurrences_keep_order() {
-        let mut occ = Occurrences::One(Cursor::new(1));
-        assert_eq!(occ.first(), Cursor::new(1));
-        occ.push(Cursor::new(3));
-        occ.push(Cursor::new(7));
-        assert_eq!(occ.first(), Cursor::new(1));
-        assert!(!occ.pop_first());
-        assert_eq!(occ.first(), Cursor::new(3));
-        assert!(!occ.pop_first());
-        assert_eq!(occ.first(), Cursor::new(7));
-        assert!(occ.pop_first());
-    }
-
-    #[test]
     fn state_read_after_uses_cursor_not_position() {
         let mut state = State::default();
         let now = SystemTime::now();
@@ -415,11 +385,32 @@ mod tests {
         let mut state = State::default();
         let now = SystemTime::now();
         state.push(record("a"), now);
-        state.push(record("a"), now);
         state.push(record("b"), now);
+        state.trim_to_count(1);
+        assert_eq!(state.ids.len(), 1);
+        assert!(
+            state.check_ids(&[record("a")]).is_ok(),
+            "a trimmed id is free"
+        );
         state.trim_to_count(0);
         assert!(state.ids.is_empty());
         assert!(state.records.is_empty());
-        assert_eq!(state.head, Cursor::new(3));
+        assert_eq!(state.head, Cursor::new(2));
+    }
+
+    #[test]
+    fn check_ids_refuses_retained_and_repeated_ids() {
+        let mut state = State::default();
+        state.push(record("a"), SystemTime::now());
+        let kind = |result: Result<(), StoreError>| result.map_err(|error| error.kind());
+        assert_eq!(
+            kind(state.check_ids(&[record("a")])),
+            Err(crate::ErrorKind::DuplicateId)
+        );
+        assert_eq!(
+            kind(state.check_ids(&[record("b"), record("b")])),
+            Err(crate::ErrorKind::DuplicateId)
+        );
+        assert_eq!(kind(state.check_ids(&[record("b"), record("c")])), Ok(()));
     }
 }

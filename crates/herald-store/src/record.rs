@@ -15,8 +15,9 @@ use crate::Cursor;
 /// already encoded once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewRecord {
-    /// Public event id (hub-generated or custom). Not necessarily unique:
-    /// [`Store::resolve`](crate::Store::resolve) picks the earliest.
+    /// Public event id (hub-generated or custom). Unique among retained
+    /// records: the store refuses an append whose id is taken
+    /// ([`ErrorKind::DuplicateId`](crate::ErrorKind::DuplicateId)).
     pub id: Arc<str>,
     /// The update's topics: the canonical topic first, then alternates.
     pub topics: Arc<[String]>,

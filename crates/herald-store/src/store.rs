@@ -30,20 +30,30 @@ pub trait Store: Send + Sync + 'static {
     /// and visible to every reader and follower. The returned record is
     /// exactly what later reads return (same cursor, fields and
     /// `published_at`).
+    ///
+    /// # Errors
+    ///
+    /// [`DuplicateId`](crate::ErrorKind::DuplicateId) if a retained record
+    /// already has this id: ids are unique among retained records, so a
+    /// `Last-Event-ID` names one position and a resume from it gives no
+    /// duplicates. The check and the append are one atomic step (one lock,
+    /// one transaction, one script), so two concurrent appends of the same
+    /// id cannot both succeed. Once every record with an id has been trimmed
+    /// by retention, the id may be used again: the store keeps no memory of
+    /// trimmed ids (that would grow without bound), and a client resuming
+    /// from the old occurrence is told of a gap either way.
     async fn append(&self, record: NewRecord) -> Result<Record, StoreError>;
 
     /// Appends several records in order, in one batch where the backend can
     /// (one lock, one transaction, one fsync). Returns them in the same
     /// order, with increasing cursors. An empty batch appends nothing.
     ///
-    /// The default implementation loops over [`append`](Store::append).
-    async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
-        let mut appended = Vec::with_capacity(records.len());
-        for record in records {
-            appended.push(self.append(record).await?);
-        }
-        Ok(appended)
-    }
+    /// All or nothing: if one record's id is already retained, or repeats an
+    /// earlier record of the same batch, the whole batch is refused with
+    /// [`DuplicateId`](crate::ErrorKind::DuplicateId) and nothing of it is
+    /// appended. There is no default implementation, because a loop over
+    /// [`append`](Store::append) would leave a refused batch half appended.
+    async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError>;
 
     /// Up to `limit` retained records with cursor > `after`, ascending.
     ///
@@ -51,13 +61,25 @@ pub trait Store: Send + Sync + 'static {
     /// [`bounds`](Store::bounds) or [`follow`](Store::follow) to detect a gap.
     async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError>;
 
-    /// The cursor of the earliest retained record whose id is `id` (ids may
-    /// repeat: the earliest wins, as the Mercure spec requires). `None` if the
-    /// id is unknown or all its records were trimmed.
+    /// The cursor of the retained record whose id is `id`; `None` if the id
+    /// is unknown or its record was trimmed. (Ids are unique among retained
+    /// records; should a backend's older data hold an id twice, the earliest
+    /// wins, as the Mercure spec requires.)
     ///
     /// Backends answer from an index, never by scanning the log, so a
     /// `Last-Event-ID` lookup stays cheap however long the history is.
     async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError>;
+
+    /// The retained record that [`resolve`](Store::resolve) would point at,
+    /// whole: what the hub needs to check that a subscriber may see the
+    /// cursor it resumes from (a private record's id must not be confirmed
+    /// to a subscriber without a grant for it).
+    ///
+    /// One index lookup and one read from one consistent view (one lock,
+    /// one snapshot, one round trip for a network store). There is no
+    /// default built from `resolve` then `read_after`: that would be two
+    /// round trips, and a trim between them could return the wrong record.
+    async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError>;
 
     /// The retained range.
     async fn bounds(&self) -> Result<Bounds, StoreError>;

@@ -67,8 +67,10 @@ where
         read_after_respects_limit,
         append_batch_preserves_order,
         published_at_is_set_and_non_decreasing,
-        resolve_finds_earliest_duplicate,
-        resolve_follows_trimming,
+        resolve_finds_retained_ids,
+        duplicate_ids_are_refused,
+        concurrent_appends_of_one_id_store_it_once,
+        trimmed_ids_may_be_reused,
         bounds_track_appends_and_trims,
         trim_by_count,
         trim_by_age,
@@ -327,108 +329,183 @@ pub async fn published_at_is_set_and_non_decreasing<S: Store>(store: S) {
     }
 }
 
-/// With repeated ids, `resolve` returns the earliest; unknown ids are `None`.
-pub async fn resolve_finds_earliest_duplicate<S: Store>(store: S) {
-    let check = "resolve_finds_earliest_duplicate";
-    let a1 = ok(check, store.append(sample("a")).await);
-    let b = ok(check, store.append(sample("b")).await);
-    let _a2 = ok(check, store.append(sample("a")).await);
+/// `resolve` and `resolve_record` find each retained id's record; unknown,
+/// empty and differently cased ids are `None`.
+pub async fn resolve_finds_retained_ids<S: Store>(store: S) {
+    let check = "resolve_finds_retained_ids";
+    let a = ok(check, store.append(sample("a")).await);
+    let mut private = sample("b");
+    private.private = true;
+    let b = ok(check, store.append(private).await);
     let c = ok(check, store.append(sample("c")).await);
-    let _a3 = ok(check, store.append(sample("a")).await);
+    for record in [&a, &b, &c] {
+        assert_eq!(
+            ok(check, store.resolve(&record.id).await),
+            Some(record.cursor),
+            "{check}: resolve({:?})",
+            record.id
+        );
+        assert_eq!(
+            ok(check, store.resolve_record(&record.id).await).as_ref(),
+            Some(record),
+            "{check}: resolve_record({:?})",
+            record.id
+        );
+    }
+    for unknown in ["d", "", "A"] {
+        assert_eq!(
+            ok(check, store.resolve(unknown).await),
+            None,
+            "{check}: resolve({unknown:?}) (unknown; ids are case-sensitive)"
+        );
+        assert_eq!(
+            ok(check, store.resolve_record(unknown).await),
+            None,
+            "{check}: resolve_record({unknown:?})"
+        );
+    }
+    assert_eq!(ok(check, store.trim(&keep(2)).await), 1, "{check}: trim");
     assert_eq!(
-        ok(check, store.resolve("a").await),
-        Some(a1.cursor),
-        "{check}: earliest of a duplicated id"
-    );
-    assert_eq!(
-        ok(check, store.resolve("b").await),
-        Some(b.cursor),
-        "{check}: b"
-    );
-    assert_eq!(
-        ok(check, store.resolve("c").await),
-        Some(c.cursor),
-        "{check}: c"
-    );
-    assert_eq!(
-        ok(check, store.resolve("d").await),
+        ok(check, store.resolve_record("a").await),
         None,
-        "{check}: unknown id"
-    );
-    assert_eq!(
-        ok(check, store.resolve("").await),
-        None,
-        "{check}: empty id"
-    );
-    assert_eq!(
-        ok(check, store.resolve("A").await),
-        None,
-        "{check}: ids are case-sensitive"
+        "{check}: resolve_record of a trimmed id"
     );
 }
 
-/// After trimming, `resolve` returns the earliest *retained* record with the
-/// id: the next duplicate once the first is trimmed, `None` once all are.
-pub async fn resolve_follows_trimming<S: Store>(store: S) {
-    let check = "resolve_follows_trimming";
-    let dup1 = ok(check, store.append(sample("dup")).await);
-    let other = ok(check, store.append(sample("other")).await);
-    let dup2 = ok(check, store.append(sample("dup")).await);
-    let dup3 = ok(check, store.append(sample("dup")).await);
-    assert_eq!(
-        ok(check, store.resolve("dup").await),
-        Some(dup1.cursor),
-        "{check}: before trim"
-    );
-    assert_eq!(
-        ok(check, store.resolve("other").await),
-        Some(other.cursor),
-        "{check}: other"
+/// An append whose id is retained is refused with `DuplicateId` and stores
+/// nothing; a batch holding a retained id, or one id twice, is refused
+/// whole. Refusals hand out no cursor that a later append could collide with.
+pub async fn duplicate_ids_are_refused<S: Store>(store: S) {
+    let check = "duplicate_ids_are_refused";
+    let a = ok(check, store.append(sample("a")).await);
+    expect_duplicate(
+        check,
+        "a second append of a",
+        store.append(sample("a")).await,
     );
 
-    assert_eq!(
-        ok(check, store.trim(&keep(3)).await),
-        1,
-        "{check}: trim to 3"
+    let retained_inside = vec![sample("x"), sample("a"), sample("y")];
+    expect_duplicate(
+        check,
+        "a batch holding a retained id",
+        store.append_batch(retained_inside).await,
+    );
+    let repeated_inside = vec![sample("x"), sample("y"), sample("x")];
+    expect_duplicate(
+        check,
+        "a batch holding one id twice",
+        store.append_batch(repeated_inside).await,
     );
     assert_eq!(
-        ok(check, store.resolve("dup").await),
-        Some(dup2.cursor),
-        "{check}: after the first duplicate is trimmed, the next one wins"
+        ok(check, store.read_after(Cursor::ZERO, 10).await),
+        std::slice::from_ref(&a),
+        "{check}: a refused append or batch stores nothing"
     );
+    for id in ["x", "y"] {
+        assert_eq!(
+            ok(check, store.resolve(id).await),
+            None,
+            "{check}: {id} of a refused batch is not indexed"
+        );
+    }
     assert_eq!(
-        ok(check, store.trim(&keep(1)).await),
-        2,
-        "{check}: trim to 1"
+        ok(check, store.resolve("a").await),
+        Some(a.cursor),
+        "{check}: the first a still resolves"
     );
-    assert_eq!(
-        ok(check, store.resolve("dup").await),
-        Some(dup3.cursor),
-        "{check}: last duplicate"
+
+    let batch = ok(
+        check,
+        store.append_batch(vec![sample("x"), sample("y")]).await,
     );
+    assert!(
+        batch[0].cursor > a.cursor && batch[1].cursor > batch[0].cursor,
+        "{check}: cursors after refusals"
+    );
+    let mut expected = vec![a];
+    expected.extend(batch);
     assert_eq!(
-        ok(check, store.resolve("other").await),
+        ok(check, store.read_after(Cursor::ZERO, 10).await),
+        expected,
+        "{check}: the log after refusals"
+    );
+}
+
+/// Concurrent appends of one id (8 tasks, each appending the same id and a
+/// unique one per round, so batching backends see them in one commit):
+/// exactly one of each round's same-id appends succeeds, and every unique
+/// one does.
+pub async fn concurrent_appends_of_one_id_store_it_once<S: Store>(store: S) {
+    let check = "concurrent_appends_of_one_id_store_it_once";
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 20;
+    let store = Arc::new(store);
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                for round in 0..ROUNDS {
+                    let (shared, own) = tokio::join!(
+                        store.append(sample(&format!("race-{round}"))),
+                        store.append(sample(&format!("own-{task}-{round}"))),
+                    );
+                    ok(check, own);
+                    match shared {
+                        Ok(record) => won.push(record),
+                        Err(error) if error.kind() == ErrorKind::DuplicateId => {}
+                        Err(error) => panic!("{check}: unexpected error: {error}"),
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let mut winners: HashMap<Arc<str>, Record> = HashMap::new();
+    for task in tasks {
+        for record in task.await.expect("appender task panicked") {
+            let id = Arc::clone(&record.id);
+            assert!(
+                winners.insert(id, record).is_none(),
+                "{check}: two appends of one id both succeeded"
+            );
+        }
+    }
+    assert_eq!(winners.len(), ROUNDS, "{check}: one append of each id won");
+    let log = ok(
+        check,
+        store.read_after(Cursor::ZERO, 10 * TASKS * ROUNDS).await,
+    );
+    assert_eq!(log.len(), ROUNDS + TASKS * ROUNDS, "{check}: log length");
+    for record in log.iter().filter(|record| record.id.starts_with("race-")) {
+        assert_eq!(
+            winners.get(&record.id),
+            Some(record),
+            "{check}: the stored record is the one whose append succeeded"
+        );
+    }
+}
+
+/// Once its record is trimmed, an id is free again (the store keeps no
+/// memory of trimmed ids); a retained id stays taken.
+pub async fn trimmed_ids_may_be_reused<S: Store>(store: S) {
+    let check = "trimmed_ids_may_be_reused";
+    ok(check, store.append(sample("reused")).await);
+    let kept = ok(check, store.append(sample("kept")).await);
+    assert_eq!(ok(check, store.trim(&keep(1)).await), 1, "{check}: trim");
+    assert_eq!(
+        ok(check, store.resolve("reused").await),
         None,
         "{check}: trimmed id"
     );
+    let again = ok(check, store.append(sample("reused")).await);
+    assert!(again.cursor > kept.cursor, "{check}: a new cursor");
     assert_eq!(
-        ok(check, store.trim(&keep(0)).await),
-        1,
-        "{check}: trim to 0"
+        ok(check, store.resolve("reused").await),
+        Some(again.cursor),
+        "{check}: the id names its new record"
     );
-    assert_eq!(
-        ok(check, store.resolve("dup").await),
-        None,
-        "{check}: all trimmed"
-    );
-
-    // A new record with an old id is found again.
-    let dup4 = ok(check, store.append(sample("dup")).await);
-    assert_eq!(
-        ok(check, store.resolve("dup").await),
-        Some(dup4.cursor),
-        "{check}: re-added id"
-    );
+    expect_duplicate(check, "a retained id", store.append(sample("kept")).await);
 }
 
 /// `bounds` reports the oldest retained cursor and the head, before and
@@ -875,6 +952,15 @@ fn assert_fields(check: &str, input: &NewRecord, record: &Record) {
         "{check}: frame bytes of {:?} differ",
         input.id
     );
+}
+
+#[track_caller]
+fn expect_duplicate<T: std::fmt::Debug>(check: &str, what: &str, result: Result<T, StoreError>) {
+    match result {
+        Err(error) if error.kind() == ErrorKind::DuplicateId => {}
+        Err(error) => panic!("{check}: {what}: expected a DuplicateId error, got {error}"),
+        Ok(value) => panic!("{check}: {what}: expected a DuplicateId error, got {value:?}"),
+    }
 }
 
 async fn append_n<S: Store>(check: &str, store: &S, prefix: &str, n: usize) -> Vec<Record> {

@@ -142,3 +142,57 @@ async fn idle_subscribers_get_heartbeats() {
         .unwrap();
     assert_eq!(&frame[..], b":\n\n");
 }
+
+#[tokio::test]
+async fn the_largest_accepted_updates_reach_an_idle_subscriber_whole() {
+    // Default limits: 1 MiB of data is accepted, and so is a smaller body
+    // whose line breaks make a frame above `max_pending_bytes` (1 MiB).
+    let hub = hub().await;
+    assert_eq!(hub.config().max_pending_bytes, 1 << 20);
+    let mut subscription = subscribe(&hub, "/big", None).await;
+    let megabyte = "x".repeat(hub.config().publish_limits.max_data_len);
+    let line_breaks = "\n".repeat(150_000);
+    for data in [&megabyte, &line_breaks] {
+        hub.publish(Update::new("/big", data.as_str()))
+            .await
+            .unwrap();
+        let got = events(&mut subscription, 1).await;
+        assert_eq!(got.len(), 1, "the subscriber was cut off");
+        assert!(got[0].data() == data.as_str(), "the data arrived changed");
+    }
+    assert_eq!(subscription.close_reason(), None);
+    assert_eq!(hub.stats().lagged, 0);
+}
+
+#[tokio::test]
+async fn what_waits_behind_the_head_of_the_queue_is_still_bounded() {
+    let hub = hub_with(|config| config.max_pending_bytes = 64 * 1024).await;
+    let mut subscription = subscribe(&hub, "/big", None).await;
+    // One frame above the bound goes in whole; a second one behind it,
+    // unread, is lag.
+    let big = "x".repeat(100 * 1024);
+    hub.publish(Update::new("/big", big.as_str()))
+        .await
+        .unwrap();
+    hub.publish(Update::new("/big", big.as_str()))
+        .await
+        .unwrap();
+    while subscription.next().await.is_some() {}
+    assert_eq!(subscription.close_reason(), Some(CloseReason::Lagged));
+    assert_eq!(hub.stats().lagged, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_heartbeat_does_not_turn_a_large_update_into_lag() {
+    let hub = hub_with(|config| config.heartbeat = Some(Duration::from_secs(1))).await;
+    let mut subscription = subscribe(&hub, "/big", None).await;
+    // A heartbeat is queued and not yet written when the update comes.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let data = "x".repeat(hub.config().publish_limits.max_data_len);
+    hub.publish(Update::new("/big", data.as_str()))
+        .await
+        .unwrap();
+    let got = events(&mut subscription, 1).await;
+    assert_eq!(got.len(), 1, "the subscriber was cut off");
+    assert_eq!(got[0].data().len(), data.len());
+}

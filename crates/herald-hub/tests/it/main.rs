@@ -2,6 +2,8 @@
 //! in-memory store.
 
 mod fanout;
+mod faults;
+mod ids;
 mod resume;
 
 use std::sync::Arc;
@@ -21,10 +23,16 @@ pub async fn hub() -> Hub {
     hub_with(|_| {}).await
 }
 
-/// A hub with a tweaked config.
-pub async fn hub_with(configure: impl FnOnce(&mut HubConfig)) -> Hub {
+/// The test hubs' config: the defaults at [`URL`], without heartbeats.
+pub fn config() -> HubConfig {
     let mut config = HubConfig::new(URL.parse().unwrap());
     config.heartbeat = None;
+    config
+}
+
+/// A hub with a tweaked config.
+pub async fn hub_with(configure: impl FnOnce(&mut HubConfig)) -> Hub {
+    let mut config = config();
     configure(&mut config);
     Hub::start(Arc::new(MemoryStore::new()), config)
         .await

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use herald_hub::{ResumePoint, Update, GAP_EVENT_TYPE};
+use herald_hub::{PublishError, ResumePoint, SubscribeRequest, Update, GAP_EVENT_TYPE};
 use rand_like::Rng;
 
 use crate::{events, hub, subscribe};
@@ -68,19 +68,93 @@ async fn an_unknown_id_is_reported_in_band_then_everything_retained_is_replayed(
 }
 
 #[tokio::test]
-async fn a_reused_custom_id_resumes_after_its_earliest_use() {
+async fn a_private_cursor_is_treated_like_an_unknown_one_without_a_grant() {
     let hub = hub().await;
-    for (id, data) in [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4")] {
+    let mut secret = Update::new("/secret", "for your eyes only");
+    secret.id = Some("private-1".into());
+    secret.private = true;
+    hub.publish(secret).await.unwrap();
+    hub.publish(Update::new("/secret", "public")).await.unwrap();
+
+    let unknown = subscribe(&hub, "/secret", Some("never-was")).await;
+    let mut anonymous = subscribe(&hub, "/secret", Some("private-1")).await;
+    // The same answer as for an id that never existed: the private id is
+    // neither confirmed nor used as a position.
+    assert_eq!(
+        anonymous.resume_point(),
+        &ResumePoint::Gap("private-1".into())
+    );
+    assert_eq!(
+        anonymous.resume_point().header_value(),
+        unknown.resume_point().header_value()
+    );
+    let got = events(&mut anonymous, 2).await;
+    assert_eq!(got[0].event_type(), GAP_EVENT_TYPE);
+    assert_eq!(
+        got[0].data(),
+        r#"{"type": "gap", "last_event_id": "private-1", "resumed_from": "earliest"}"#
+    );
+    assert_eq!(got[1].data(), "public", "the private update stays hidden");
+
+    // A grant on another topic does not help; one on the update's does.
+    let grants =
+        |topic: &str| herald_hub::grant::Grants::new(Vec::new(), vec![crate::exact(&hub, topic)]);
+    for (topic, expected) in [
+        ("/other", ResumePoint::Gap("private-1".into())),
+        ("/secret", ResumePoint::After("private-1".into())),
+    ] {
+        let mut request = SubscribeRequest::new(vec![crate::exact(&hub, "/secret")]);
+        request.grants = Some(grants(topic));
+        request.last_event_id = Some("private-1".into());
+        let subscription = hub.subscribe(request).await.unwrap();
+        assert_eq!(subscription.resume_point(), &expected, "granted {topic}");
+    }
+}
+
+#[tokio::test]
+async fn a_retained_custom_id_cannot_be_published_again() {
+    // Were it accepted, a client resuming from "a" would get "3" twice
+    // over: once replayed after the first "a", and it had it already.
+    let hub = hub().await;
+    for (id, data) in [("a", "1"), ("b", "2")] {
         let mut update = Update::new("/t", data);
         update.id = Some(id.into());
         hub.publish(update).await.unwrap();
     }
+    let mut again = Update::new("/t", "3");
+    again.id = Some("a".into());
+    match hub.publish(again).await {
+        Err(PublishError::DuplicateId(id)) => assert_eq!(id, "a"),
+        other => panic!("expected DuplicateId, got {other:?}"),
+    }
+    assert_eq!(hub.stats().published, 2);
     let mut subscription = subscribe(&hub, "/t", Some("a")).await;
-    let got = events(&mut subscription, 3).await;
+    hub.publish(Update::new("/t", "live")).await.unwrap();
+    let got = events(&mut subscription, 2).await;
     assert_eq!(
         got.iter().map(|e| e.data()).collect::<Vec<_>>(),
-        ["2", "3", "4"]
+        ["2", "live"]
     );
+}
+
+#[tokio::test]
+async fn a_custom_id_is_free_again_once_retention_removed_it() {
+    let store = Arc::new(herald_store::MemoryStore::with_retention(
+        herald_store::Retention {
+            max_events: Some(1),
+            max_age: None,
+        },
+    ));
+    let hub = herald_hub::Hub::start(store, crate::config())
+        .await
+        .unwrap();
+    let mut first = Update::new("/t", "1");
+    first.id = Some("a".into());
+    hub.publish(first.clone()).await.unwrap();
+    hub.publish(Update::new("/t", "2")).await.unwrap();
+    // "a" was trimmed: a client resuming from it is told of a gap, so
+    // reusing the id misleads no one.
+    hub.publish(first).await.unwrap();
 }
 
 /// The seam under a race: publishes run while subscribers connect and

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use herald_store::testkit::sample;
-use herald_store::{Cursor, Store};
+use herald_store::{Cursor, ErrorKind, Store};
 use herald_store_disk::Durability;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,4 +137,55 @@ async fn batches_respect_the_record_limit_but_never_split_a_request() {
         .all(|w| w[1].cursor.get() == w[0].cursor.get() + 1));
     assert_eq!(store.stats().largest_batch, 10);
     assert_eq!(super::everything(&store).await.len(), 330);
+}
+
+/// Two requests with one id in the same group commit: the first is
+/// appended, only the second is refused, and the rest of the commit (here a
+/// batch and another append) goes in with consecutive cursors: a refused
+/// request takes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_id_in_a_group_commit_refuses_only_the_later_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::open(dir.path(), Durability::Fsync);
+    let mut grouped = false;
+    for round in 0..5 {
+        let before = store.stats();
+        let head = store.bounds().await.unwrap().head.get();
+        // Polled in this order within one poll, the requests are queued
+        // within microseconds: the writer gathers them into one or two
+        // commits (the big batch may be committed alone).
+        let (big, first, second, other) = tokio::join!(
+            store.append_batch(
+                (0..200)
+                    .map(|i| sample(&format!("big-{round}-{i}")))
+                    .collect()
+            ),
+            store.append(sample(&format!("same-{round}"))),
+            store.append(sample(&format!("same-{round}"))),
+            store.append(sample(&format!("other-{round}"))),
+        );
+        let big = big.expect("the batch");
+        let first = first.expect("the first request with the id");
+        let refused = second.expect_err("the second request with the id");
+        assert_eq!(refused.kind(), ErrorKind::DuplicateId);
+        assert!(refused.to_string().contains(&format!("same-{round}")));
+        let other = other.expect("a request after the refused one");
+        assert_eq!(big[0].cursor.get(), head + 1);
+        assert_eq!(first.cursor.get(), head + 201);
+        assert_eq!(other.cursor.get(), head + 202, "the refusal took a cursor");
+        assert_eq!(
+            store
+                .resolve(&format!("same-{round}"))
+                .await
+                .unwrap()
+                .unwrap(),
+            first.cursor
+        );
+        let after = store.stats();
+        assert_eq!(after.appended - before.appended, 202, "{after:?}");
+        assert_eq!(after.requests - before.requests, 3, "{after:?}");
+        grouped |= after.append_commits - before.append_commits <= 2;
+    }
+    assert!(grouped, "the requests never shared a commit");
+    assert_eq!(super::everything(&store).await.len(), 5 * 202);
 }

@@ -17,12 +17,7 @@ async fn restart_keeps_everything(durability: Durability) {
     let store = super::open(dir.path(), durability);
     let mut appended = Vec::new();
     for i in 0..30 {
-        appended.push(
-            store
-                .append(sample(&format!("id-{}", i % 20)))
-                .await
-                .unwrap(),
-        );
+        appended.push(store.append(sample(&format!("id-{i}"))).await.unwrap());
     }
     appended.extend(
         store
@@ -35,11 +30,13 @@ async fn restart_keeps_everything(durability: Durability) {
 
     let store = super::open(dir.path(), durability);
     assert_eq!(super::everything(&store).await, appended, "same records");
-    // Duplicated ids resolve to the earliest, as before the restart.
     assert_eq!(
         store.resolve("id-3").await.unwrap(),
         Some(appended[3].cursor)
     );
+    // The id index is durable: a retained id is still taken.
+    let error = store.append(sample("id-3")).await.unwrap_err();
+    assert_eq!(error.kind(), herald_store::ErrorKind::DuplicateId);
     assert_eq!(store.resolve("batch-19").await.unwrap(), Some(head));
     assert_eq!(
         store.bounds().await.unwrap(),

@@ -67,47 +67,37 @@ async fn max_age_is_applied_by_trim_not_append() {
 }
 
 #[tokio::test]
-async fn id_index_after_trimming_duplicates_on_append() {
-    // Ids x, y, x, x, y with room for 2: the index must move to the next
-    // retained duplicate each time the earliest one falls off.
+async fn an_id_trimmed_on_append_is_free_again() {
+    // Room for 2: the third append trims x, which frees its id at once.
     let store = MemoryStore::with_retention(max_events(2));
-    let ids = ["x", "y", "x", "x", "y"];
-    let mut cursors = Vec::new();
-    for id in ids {
-        cursors.push(store.append(sample(id)).await.unwrap().cursor);
-    }
-    // Retained: cursors[3] (x) and cursors[4] (y).
-    assert_eq!(store.resolve("x").await.unwrap(), Some(cursors[3]));
-    assert_eq!(store.resolve("y").await.unwrap(), Some(cursors[4]));
+    let x = store.append(sample("x")).await.unwrap();
+    store.append(sample("y")).await.unwrap();
+    assert_eq!(store.resolve("x").await.unwrap(), Some(x.cursor));
+    let error = store.append(sample("y")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::DuplicateId);
     store.append(sample("z")).await.unwrap();
     assert_eq!(store.resolve("x").await.unwrap(), None);
-    assert_eq!(store.resolve("y").await.unwrap(), Some(cursors[4]));
+    let again = store.append(sample("x")).await.unwrap();
+    assert_eq!(store.resolve("x").await.unwrap(), Some(again.cursor));
+    assert_eq!(
+        store.resolve_record("x").await.unwrap(),
+        Some(again.clone())
+    );
 }
 
 #[tokio::test]
-async fn id_index_with_many_duplicates_survives_partial_trims() {
-    let store = MemoryStore::new();
-    let mut dup_cursors = Vec::new();
-    for i in 0..100 {
-        let id = if i % 3 == 0 {
-            "dup".to_owned()
-        } else {
-            format!("u{i}")
-        };
-        let record = store.append(sample(&id)).await.unwrap();
-        if i % 3 == 0 {
-            dup_cursors.push(record.cursor);
-        }
-    }
-    for keep in (0..100u64).rev().step_by(7) {
-        store.trim(&max_events(keep)).await.unwrap();
-        let oldest = store.bounds().await.unwrap().oldest;
-        let expected = dup_cursors
-            .iter()
-            .copied()
-            .find(|cursor| oldest.is_some_and(|oldest| *cursor >= oldest));
-        assert_eq!(store.resolve("dup").await.unwrap(), expected, "keep {keep}");
-    }
+async fn a_refused_batch_trims_nothing() {
+    // Retention on append runs only for an append that happened: a refused
+    // batch must not push older records out.
+    let store = MemoryStore::with_retention(max_events(2));
+    let a = store.append(sample("a")).await.unwrap();
+    let b = store.append(sample("b")).await.unwrap();
+    let error = store
+        .append_batch(vec![sample("c"), sample("a")])
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::DuplicateId);
+    assert_eq!(store.read_after(Cursor::ZERO, 10).await.unwrap(), [a, b]);
 }
 
 #[tokio::test]

@@ -7,8 +7,11 @@ use herald_store::{Bounds, Cursor, MemoryStore, NewRecord, Record, Retention, St
 
 #[derive(Clone, Copy)]
 enum Fault {
-    /// `resolve` answers with the latest record of an id.
-    ResolveLatest,
+    /// `append_batch` loops over `append`, so a refused batch is half
+    /// appended.
+    BatchNotAtomic,
+    /// `resolve_record` answers with the record after the id's.
+    ResolveRecordNext,
     /// `read_after` ignores `limit`.
     ReadIgnoresLimit,
     /// `trim` works but reports 0.
@@ -30,6 +33,19 @@ impl Store for Faulty {
         self.inner.append(record).await
     }
 
+    async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
+        match self.fault {
+            Fault::BatchNotAtomic => {
+                let mut appended = Vec::new();
+                for record in records {
+                    appended.push(self.inner.append(record).await?);
+                }
+                Ok(appended)
+            }
+            _ => self.inner.append_batch(records).await,
+        }
+    }
+
     async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
         match self.fault {
             Fault::ReadIgnoresLimit => self.inner.read_after(after, usize::MAX).await,
@@ -38,12 +54,16 @@ impl Store for Faulty {
     }
 
     async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
+        self.inner.resolve(id).await
+    }
+
+    async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError> {
         match self.fault {
-            Fault::ResolveLatest => {
-                let all = self.inner.read_after(Cursor::ZERO, usize::MAX).await?;
-                Ok(all.iter().rev().find(|r| &*r.id == id).map(|r| r.cursor))
-            }
-            _ => self.inner.resolve(id).await,
+            Fault::ResolveRecordNext => match self.inner.resolve(id).await? {
+                Some(cursor) => Ok(self.inner.read_after(cursor, 1).await?.pop()),
+                None => Ok(None),
+            },
+            _ => self.inner.resolve_record(id).await,
         }
     }
 
@@ -88,9 +108,15 @@ fn faulty(fault: Fault) -> Faulty {
 }
 
 #[tokio::test]
-#[should_panic(expected = "resolve_finds_earliest_duplicate: earliest of a duplicated id")]
-async fn catches_resolve_to_the_latest_duplicate() {
-    testkit::resolve_finds_earliest_duplicate(faulty(Fault::ResolveLatest)).await;
+#[should_panic(expected = "duplicate_ids_are_refused: a refused append or batch stores nothing")]
+async fn catches_a_batch_that_is_not_all_or_nothing() {
+    testkit::duplicate_ids_are_refused(faulty(Fault::BatchNotAtomic)).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "resolve_finds_retained_ids: resolve_record")]
+async fn catches_resolve_record_reading_the_wrong_record() {
+    testkit::resolve_finds_retained_ids(faulty(Fault::ResolveRecordNext)).await;
 }
 
 #[tokio::test]
