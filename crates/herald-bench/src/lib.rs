@@ -73,6 +73,7 @@ mod subscriber;
 pub mod target;
 
 pub use args::{BenchArgs, PublishFormat};
+pub use limits::raise_nofile;
 pub use report::{Report, StormReport};
 pub use shard::{worker_main, WORKER_SUBCOMMAND};
 

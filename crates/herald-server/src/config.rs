@@ -30,11 +30,30 @@ pub struct ServerConfig {
     pub max_matchers: usize,
     /// Longest topic matcher, in bytes (longer: 400).
     pub max_matcher_len: usize,
-    /// Most concurrent subscriptions from one IP address (more: 429); 0 is
-    /// unlimited.
+    /// Most open connections from one client address (more: answered 429
+    /// and closed); 0 is unlimited. Behind a reverse proxy every connection
+    /// comes from the proxy's address: set 0 there and cap at the proxy.
     pub max_connections_per_ip: usize,
-    /// Most concurrent subscriptions in total (more: 429); 0 is unlimited.
+    /// Most open connections in total (more: answered 503 and closed); 0
+    /// (the default) is the process's open-files limit less a reserve, so
+    /// the hub always has descriptors left to answer.
     pub max_connections: usize,
+    /// Most concurrent subscriptions from one client address (more: 429);
+    /// 0 is unlimited. An HTTP/2 connection can carry many.
+    pub max_subscriptions_per_ip: usize,
+    /// Most concurrent subscriptions in total (more: 429); 0 is unlimited.
+    pub max_subscriptions: usize,
+    /// Seconds a client may take to send a whole request head, counted
+    /// from when the connection opens or its previous request finished: so
+    /// also how long an idle keep-alive connection stays open.
+    pub head_timeout_secs: u64,
+    /// Seconds a client may take to send a whole publish body (more: 408).
+    pub body_timeout_secs: u64,
+    /// Origins allowed to publish with the token cookie, besides the hub's
+    /// own (CSRF protection: a cookie-authenticated publish must carry an
+    /// `Origin`, or else a `Referer`, from one of them; others get 403).
+    /// `*` allows any origin, which turns that protection off.
+    pub publish_origins: Vec<String>,
     /// Authorization: trusted issuers and their keys, accepted algorithms,
     /// legacy token support.
     pub auth: AuthConfig,
@@ -51,9 +70,43 @@ impl Default for ServerConfig {
             max_body_bytes: 2 << 20,
             max_matchers: 128,
             max_matcher_len: 2_048,
-            max_connections_per_ip: 0,
+            max_connections_per_ip: 1024,
             max_connections: 0,
+            max_subscriptions_per_ip: 0,
+            max_subscriptions: 0,
+            head_timeout_secs: 10,
+            body_timeout_secs: 30,
+            publish_origins: Vec::new(),
             auth: AuthConfig::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Whether the legacy protocol is spoken (`auth.legacy`): the `topic`
+    /// and `lastEventID` query parameters, legacy tokens and cookie.
+    pub fn legacy(&self) -> bool {
+        self.auth.legacy
+    }
+
+    /// The request head deadline.
+    pub(crate) fn head_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.head_timeout_secs)
+    }
+
+    /// The publish body deadline.
+    pub(crate) fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_timeout_secs)
+    }
+
+    /// Checks what the types alone cannot.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.head_timeout_secs == 0 {
+            return Err("head_timeout_secs must be at least 1".into());
+        }
+        if self.body_timeout_secs == 0 {
+            return Err("body_timeout_secs must be at least 1".into());
+        }
+        Ok(())
     }
 }

@@ -21,6 +21,11 @@ pub enum ApiError {
     Conflict(String),
     /// 401/403/400 with a Bearer challenge.
     Auth(AuthError),
+    /// 403 without a challenge: a credential that may not be used this way
+    /// (a cookie on a cross-site publish).
+    Forbidden(String),
+    /// 408: the client took too long to send its request.
+    Timeout(String),
     /// 429: connection limits.
     TooManyConnections(&'static str),
     /// 503: the store failed or the hub is shutting down.
@@ -62,6 +67,8 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::TooManyConnections(why) => (StatusCode::TOO_MANY_REQUESTS, why.to_owned()),
             ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
+            ApiError::Timeout(why) => (StatusCode::REQUEST_TIMEOUT, why),
             ApiError::Auth(err) => {
                 let mut response = (err.status(), err.to_string()).into_response();
                 response

@@ -23,6 +23,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
 use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -36,9 +37,6 @@ use crate::{ConnectionHandle, MERCURE_PATH};
 const MAX_HEAD: usize = 16 * 1024;
 /// Headers parsed here; requests with more go to hyper.
 const MAX_HEADERS: usize = 48;
-/// How long a client may take to send its request head.
-pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// What the first request head says to do.
 pub(crate) enum First {
     /// A subscribe request, parsed (boxed: the enum stays small in the
@@ -50,34 +48,39 @@ pub(crate) enum First {
     Gone,
 }
 
-/// Reads the first request head and decides who serves it.
-pub(crate) async fn read_first(stream: &mut TcpStream) -> First {
+/// Reads the first request head and decides who serves it. The whole head
+/// must arrive within `deadline` (one deadline, not one per read: a client
+/// sending a byte now and then holds its connection no longer).
+pub(crate) async fn read_first(stream: &mut TcpStream, deadline: Duration) -> First {
     let mut buf = BytesMut::with_capacity(1024);
-    loop {
-        let read = tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await;
-        match read {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return First::Gone,
-            Ok(Ok(_)) => {}
-        }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut head = httparse::Request::new(&mut headers);
-        match head.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                return match subscribe_request(&head) {
+    let read = async {
+        loop {
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut head = httparse::Request::new(&mut headers);
+            match head.parse(&buf) {
+                Ok(httparse::Status::Complete(len)) => {
                     // A client that already pipelined more bytes after the
                     // head is not an EventSource: let hyper handle it.
-                    Some(request) if len == buf.len() => First::Subscribe(Box::new(request)),
-                    _ => First::Hyper(buf.freeze()),
-                };
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
-                if buf.capacity() == buf.len() {
-                    buf.reserve(buf.len());
+                    return Some(subscribe_request(&head).filter(|_| len == buf.len()));
                 }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
+                    if buf.capacity() == buf.len() {
+                        buf.reserve(buf.len());
+                    }
+                }
+                // Too large, too many headers, or malformed: hyper answers it.
+                _ => return Some(None),
             }
-            // Too large, too many headers, or malformed: hyper answers it.
-            _ => return First::Hyper(buf.freeze()),
         }
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Ok(Some(Some(request))) => First::Subscribe(Box::new(request)),
+        Ok(Some(None)) => First::Hyper(buf.freeze()),
+        Ok(None) | Err(_) => First::Gone,
     }
 }
 
@@ -121,12 +124,21 @@ pub(crate) async fn serve_subscribe(
     peer: SocketAddr,
     app: Router,
     request: Box<Request<axum::body::Body>>,
+    write_deadline: Duration,
 ) {
     let kill = Arc::new(Notify::new());
     // Boxed: answering the request (the router, the response head) takes
     // far more state than streaming does, and only for a moment, while this
     // future lives as long as the subscription.
-    let body = Box::pin(respond(&mut stream, peer, app, *request, Arc::clone(&kill))).await;
+    let body = Box::pin(respond(
+        &mut stream,
+        peer,
+        app,
+        *request,
+        Arc::clone(&kill),
+        write_deadline,
+    ))
+    .await;
     if let Some(body) = body {
         stream_body(stream, body, kill).await;
     }
@@ -141,6 +153,7 @@ async fn respond(
     app: Router,
     mut request: Request<axum::body::Body>,
     kill: Arc<Notify>,
+    write_deadline: Duration,
 ) -> Option<axum::body::Body> {
     request.extensions_mut().insert(ConnectInfo(peer));
     request.extensions_mut().insert(ConnectionHandle { kill });
@@ -151,7 +164,9 @@ async fn respond(
             .get(header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if !is_stream {
-        write_whole(stream, response).await;
+        // A client that does not read its answer holds the connection no
+        // longer than the deadline.
+        let _ = tokio::time::timeout(write_deadline, write_whole(stream, response)).await;
         return None;
     }
     let (parts, body) = response.into_parts();
@@ -170,39 +185,56 @@ async fn stream_body(mut stream: TcpStream, mut body: axum::body::Body, kill: Ar
     let killed = kill.notified();
     tokio::pin!(killed);
     loop {
-        tokio::select! {
+        let data = tokio::select! {
             frame = body.frame() => match frame {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if writer.write_all(&data).await.is_err() {
-                            return;
-                        }
-                    }
-                }
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
                 // The stream ended (shutdown, lag, token expiry) or failed.
                 _ => break,
             },
             read = reader.read(&mut scratch) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(_) => {}
+                Ok(_) => continue,
             },
             // The hub cut this subscriber off for lagging: dropping the
             // socket is the only way to end a stalled write.
+            _ = &mut killed => return,
+        };
+        // The write can block for as long as the client does not read: the
+        // kill switch must be heard here too.
+        tokio::select! {
+            written = writer.write_all(&data) => {
+                if written.is_err() {
+                    return;
+                }
+            }
             _ = &mut killed => return,
         }
     }
     let _ = writer.shutdown().await;
 }
 
-/// Writes a complete (small) response and closes.
+/// Writes a complete response and closes: the head (with its length when
+/// the body knows it), then the body's frames as they come, whatever their
+/// size; without a length, closing the connection ends the body.
 async fn write_whole(stream: &mut TcpStream, response: Response<axum::body::Body>) {
-    let (parts, body) = response.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+    let (parts, mut body) = response.into_parts();
+    let length = body
+        .size_hint()
+        .exact()
+        .and_then(|n| usize::try_from(n).ok());
+    if stream.write_all(&head(&parts, length)).await.is_err() {
         return;
-    };
-    let mut out = head(&parts, Some(body.len()));
-    out.extend_from_slice(&body);
-    let _ = stream.write_all(&out).await;
+    }
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            if stream.write_all(&data).await.is_err() {
+                return;
+            }
+        }
+    }
     let _ = stream.shutdown().await;
 }
 

@@ -14,9 +14,10 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let url = "http://localhost:8080/.well-known/mercure".parse()?;
 //! let hub = Hub::start(Arc::new(herald_store::MemoryStore::new()), HubConfig::new(url)).await?;
-//! let app = router(hub.clone(), ServerConfig::default())?;
+//! let config = ServerConfig::default();
+//! let app = router(hub.clone(), config.clone())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! herald_server::serve(listener, app, hub, 500, std::future::pending()).await?;
+//! herald_server::serve(listener, app, hub, &config, std::future::pending()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -34,6 +35,7 @@
 pub mod auth;
 mod config;
 mod cors;
+mod csrf;
 mod error;
 mod lean;
 mod limits;
@@ -52,10 +54,13 @@ use herald_hub::Hub;
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use listener::ConnectionHandle;
+pub use routes::publish::{parse_update, UNAUTHORIZED_BODY_BYTES};
+pub use routes::subscribe::parse_matchers;
 pub use sse::EventStreamBody;
 
 use crate::auth::Authenticator;
-use crate::limits::ConnectionLimits;
+use crate::csrf::PublishOrigins;
+use crate::limits::Slots;
 
 /// The path of the Mercure endpoint.
 pub const MERCURE_PATH: &str = "/.well-known/mercure";
@@ -66,7 +71,10 @@ pub(crate) struct AppState {
     hub: Hub,
     config: Arc<ServerConfig>,
     auth: Arc<Authenticator>,
-    limits: ConnectionLimits,
+    /// Open subscriptions, per address and in total.
+    subscriptions: Slots,
+    /// Who may publish with the token cookie.
+    publish_origins: Arc<PublishOrigins>,
 }
 
 /// An invalid [`ServerConfig`].
@@ -94,14 +102,18 @@ impl std::error::Error for ConfigError {}
 /// [`ConfigError`] when the authorization settings are invalid (an unknown
 /// algorithm, a key that does not fit its algorithm, …).
 pub fn router(hub: Hub, config: ServerConfig) -> Result<Router, ConfigError> {
+    config.validate().map_err(ConfigError)?;
     let auth =
         Authenticator::new(&config.auth, hub.url()).map_err(|err| ConfigError(err.to_string()))?;
-    let limits = ConnectionLimits::new(config.max_connections_per_ip, config.max_connections);
+    let subscriptions = Slots::new(config.max_subscriptions_per_ip, config.max_subscriptions);
+    let publish_origins =
+        PublishOrigins::new(hub.url(), &config.publish_origins).map_err(ConfigError)?;
     let state = AppState {
+        publish_origins: Arc::new(publish_origins),
         hub,
         config: Arc::new(config),
         auth: Arc::new(auth),
-        limits,
+        subscriptions,
     };
     let mercure = get(routes::subscribe::handle)
         .post(routes::publish::handle)
@@ -120,11 +132,14 @@ pub fn router(hub: Hub, config: ServerConfig) -> Result<Router, ConfigError> {
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops
 /// accepting, tells every subscriber to reconnect soon (a `retry:` of
-/// `shutdown_retry_ms`), closes their streams, and returns once open
+/// `config.shutdown_retry_ms`), closes their streams, and returns once open
 /// connections are done (or after a few seconds).
 ///
-/// Connections whose subscriber the hub cut off for lagging are closed at
-/// once, even when they are too stalled to notice by themselves.
+/// `config` is the one given to [`router`]: its connection caps
+/// (`max_connections`, `max_connections_per_ip`) and `head_timeout_secs`
+/// apply here, to every connection. Connections whose subscriber the hub
+/// cut off for lagging are closed at once, even when they are too stalled
+/// to notice by themselves.
 ///
 /// # Errors
 ///
@@ -133,8 +148,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     hub: Hub,
-    shutdown_retry_ms: u64,
+    config: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    listener::serve(listener, app, hub, shutdown_retry_ms, shutdown).await
+    listener::serve(listener, app, hub, config, shutdown).await
 }

@@ -1,20 +1,29 @@
 //! The accept loop behind [`serve`](crate::serve): one task per
-//! connection, each with a kill switch, and a graceful drain at shutdown.
+//! connection, each with a kill switch, deadlines and a slot, and a
+//! graceful drain at shutdown.
 //!
-//! It exists instead of `axum::serve` for one reason: a subscriber that
-//! stops reading stalls its connection, hyper then stops polling the
-//! response body, and nothing in the body can end it. The hub notifies the
-//! connection's kill switch when it cuts such a subscriber off, and this
-//! loop drops the connection, which closes the socket. (An HTTP/2
-//! connection carries several streams; killing it makes them all
-//! reconnect, which they do with `Last-Event-ID`, so nothing is lost.)
+//! It exists instead of `axum::serve` for three reasons:
 //!
-//! It also reads each connection's first request head itself: a subscribe
-//! request takes the lean path (`lean.rs`), everything else goes to hyper.
+//! - a subscriber that stops reading stalls its connection, hyper then
+//!   stops polling the response body, and nothing in the body can end it.
+//!   The hub notifies the connection's kill switch when it cuts such a
+//!   subscriber off, and this loop drops the connection, which closes the
+//!   socket. (An HTTP/2 connection carries several streams; killing it
+//!   makes them all reconnect, which they do with `Last-Event-ID`, so
+//!   nothing is lost.)
+//! - it reads each connection's first request head itself: a subscribe
+//!   request takes the lean path (`lean.rs`), everything else goes to
+//!   hyper.
+//! - every connection costs a file descriptor and memory, so each is
+//!   bounded: a slot per connection (in total and per client address), one
+//!   deadline for a whole request head, an idle timeout between requests.
+//!   The total defaults to the open-files limit less a reserve, so the hub
+//!   can always accept and answer `503` instead of stalling on `EMFILE`.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -22,13 +31,18 @@ use axum::Router;
 use herald_hub::Hub;
 use herald_proto::Encoder;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::lean::{self, First};
+use crate::limits::{self, Full, Slot, Slots};
 use crate::rewind::Rewind;
+use crate::ServerConfig;
 use tower::ServiceExt as _;
 
 /// Put in every request's extensions: closes the request's connection.
@@ -40,38 +54,78 @@ pub struct ConnectionHandle {
 /// How long open connections may take to finish after shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// How long a refused connection is given to read its `503`/`429`.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// What every connection task shares.
+#[derive(Clone)]
+struct Edge {
+    app: Router,
+    head_timeout: Duration,
+    stop: watch::Receiver<bool>,
+}
+
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     hub: Hub,
-    shutdown_retry_ms: u64,
+    config: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let total = match config.max_connections {
+        0 => limits::automatic_connection_cap().unwrap_or(0),
+        n => n,
+    };
+    let slots = Slots::new(config.max_connections_per_ip, total);
+    // Refusals hold a descriptor for a moment too: at most a few at once,
+    // from the reserve; past that a refused connection is just closed.
+    let refusing = Arc::new(AtomicUsize::new(0));
+    let max_refusing = limits::descriptor_reserve(total) / 4;
+    let edge = Edge {
+        app,
+        head_timeout: config.head_timeout(),
+        stop: stop_rx,
+    };
     let connections = TaskTracker::new();
+    let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.recovered();
+                    accepted
+                }
                 Err(err) => {
-                    // Out of file descriptors (or a connection reset before
-                    // accept): not fatal; back off a little and go on.
-                    tracing::warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    backoff.failed(err).await;
                     continue;
                 }
             },
             _ = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        connections.spawn(connection(stream, peer, app.clone(), stop_rx.clone()));
+        match slots.acquire(Some(peer.ip())) {
+            Ok(slot) => {
+                let _ = stream.set_nodelay(true);
+                connections.spawn(connection(stream, peer, edge.clone(), slot));
+            }
+            Err(full) if refusing.load(Ordering::Relaxed) < max_refusing => {
+                tracing::debug!("refused a connection from {peer}: {full:?}");
+                let refusing = Arc::clone(&refusing);
+                refusing.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    refuse(stream, full).await;
+                    refusing.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            Err(_) => drop(stream),
+        }
     }
 
     // Refuse new work, tell subscribers to come back soon, end their
     // streams, then let open connections finish.
     drop(listener);
-    hub.shutdown(Some(Encoder::retry(shutdown_retry_ms)));
+    hub.shutdown(Some(Encoder::retry(config.shutdown_retry_ms)));
     let _ = stop_tx.send(true);
     connections.close();
     if tokio::time::timeout(DRAIN, connections.wait())
@@ -83,43 +137,120 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-async fn connection(
-    mut stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    app: Router,
-    stop: watch::Receiver<bool>,
-) {
+/// Accept errors, as axum's `serve` treats them: a connection that failed
+/// before it was accepted is skipped; anything else (out of descriptors,
+/// out of memory) is waited out with a growing pause, and logged once per
+/// episode rather than once per failed attempt.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u64,
+}
+
+impl AcceptBackoff {
+    async fn failed(&mut self, err: std::io::Error) {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+        if matches!(
+            err.kind(),
+            ConnectionAborted | ConnectionRefused | ConnectionReset
+        ) {
+            return;
+        }
+        if self.failures == 0 {
+            tracing::warn!("accept failed: {err}; retrying with backoff");
+        }
+        self.failures += 1;
+        let exponent = self.failures.min(8) as u32;
+        tokio::time::sleep(Duration::from_millis(4 << exponent).min(Duration::from_secs(1))).await;
+    }
+
+    fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::warn!("accepting again after {} failed attempts", self.failures);
+            self.failures = 0;
+        }
+    }
+}
+
+/// Answers a connection over a limit and closes it. The request is not
+/// read; the write side is shut first and the rest drained briefly, so the
+/// client reads the answer rather than a reset.
+async fn refuse(mut stream: TcpStream, full: Full) {
+    let (status, why) = match full {
+        Full::Total => (
+            "503 Service Unavailable",
+            "the hub is at its connection limit\n",
+        ),
+        Full::PerAddress => (
+            "429 Too Many Requests",
+            "too many connections from this address\n",
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{why}",
+        why.len()
+    );
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 512];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+async fn connection(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
     // Boxed for the same reason as the hyper branch below: its parse state
     // is needed for a moment, not for the connection's lifetime.
-    let first = Box::pin(lean::read_first(&mut stream)).await;
+    let first = Box::pin(lean::read_first(&mut stream, edge.head_timeout)).await;
     match first {
         First::Gone => {}
-        First::Subscribe(request) => lean::serve_subscribe(stream, peer, app, request).await,
+        First::Subscribe(request) => {
+            lean::serve_subscribe(stream, peer, edge.app, request, edge.head_timeout).await
+        }
         // Boxed: hyper's connection state is several KiB, and an async
         // fn is as large as its largest branch; every idle subscriber
         // would pay for it.
-        First::Hyper(prefix) => Box::pin(serve_hyper(stream, prefix, peer, app, stop)).await,
+        First::Hyper(prefix) => Box::pin(serve_hyper(stream, prefix, peer, edge)).await,
     }
 }
 
 /// Serves a connection with hyper, from the bytes already read on.
-async fn serve_hyper(
-    stream: tokio::net::TcpStream,
-    prefix: bytes::Bytes,
-    peer: SocketAddr,
-    app: Router,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, edge: Edge) {
+    let Edge {
+        app,
+        head_timeout,
+        mut stop,
+    } = edge;
     let kill = Arc::new(Notify::new());
     let handle = ConnectionHandle {
         kill: Arc::clone(&kill),
     };
+    let activity = Activity::new();
+    let tracked = activity.clone();
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(handle.clone());
-        app.clone().oneshot(request)
+        let busy = tracked.begin();
+        let response = app.clone().oneshot(request);
+        async move {
+            let Ok(response) = response.await;
+            // The request counts as in flight until its body is done: a
+            // subscription's connection is never idle.
+            Ok::<_, std::convert::Infallible>(
+                response.map(|body| axum::body::Body::new(InFlight { body, _busy: busy })),
+            )
+        }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // With a timer, hyper's header-read timeout covers each whole request
+    // head on HTTP/1.1, from when the connection goes idle: so it is the
+    // keep-alive idle timeout there too.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(head_timeout);
+    builder.http2().timer(TokioTimer::new());
     let conn = builder.serve_connection(TokioIo::new(Rewind::new(prefix, stream)), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -130,9 +261,107 @@ async fn serve_hyper(
         }
         // Dropping the connection closes the socket.
         _ = kill.notified() => tracing::debug!("closed the stalled connection of {peer}"),
+        // HTTP/2 has no header timer between requests: the same idle
+        // timeout, kept here for both protocols.
+        _ = activity.idle_for(head_timeout) => {
+            tracing::debug!("closing the idle connection of {peer}");
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(head_timeout, conn).await;
+        }
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// Requests in flight on one connection, and since when it has had none.
+#[derive(Clone)]
+struct Activity {
+    inner: Arc<ActivityInner>,
+}
+
+struct ActivityInner {
+    in_flight: AtomicUsize,
+    idle_since: Mutex<Instant>,
+}
+
+/// Held while a request (and its response body) is in flight.
+struct Busy {
+    activity: Activity,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            inner: Arc::new(ActivityInner {
+                in_flight: AtomicUsize::new(0),
+                idle_since: Mutex::new(Instant::now()),
+            }),
+        }
+    }
+
+    fn begin(&self) -> Busy {
+        self.inner.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy {
+            activity: self.clone(),
+        }
+    }
+
+    /// Resolves once the connection has had no request in flight for
+    /// `timeout`. Wakes at most once per `timeout` while it waits.
+    async fn idle_for(&self, timeout: Duration) {
+        loop {
+            let since = *self
+                .inner
+                .idle_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let busy = self.inner.in_flight.load(Ordering::Relaxed) > 0;
+            let deadline = if busy {
+                Instant::now() + timeout
+            } else {
+                since + timeout
+            };
+            if !busy && Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let inner = &self.activity.inner;
+        if inner.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 {
+            *inner.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        }
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+struct InFlight {
+    body: axum::body::Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for InFlight {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

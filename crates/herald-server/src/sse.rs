@@ -18,7 +18,7 @@ use herald_hub::Subscription;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
-use crate::limits::ConnectionGuard;
+use crate::limits::Slot;
 
 /// The body of one event stream.
 pub struct EventStreamBody {
@@ -27,7 +27,7 @@ pub struct EventStreamBody {
     /// When the subscriber's token expires, the stream ends: the hub must
     /// not keep serving a connection past its credential (draft-08).
     expiry: Option<Pin<Box<Sleep>>>,
-    _guard: Option<ConnectionGuard>,
+    _guard: Option<Slot>,
 }
 
 impl EventStreamBody {
@@ -35,7 +35,7 @@ impl EventStreamBody {
         first: Bytes,
         subscription: Subscription,
         expires_at: Option<SystemTime>,
-        guard: Option<ConnectionGuard>,
+        guard: Option<Slot>,
     ) -> Self {
         let expiry = expires_at.map(|at| {
             let left = at.duration_since(SystemTime::now()).unwrap_or_default();

@@ -10,7 +10,7 @@ use base64::Engine;
 use herald_hub::matcher::Topic;
 use herald_server::auth::{
     extract_token, AuthConfig, AuthError, AuthErrorKind, Authenticator, Claims, IssuerConfig,
-    KeyConfig, MAX_AUTHORIZATION_DETAILS, MAX_TOKEN_LEN, MAX_TOPICS_PER_DETAIL,
+    KeyConfig, Via, MAX_AUTHORIZATION_DETAILS, MAX_TOKEN_LEN, MAX_TOPICS_PER_DETAIL,
     MERCURE_DETAIL_TYPE,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -1061,13 +1061,19 @@ fn the_authorization_header_beats_the_cookie() {
         ("cookie", "__Secure-mercure_access_token=cookie.token.sig"),
     ]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("header.token.sig")
     );
     // Scheme case-insensitive.
     let h = headers(&[("authorization", "bEaReR abc.def.ghi")]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("abc.def.ghi")
     );
 }
@@ -1080,7 +1086,10 @@ fn the_cookie_is_used_without_a_header() {
         "theme=dark; __Secure-mercure_access_token=cookie.token.sig; x=y",
     )]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("cookie.token.sig")
     );
     // Several Cookie headers (HTTP/2), a quoted value.
@@ -1089,7 +1098,10 @@ fn the_cookie_is_used_without_a_header() {
         ("cookie", "__Secure-mercure_access_token=\"q.t.s\""),
     ]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("q.t.s")
     );
     // An empty cookie is no token; other names are not read.
@@ -1105,8 +1117,31 @@ fn the_cookie_is_used_without_a_header() {
     };
     let h = headers(&[("cookie", "hub_token=a.b.c")]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("a.b.c")
+    );
+}
+
+#[test]
+fn the_presentation_says_where_the_token_was() {
+    let config = AuthConfig {
+        legacy: true,
+        legacy_query_token: true,
+        ..AuthConfig::default()
+    };
+    let via = |h: &HeaderMap, q: &[(String, String)]| {
+        extract_token(h, q, &config).unwrap().map(|p| p.via)
+    };
+    let cookie = headers(&[("cookie", "__Secure-mercure_access_token=c.t.s")]);
+    assert_eq!(via(&cookie, &[]), Some(Via::Cookie));
+    let bearer = headers(&[("authorization", "Bearer h.t.s")]);
+    assert_eq!(via(&bearer, &[]), Some(Via::Header));
+    assert_eq!(
+        via(&HeaderMap::new(), &query(&[("authorization", "q.t.s")])),
+        Some(Via::Query)
     );
 }
 
@@ -1133,7 +1168,10 @@ fn legacy_presentation() {
     // The legacy cookie.
     let h = headers(&[("cookie", "mercureAuthorization=l.t.s")]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("l.t.s")
     );
     // The draft cookie first.
@@ -1142,7 +1180,10 @@ fn legacy_presentation() {
         "mercureAuthorization=l.t.s; __Secure-mercure_access_token=d.t.s",
     )]);
     assert_eq!(
-        extract_token(&h, &[], &config).unwrap().as_deref(),
+        extract_token(&h, &[], &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("d.t.s")
     );
     // The query parameter beats the cookie, the header beats both.
@@ -1152,7 +1193,10 @@ fn legacy_presentation() {
         ("access_token", "no"),
     ]);
     assert_eq!(
-        extract_token(&h, &q, &config).unwrap().as_deref(),
+        extract_token(&h, &q, &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("q.t.s")
     );
     let with_header = headers(&[
@@ -1160,7 +1204,10 @@ fn legacy_presentation() {
         ("cookie", "mercureAuthorization=l.t.s"),
     ]);
     assert_eq!(
-        extract_token(&with_header, &q, &config).unwrap().as_deref(),
+        extract_token(&with_header, &q, &config)
+            .unwrap()
+            .map(|p| p.token)
+            .as_deref(),
         Some("h.t.s")
     );
     // Two query tokens, or a malformed one: invalid_request.

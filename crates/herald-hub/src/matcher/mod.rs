@@ -22,7 +22,8 @@
 //!
 //! # Limits
 //!
-//! Matcher values longer than [`MAX_MATCHER_LEN`] bytes are refused, as are
+//! Matcher values longer than [`MAX_MATCHER_LEN`] bytes (or the limit given
+//! to [`Matcher::with_max_len`]) are refused, as are
 //! values with control or format characters ([`crate::topic::check_text`]).
 //! URL patterns compile to the `regex` crate, whose matching time is
 //! linear in the topic's length whatever the pattern: no backtracking, so
@@ -42,8 +43,9 @@ use url::Url;
 
 use crate::topic::check_text;
 
-/// The longest matcher value accepted, in bytes (URL patterns, templates and
-/// exact values alike). Longer values are refused by [`Matcher::new`].
+/// The longest matcher value [`Matcher::new`] accepts, in bytes (URL
+/// patterns, templates and exact values alike); [`Matcher::with_max_len`]
+/// takes another limit.
 pub const MAX_MATCHER_LEN: usize = 2048;
 
 /// A compiled topic matcher. Cheap to clone.
@@ -97,7 +99,7 @@ impl MatcherKind {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MatcherErrorKind {
-    /// The value is longer than [`MAX_MATCHER_LEN`].
+    /// The value is longer than the limit ([`MAX_MATCHER_LEN`] by default).
     TooLong,
     /// The value contains a control or format character.
     InvalidText,
@@ -190,13 +192,23 @@ impl Matcher {
     /// and a valid legacy selector: a selector that is not a URI template is
     /// an exact string.
     pub fn new(kind: MatcherKind, value: &str, base: &Url) -> Result<Matcher, MatcherError> {
-        if value.len() > MAX_MATCHER_LEN {
+        Matcher::with_max_len(kind, value, base, MAX_MATCHER_LEN)
+    }
+
+    /// [`Matcher::new`] with another length limit than [`MAX_MATCHER_LEN`]
+    /// (a hub's `max_matcher_len` setting). Whatever the length, matching
+    /// stays linear in the topic's length; a template's cost is bounded by
+    /// [`MAX_TEMPLATE_EXPRESSIONS`].
+    pub fn with_max_len(
+        kind: MatcherKind,
+        value: &str,
+        base: &Url,
+        max_len: usize,
+    ) -> Result<Matcher, MatcherError> {
+        if value.len() > max_len {
             return Err(MatcherError::new(
                 MatcherErrorKind::TooLong,
-                format!(
-                    "{} bytes, longer than the limit of {MAX_MATCHER_LEN}",
-                    value.len()
-                ),
+                format!("{} bytes, longer than the limit of {max_len}", value.len()),
             ));
         }
         check_text(value)

@@ -23,8 +23,8 @@
 //! // 1. Where is the token? (400 invalid_request if malformed)
 //! match extract_token(headers, query, &config)? {
 //!     // 2. Is it valid? (401 invalid_token otherwise)
-//!     Some(token) => {
-//!         let claims = auth.authenticate(&token)?;
+//!     Some(presented) => {
+//!         let claims = auth.authenticate(&presented.token)?;
 //!         // 3. Does it grant the operation? (403 insufficient_scope otherwise)
 //!         if !claims.grants.can_publish() {
 //!             return Err(AuthError::insufficient_scope());
@@ -64,5 +64,5 @@ pub use details::{
     MERCURE_DETAIL_TYPE,
 };
 pub use error::{AuthError, AuthErrorKind};
-pub use presentation::{extract_token, LEGACY_QUERY_PARAMETER};
+pub use presentation::{extract_token, Presented, Via, LEGACY_QUERY_PARAMETER};
 pub use token::{Authenticator, Claims, MAX_TOKEN_LEN};

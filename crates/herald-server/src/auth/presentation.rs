@@ -17,7 +17,39 @@ use super::error::AuthError;
 /// The legacy query parameter carrying a token.
 pub const LEGACY_QUERY_PARAMETER: &str = "authorization";
 
-/// Finds the request's access token, if any.
+/// A token and where the request carried it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presented {
+    /// The compact JWT.
+    pub token: String,
+    /// Where it came from.
+    pub via: Via,
+}
+
+/// Where a request carried its token.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Via {
+    /// The `Authorization: Bearer` header, which a browser sends only when
+    /// a script set it: not forgeable across sites.
+    Header,
+    /// The legacy `authorization` query parameter.
+    Query,
+    /// A cookie: an ambient credential the browser attaches to requests
+    /// other sites make, so state-changing requests need a CSRF check.
+    Cookie,
+}
+
+impl Presented {
+    fn new(token: &str, via: Via) -> Self {
+        Presented {
+            token: token.to_owned(),
+            via,
+        }
+    }
+}
+
+/// Finds the request's access token, if any, and where it was.
 ///
 /// `query_pairs` are the request's decoded query parameters (only read for
 /// the legacy `authorization` parameter).
@@ -32,7 +64,7 @@ pub fn extract_token(
     headers: &HeaderMap,
     query_pairs: &[(String, String)],
     config: &AuthConfig,
-) -> Result<Option<String>, AuthError> {
+) -> Result<Option<Presented>, AuthError> {
     let mut authorization = headers.get_all(AUTHORIZATION).iter();
     if let Some(value) = authorization.next() {
         if authorization.next().is_some() {
@@ -41,7 +73,7 @@ pub fn extract_token(
         let value = value
             .to_str()
             .map_err(|_| malformed("Authorization is not ASCII"))?;
-        return bearer(value).map(|token| Some(token.to_owned()));
+        return bearer(value).map(|token| Some(Presented::new(token, Via::Header)));
     }
 
     if config.legacy && config.legacy_query_token {
@@ -58,7 +90,7 @@ pub fn extract_token(
                     "the authorization query parameter is not a token",
                 ));
             }
-            return Ok(Some(token.clone()));
+            return Ok(Some(Presented::new(token, Via::Query)));
         }
     }
 
@@ -68,7 +100,7 @@ pub fn extract_token(
     }
     for name in names {
         if let Some(token) = cookie(headers, name) {
-            return Ok(Some(token.to_owned()));
+            return Ok(Some(Presented::new(token, Via::Cookie)));
         }
     }
     Ok(None)

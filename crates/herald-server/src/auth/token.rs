@@ -368,11 +368,12 @@ impl Authenticator {
 /// `typ` is `at+jwt` or `application/at+jwt`, case-insensitively (RFC 7515
 /// §4.1.9, RFC 9068).
 fn is_access_token_type(typ: &str) -> bool {
-    let prefix = "application/";
-    let media = if typ.len() >= prefix.len() && typ[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        &typ[prefix.len()..]
-    } else {
-        typ
+    // `split_at_checked`, not `typ[..12]`: the header is untrusted until
+    // the signature is verified, and a multi-byte character across byte 12
+    // would make a slice panic.
+    let media = match typ.split_at_checked("application/".len()) {
+        Some((prefix, rest)) if prefix.eq_ignore_ascii_case("application/") => rest,
+        _ => typ,
     };
     media.eq_ignore_ascii_case("at+jwt")
 }
@@ -525,6 +526,11 @@ mod tests {
             "x/at+jwt",
             "applicationat+jwt",
             "",
+            // Multi-byte characters across the prefix's end (issue 9: a
+            // byte slice here panicked before the signature was checked).
+            "applicationé",
+            "applicatioé/at+jwt",
+            "é",
         ] {
             assert!(!is_access_token_type(typ), "{typ}");
         }

@@ -1,23 +1,35 @@
 //! `POST /.well-known/mercure`: publish an update.
 //!
 //! The body is `application/x-www-form-urlencoded` as the protocol says, or
-//! JSON with the same fields as a convenience. Checks run in the order the
-//! protocol implies: malformed requests are 400/413 whatever the token
-//! (the reserved-namespace and `*` rules say so explicitly), then a missing
-//! or invalid token is 401, then a token without `publish` on every topic
-//! is 403.
+//! JSON with the same fields as a convenience.
+//!
+//! What a request costs is decided from its headers, before a byte of the
+//! body is read: the token is found and validated (and, when it came from
+//! the cookie, the request's origin checked against CSRF); a
+//! `Content-Length` over the limit is refused at once with 413; a caller
+//! without a valid credential may make the hub read at most
+//! [`UNAUTHORIZED_BODY_BYTES`]; and the whole body must arrive within
+//! `body_timeout_secs` (else 408). The answers then follow the order the
+//! protocol implies: malformed updates are 400/413 whatever the token (the
+//! reserved-namespace and `*` rules say so explicitly), then a missing or
+//! invalid token is 401 (a cross-site cookie 403), then a token without
+//! `publish` on every topic is 403.
 
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use herald_hub::matcher::Topic;
 use herald_hub::Update;
-use http::{header, HeaderValue};
+use http::{header, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
-use crate::auth::{self, AuthError};
+use crate::auth::{self, AuthError, Claims, Via};
 use crate::routes::form_pairs;
 use crate::{ApiError, AppState};
+
+/// The most body bytes the hub reads from a publish without a valid
+/// credential: enough to answer a malformed update with the 400 the
+/// protocol requires, too little to make holding many such bodies costly.
+pub const UNAUTHORIZED_BODY_BYTES: usize = 16 * 1024;
 
 pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
     match publish(state, request).await {
@@ -26,33 +38,51 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     }
 }
 
+/// Who is publishing, as the headers say.
+enum Publisher {
+    Token(Claims),
+    Anonymous,
+}
+
 async fn publish(state: AppState, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let limit = state.config.max_body_bytes;
-    let body = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge(format!("request body over {limit} bytes")))?;
-    let is_json = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-        });
-    let update = if is_json {
-        parse_json(&body)?
-    } else {
-        parse_form(&body)?
+    let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes());
+    let publisher = publisher(&state, &parts.headers, &query);
+
+    let max = state.config.max_body_bytes;
+    let limit = match publisher {
+        Ok(_) => max,
+        Err(_) => UNAUTHORIZED_BODY_BYTES.min(max),
     };
+    if let Some(length) = content_length(&parts.headers) {
+        if length > max as u64 {
+            return Err(ApiError::TooLarge(format!(
+                "a body of {length} bytes (at most {max})"
+            )));
+        }
+        if length > limit as u64 {
+            return Err(refused(publisher));
+        }
+    }
+    let timeout = state.config.body_timeout();
+    let body = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) if limit < max => return Err(refused(publisher)),
+        // Over the limit (chunked, or a lying Content-Length) or cut off.
+        Ok(Err(_)) => return Err(ApiError::TooLarge(format!("a body over {max} bytes"))),
+        Err(_) => {
+            return Err(ApiError::Timeout(format!(
+                "the body did not arrive within {}s",
+                timeout.as_secs()
+            )))
+        }
+    };
+
+    let update = parse_update(parts.headers.get(header::CONTENT_TYPE), &body)?;
     update.validate(state.hub.url(), &state.hub.config().publish_limits)?;
 
-    let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes());
-    let token = auth::extract_token(&parts.headers, &query, &state.config.auth)?;
-    match token {
-        Some(token) => {
-            let claims = state.auth.authenticate(&token)?;
+    match publisher? {
+        Publisher::Token(claims) => {
             let base = state.hub.url();
             let topics: Vec<Topic<'_>> =
                 update.topics.iter().map(|t| Topic::new(t, base)).collect();
@@ -60,8 +90,7 @@ async fn publish(state: AppState, request: Request) -> Result<Response, ApiError
                 return Err(AuthError::insufficient_scope().into());
             }
         }
-        None if state.config.allow_anonymous_publish => {}
-        None => return Err(AuthError::missing_token().into()),
+        Publisher::Anonymous => {}
     }
 
     let published = state.hub.publish(update).await?;
@@ -75,7 +104,67 @@ async fn publish(state: AppState, request: Request) -> Result<Response, ApiError
         .into_response())
 }
 
-fn parse_form(body: &Bytes) -> Result<Update, ApiError> {
+/// The publisher the headers name, or why they name none that may publish.
+fn publisher(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+) -> Result<Publisher, ApiError> {
+    match auth::extract_token(headers, query, &state.config.auth)? {
+        Some(presented) => {
+            let claims = state.auth.authenticate(&presented.token)?;
+            if presented.via == Via::Cookie {
+                state
+                    .publish_origins
+                    .check(headers)
+                    .map_err(ApiError::Forbidden)?;
+            }
+            Ok(Publisher::Token(claims))
+        }
+        None if state.config.allow_anonymous_publish => Ok(Publisher::Anonymous),
+        None => Err(AuthError::missing_token().into()),
+    }
+}
+
+/// The error of a publisher refused before its body was read.
+fn refused(publisher: Result<Publisher, ApiError>) -> ApiError {
+    publisher
+        .err()
+        .unwrap_or_else(|| AuthError::missing_token().into())
+}
+
+/// The declared body length; `None` when absent or not a number (hyper
+/// refuses a malformed `Content-Length` before the route runs).
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Parses a publish body: JSON when the content type says so, else a form.
+/// Checks the shape only; [`Update::validate`] checks the protocol rules.
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] for a body that is not a valid form or JSON
+/// update.
+pub fn parse_update(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<Update, ApiError> {
+    let is_json = content_type.and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if is_json {
+        parse_json(body)
+    } else {
+        parse_form(body)
+    }
+}
+
+fn parse_form(body: &[u8]) -> Result<Update, ApiError> {
     if std::str::from_utf8(body).is_err() {
         return Err(ApiError::BadRequest("the body is not valid UTF-8".into()));
     }
@@ -125,7 +214,7 @@ enum JsonRetry {
     Text(String),
 }
 
-fn parse_json(body: &Bytes) -> Result<Update, ApiError> {
+fn parse_json(body: &[u8]) -> Result<Update, ApiError> {
     let json: JsonUpdate = serde_json::from_slice(body)
         .map_err(|err| ApiError::BadRequest(format!("invalid JSON body: {err}")))?;
     Ok(Update {

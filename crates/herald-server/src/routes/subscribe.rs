@@ -1,7 +1,7 @@
 //! `GET /.well-known/mercure`: open an event stream.
 //!
-//! Matchers come from `match` / `match_exact` / `match_urlpattern` (and the
-//! legacy `topic`, a URI template selector); every other name in the
+//! Matchers come from `match` / `match_exact` / `match_urlpattern` (and, in
+//! legacy mode only, `topic`, a URI template selector); every other name in the
 //! reserved `match` namespace is refused, as are values breaking the text
 //! rules or the size limits. The cursor comes from `Last-Event-ID`, else
 //! `last_event_id`, else the legacy `lastEventID`.
@@ -17,9 +17,11 @@ use herald_proto::Encoder;
 use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::{self, AuthError};
+use crate::limits::Full;
 use crate::routes::form_pairs;
 use crate::sse::EventStreamBody;
-use crate::{ApiError, AppState, ConnectionHandle};
+use crate::{ApiError, AppState, ConnectionHandle, ServerConfig};
+use url::Url;
 
 /// The parsed subscribe query.
 struct Query {
@@ -46,30 +48,37 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         .get::<ConnectionHandle>()
         .map(|handle| Arc::clone(&handle.kill));
     let headers = request.headers();
-    let query = parse_query(&state, request.uri().query().unwrap_or(""))?;
+    let query = parse_query(
+        request.uri().query().unwrap_or(""),
+        state.hub.url(),
+        &state.config,
+    )?;
 
     let token = auth::extract_token(headers, &query.pairs, &state.config.auth)?;
     let claims = match token {
-        Some(token) => Some(state.auth.authenticate(&token)?),
+        Some(presented) => Some(state.auth.authenticate(&presented.token)?),
         None if state.config.allow_anonymous => None,
         None => return Err(AuthError::missing_token().into()),
     };
 
-    // The header wins over the query (draft-08 and legacy alike).
+    // The header wins over the query (draft-08 and legacy alike). Browsers
+    // send the id they last received as UTF-8, whatever its characters; a
+    // value that is not UTF-8 cannot name an event and resumes with a gap
+    // report like any unknown id (a 400 would end an EventSource for good).
     let last_event_id = match headers.get("last-event-id") {
-        Some(value) => Some(
-            value
-                .to_str()
-                .map_err(|_| ApiError::BadRequest("Last-Event-ID is not valid text".into()))?
-                .to_owned(),
-        ),
+        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
         None => query.last_event_id,
     };
 
     let guard = state
-        .limits
+        .subscriptions
         .acquire(peer)
-        .map_err(ApiError::TooManyConnections)?;
+        .map_err(|full| match full {
+            Full::Total => ApiError::TooManyConnections("too many subscriptions on this hub"),
+            Full::PerAddress => {
+                ApiError::TooManyConnections("too many subscriptions from this address")
+            }
+        })?;
 
     let expires_at = claims.as_ref().and_then(|c| c.expires_at);
     let subscription = state
@@ -98,9 +107,24 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
     Ok(response)
 }
 
-fn parse_query(state: &AppState, raw: &str) -> Result<Query, ApiError> {
+/// The topic matchers of a subscribe query string, as the route compiles
+/// them for a hub at `base` under `config`'s limits (exposed for fuzzing and
+/// for front ends that check a query before they connect).
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`]: no matcher, too many, one too long or too
+/// complex, an unsupported `match…` parameter, `topic` outside legacy mode.
+pub fn parse_matchers(
+    raw: &str,
+    base: &Url,
+    config: &ServerConfig,
+) -> Result<Vec<Matcher>, ApiError> {
+    parse_query(raw, base, config).map(|query| query.matchers)
+}
+
+fn parse_query(raw: &str, base: &Url, config: &ServerConfig) -> Result<Query, ApiError> {
     let pairs = form_pairs(raw.as_bytes());
-    let base = state.hub.url();
     let mut matchers = Vec::new();
     let mut last_event_id = None;
     let mut legacy_last_event_id = None;
@@ -109,9 +133,14 @@ fn parse_query(state: &AppState, raw: &str) -> Result<Query, ApiError> {
         let kind = match name.as_str() {
             "match" | "match_exact" => MatcherKind::Exact,
             "match_urlpattern" => MatcherKind::UrlPattern,
-            "topic" => {
+            "topic" if config.legacy() => {
                 legacy = true;
                 MatcherKind::LegacySelector
+            }
+            "topic" => {
+                return Err(ApiError::BadRequest(
+                    "topic= is the legacy protocol's selector, accepted only in legacy mode: use match=TOPIC (or match_urlpattern=PATTERN)".into(),
+                ));
             }
             "last_event_id" => {
                 last_event_id.get_or_insert_with(|| value.clone());
@@ -121,27 +150,25 @@ fn parse_query(state: &AppState, raw: &str) -> Result<Query, ApiError> {
                 legacy_last_event_id.get_or_insert_with(|| value.clone());
                 continue;
             }
-            other if other.len() >= 5 && other.as_bytes()[..5].eq_ignore_ascii_case(b"match") => {
+            other
+                if other
+                    .as_bytes()
+                    .get(..5)
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"match")) =>
+            {
                 return Err(ApiError::BadRequest(format!(
                     "unsupported matcher parameter {other:?} (this hub supports match, match_exact and match_urlpattern)"
                 )));
             }
             _ => continue,
         };
-        if matchers.len() == state.config.max_matchers {
+        if matchers.len() == config.max_matchers {
             return Err(ApiError::BadRequest(format!(
                 "too many matchers (at most {})",
-                state.config.max_matchers
+                config.max_matchers
             )));
         }
-        if value.len() > state.config.max_matcher_len {
-            return Err(ApiError::BadRequest(format!(
-                "a matcher of {} bytes (at most {})",
-                value.len(),
-                state.config.max_matcher_len
-            )));
-        }
-        let matcher = Matcher::new(kind, value, base)
+        let matcher = Matcher::with_max_len(kind, value, base, config.max_matcher_len)
             .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
         matchers.push(matcher);
     }

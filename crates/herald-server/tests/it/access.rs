@@ -222,7 +222,7 @@ async fn a_wildcard_cors_origin_never_allows_credentials() {
 
 #[tokio::test]
 async fn connection_limits_answer_429() {
-    let hub = start_with(|config| config.max_connections_per_ip = 2).await;
+    let hub = start_with(|config| config.max_subscriptions_per_ip = 2).await;
     let first = hub.subscribe_request("match=/a").send().await.unwrap();
     let second = hub.subscribe_request("match=/a").send().await.unwrap();
     let third = hub.subscribe_request("match=/a").send().await.unwrap();

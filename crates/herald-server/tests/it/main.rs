@@ -2,6 +2,8 @@
 //! each, checked the way a client sees it.
 
 mod access;
+mod edge;
+mod hub_rules;
 mod lean;
 mod load;
 mod publish;
@@ -58,10 +60,11 @@ pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
         legacy: false,
     });
     configure(&mut config);
-    let app = herald_server::router(hub.clone(), config).unwrap();
+    config.shutdown_retry_ms = 100;
+    let app = herald_server::router(hub.clone(), config.clone()).unwrap();
     let server_hub = hub.clone();
     tokio::spawn(async move {
-        herald_server::serve(listener, app, server_hub, 100, std::future::pending())
+        herald_server::serve(listener, app, server_hub, &config, std::future::pending())
             .await
             .unwrap();
     });
@@ -70,6 +73,15 @@ pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
         url,
         hub,
         http: reqwest::Client::new(),
+    }
+}
+
+/// Legacy mode: the legacy query parameters, and the test issuer's tokens
+/// accepted in the legacy form too.
+pub fn legacy_mode(config: &mut ServerConfig) {
+    config.auth.legacy = true;
+    for issuer in &mut config.auth.issuers {
+        issuer.legacy = true;
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use herald_proto::Frame;
 
-use crate::{read_events, read_frames, start};
+use crate::{legacy_mode, read_events, read_frames, start, start_with};
 
 #[tokio::test]
 async fn a_stream_carries_the_sse_headers_and_a_retry_hint_first() {
@@ -56,7 +56,7 @@ async fn the_wildcard_matches_every_topic() {
 
 #[tokio::test]
 async fn legacy_topic_selectors_with_uri_templates_still_work() {
-    let hub = start().await;
+    let hub = start_with(legacy_mode).await;
     let response = hub
         .subscribe_request("topic=https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D")
         .send()
@@ -184,7 +184,7 @@ async fn the_query_parameter_resumes_and_the_header_takes_precedence() {
 
 #[tokio::test]
 async fn legacy_last_event_id_query_and_response_header() {
-    let hub = start().await;
+    let hub = start_with(legacy_mode).await;
     let first = hub.publish_ok(&[("topic", "/r"), ("data", "1")]).await;
     hub.publish_ok(&[("topic", "/r"), ("data", "2")]).await;
     let response = hub

@@ -146,10 +146,13 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
     let hub = Hub::start(store, hub_config)
         .await
         .context("cannot start the hub")?;
-    let shutdown_retry = config.server.shutdown_retry_ms;
-    let app = herald_server::router(hub.clone(), config.server)?;
+    let app = herald_server::router(hub.clone(), config.server.clone())?;
+    // The automatic connection cap is the open-files limit less a reserve:
+    // take the whole hard limit first.
+    let open_files = herald_bench::raise_nofile();
 
     eprintln!("herald: listening on http://{local}");
+    eprintln!("herald: open-files limit {open_files}");
     eprintln!("herald: hub URL {hub_url}");
     match &disk {
         Some(disk) => eprintln!(
@@ -166,7 +169,7 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
         );
         println!("{token}");
     }
-    herald_server::serve(listener, app, hub, shutdown_retry, shutdown_signal()).await?;
+    herald_server::serve(listener, app, hub, &config.server, shutdown_signal()).await?;
     if let Some(disk) = disk {
         disk.close()
             .await
