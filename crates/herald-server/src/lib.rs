@@ -42,6 +42,7 @@ mod limits;
 mod listener;
 mod rewind;
 mod routes;
+mod shared_socket;
 mod sse;
 
 use std::future::Future;

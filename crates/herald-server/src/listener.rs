@@ -42,6 +42,7 @@ use tokio_util::task::TaskTracker;
 use crate::lean::{self, First};
 use crate::limits::{self, Full, Slot, Slots};
 use crate::rewind::Rewind;
+use crate::shared_socket::SharedSocket;
 use crate::ServerConfig;
 use tower::ServiceExt as _;
 
@@ -251,7 +252,9 @@ async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, 
         .timer(TokioTimer::new())
         .header_read_timeout(head_timeout);
     builder.http2().timer(TokioTimer::new());
-    let conn = builder.serve_connection(TokioIo::new(Rewind::new(prefix, stream)), service);
+    let socket = SharedSocket::new(stream);
+    let io = TokioIo::new(Rewind::new(prefix, socket.clone()));
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {
@@ -261,6 +264,8 @@ async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, 
         }
         // Dropping the connection closes the socket.
         _ = kill.notified() => tracing::debug!("closed the stalled connection of {peer}"),
+        // hyper does not notice this while it holds unread input.
+        _ = socket.closed_by_peer() => tracing::debug!("{peer} closed its connection"),
         // HTTP/2 has no header timer between requests: the same idle
         // timeout, kept here for both protocols.
         _ = activity.idle_for(head_timeout) => {

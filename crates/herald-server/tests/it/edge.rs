@@ -286,6 +286,27 @@ async fn an_abandoned_subscription_on_a_kept_alive_connection_is_dropped() {
 }
 
 #[tokio::test]
+async fn an_abandoned_subscription_with_pipelined_bytes_is_dropped() {
+    // Bytes after the subscribe request send it to hyper, which then has
+    // unread input and stops watching the socket for its end.
+    let hub = start().await;
+    let mut stream = connect(&hub).await;
+    stream
+        .write_all(b"GET /.well-known/mercure?match=/gone HTTP/1.1\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.contains("text/event-stream"), "{head}");
+    assert_eq!(hub.hub.subscriber_count(), 1);
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while hub.hub.subscriber_count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hub.hub.subscriber_count(), 0, "the subscription lingers");
+}
+
+#[tokio::test]
 async fn large_answers_on_the_lean_path_are_written_whole() {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
