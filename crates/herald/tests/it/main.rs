@@ -3,6 +3,7 @@
 mod bench;
 mod decode;
 mod durability;
+mod edge;
 mod publish;
 mod tail;
 mod token;
