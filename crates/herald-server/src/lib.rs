@@ -56,7 +56,7 @@ pub use config::ServerConfig;
 pub use error::ApiError;
 pub use listener::ConnectionHandle;
 pub use routes::publish::{parse_update, UNAUTHORIZED_BODY_BYTES};
-pub use routes::subscribe::parse_matchers;
+pub use routes::subscribe::{parse_matchers, MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION};
 pub use sse::EventStreamBody;
 
 use crate::auth::Authenticator;

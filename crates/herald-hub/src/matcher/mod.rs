@@ -284,6 +284,17 @@ impl Matcher {
         }
     }
 
+    /// How many URI template expressions this matcher evaluates per match
+    /// (0 unless it is a legacy template): matching costs about that many
+    /// passes over the topic, so a front end can bound the sum over one
+    /// subscription.
+    pub fn template_expressions(&self) -> usize {
+        match &self.inner.compiled {
+            Compiled::Template(template) => template.expressions(),
+            _ => 0,
+        }
+    }
+
     /// Whether the topic matches.
     ///
     /// Exact and wildcard matchers never allocate. URL patterns resolve the

@@ -354,6 +354,15 @@ impl Positions {
 }
 
 impl Template {
+    /// How many `{…}` expressions it has: what one match costs per byte of
+    /// topic.
+    pub(super) fn expressions(&self) -> usize {
+        self.parts
+            .iter()
+            .filter(|part| matches!(part, Part::Expression(_)))
+            .count()
+    }
+
     /// Whether `topic` is one of the template's expansions.
     ///
     /// Costs O(`topic.len()` × parts): each part maps the set of positions

@@ -23,6 +23,13 @@ use crate::sse::EventStreamBody;
 use crate::{ApiError, AppState, ConnectionHandle, ServerConfig};
 use url::Url;
 
+/// The most URI template expressions (legacy `topic=` selectors) one
+/// subscription may hold. The dispatcher evaluates a template subscriber's
+/// matchers for every update, at about one pass over the topic per
+/// expression: 128 templates of 16 expressions against a 2 KB topic took
+/// 41 ms per update (release build), 64 expressions in all about 1 ms.
+pub const MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION: usize = 64;
+
 /// The parsed subscribe query.
 struct Query {
     matchers: Vec<Matcher>,
@@ -126,6 +133,7 @@ pub fn parse_matchers(
 fn parse_query(raw: &str, base: &Url, config: &ServerConfig) -> Result<Query, ApiError> {
     let pairs = form_pairs(raw.as_bytes());
     let mut matchers = Vec::new();
+    let mut expressions = 0;
     let mut last_event_id = None;
     let mut legacy_last_event_id = None;
     let mut legacy = false;
@@ -170,6 +178,12 @@ fn parse_query(raw: &str, base: &Url, config: &ServerConfig) -> Result<Query, Ap
         }
         let matcher = Matcher::with_max_len(kind, value, base, config.max_matcher_len)
             .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
+        expressions += matcher.template_expressions();
+        if expressions > MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION {
+            return Err(ApiError::BadRequest(format!(
+                "URI templates too complex: more than {MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION} expressions in one subscription"
+            )));
+        }
         matchers.push(matcher);
     }
     if matchers.is_empty() {

@@ -86,6 +86,17 @@ async fn uri_template_bombs_are_refused_with_400() {
     let response = hub.subscribe_request(&query).send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("too complex"));
+    // Templates under the per-template limit, but too many in all.
+    let query: String = (0..5)
+        .map(|_| format!("topic={}&", urlencode(&"{a}".repeat(16))))
+        .collect();
+    let response = hub.subscribe_request(&query).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("in one subscription"));
     // A real legacy selector still works.
     let response = hub
         .subscribe_request(&format!("topic={}", urlencode("/books/{id}{?topic}")))
