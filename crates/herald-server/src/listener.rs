@@ -55,6 +55,9 @@ pub struct ConnectionHandle {
 /// How long open connections may take to finish after shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// How long hyper may go on answering a client that closed its side.
+const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// How long a refused connection is given to read its `503`/`429`.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
@@ -264,8 +267,13 @@ async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, 
         }
         // Dropping the connection closes the socket.
         _ = kill.notified() => tracing::debug!("closed the stalled connection of {peer}"),
-        // hyper does not notice this while it holds unread input.
-        _ = socket.closed_by_peer() => tracing::debug!("{peer} closed its connection"),
+        // hyper does not notice this while it holds unread input. A client
+        // that only half-closed after its request still gets an answer that
+        // is ready within the grace; a stream whose reader left does not.
+        _ = socket.closed_by_peer() => {
+            tracing::debug!("{peer} closed its side of the connection");
+            let _ = tokio::time::timeout(HALF_CLOSE_GRACE, conn).await;
+        }
         // HTTP/2 has no header timer between requests: the same idle
         // timeout, kept here for both protocols.
         _ = activity.idle_for(head_timeout) => {

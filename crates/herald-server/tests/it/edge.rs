@@ -318,6 +318,24 @@ async fn an_abandoned_subscription_with_pipelined_bytes_is_dropped() {
 }
 
 #[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    // What `nc -N` and some HTTP/1.0 clients do: send, shut the write side,
+    // read. The read-side watcher must not cut the answer off.
+    let hub = start().await;
+    for _ in 0..20 {
+        let mut stream = connect(&hub).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        stream.shutdown().await.unwrap();
+        let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(closed);
+    }
+}
+
+#[tokio::test]
 async fn large_answers_on_the_lean_path_are_written_whole() {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
