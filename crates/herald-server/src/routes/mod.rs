@@ -43,13 +43,17 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
          herald_lagged_total {}\n\
          # HELP herald_gaps_total Resumes from an unknown or trimmed id.\n\
          # TYPE herald_gaps_total counter\n\
-         herald_gaps_total {}\n",
+         herald_gaps_total {}\n\
+         # HELP herald_store_follow_retries_total Times the live log was followed again after a store error.\n\
+         # TYPE herald_store_follow_retries_total counter\n\
+         herald_store_follow_retries_total {}\n",
         stats.subscribers,
         stats.subscriptions_total,
         stats.published,
         stats.delivered,
         stats.lagged,
-        stats.gaps
+        stats.gaps,
+        stats.follow_retries
     );
     (
         [(

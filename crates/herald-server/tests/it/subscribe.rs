@@ -253,11 +253,9 @@ async fn health_and_index_pages() {
         .send()
         .await
         .unwrap();
-    assert!(metrics
-        .text()
-        .await
-        .unwrap()
-        .contains("herald_subscribers 0"));
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("herald_subscribers 0"));
+    assert!(metrics.contains("herald_store_follow_retries_total 0"));
 }
 
 #[tokio::test]
