@@ -48,6 +48,10 @@ pub struct Args {
     /// Seconds between heartbeats on idle streams (0: none).
     #[arg(long, value_name = "SECS")]
     heartbeat: Option<u64>,
+    /// Most open connections from one client address (0: unlimited) [default: 1024].
+    /// Behind a reverse proxy, or for load tests from one address, use 0.
+    #[arg(long, value_name = "N")]
+    max_connections_per_ip: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -76,6 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(secs) = args.heartbeat {
         config.hub.heartbeat_secs = secs;
+    }
+    if let Some(n) = args.max_connections_per_ip {
+        config.server.max_connections_per_ip = n;
     }
     config.validate()?;
 
