@@ -116,9 +116,10 @@ pub(crate) fn automatic_connection_cap() -> Option<usize> {
 }
 
 /// Descriptors kept out of the connection cap: a sixteenth of the limit,
-/// at least 32 and at most 1,024.
+/// at least 32 and at most 256 (the store's files, logs, and refusals in
+/// flight, at most a quarter of the reserve, fit in that).
 pub(crate) fn descriptor_reserve(limit: usize) -> usize {
-    (limit / 16).clamp(32, 1024)
+    (limit / 16).clamp(32, 256)
 }
 
 #[cfg(test)]
@@ -143,7 +144,7 @@ mod tests {
     #[test]
     fn the_reserve_leaves_room() {
         assert_eq!(descriptor_reserve(1024), 64);
-        assert_eq!(descriptor_reserve(20_000), 1024);
+        assert_eq!(descriptor_reserve(20_000), 256);
         assert_eq!(descriptor_reserve(100), 32);
     }
 }
