@@ -30,6 +30,11 @@ pub struct ServerConfig {
     pub max_matchers: usize,
     /// Longest topic matcher, in bytes (longer: 400).
     pub max_matcher_len: usize,
+    /// Most bytes of URL patterns (`match_urlpattern`) in one subscribe
+    /// request (more: 400). A pattern's compiled form costs the hub memory
+    /// for as long as the subscription lives, about 0.4 KiB per byte of a
+    /// pattern dense with groups (`docs/security.md`).
+    pub max_pattern_bytes: usize,
     /// Most open connections from one client address (more: answered 429
     /// and closed); 0 is unlimited. Behind a reverse proxy every connection
     /// comes from the proxy's address: set 0 there and cap at the proxy.
@@ -70,6 +75,7 @@ impl Default for ServerConfig {
             max_body_bytes: 2 << 20,
             max_matchers: 128,
             max_matcher_len: 2_048,
+            max_pattern_bytes: 2_048,
             max_connections_per_ip: 1024,
             max_connections: 0,
             max_subscriptions_per_ip: 0,

@@ -10,6 +10,15 @@
 //! ECMAScript-only syntax (look-ahead, back-references) fails to compile and
 //! is refused with a 400 rather than run on a backtracking engine.
 //!
+//! What a pattern may cost: the crate builds each component's regex through
+//! the `RegExp` trait, so ours ([`Component`]) builds it with bounds, the
+//! compiled program at most [`COMPILED_LIMIT`] bytes (larger: the pattern
+//! is refused as too complex) and the lazy DFA's cache at most
+//! [`DFA_CACHE_LIMIT`] (past it the regex crate falls back to slower
+//! engines that need no more memory). With the crate's defaults (10 MiB
+//! and 2 MiB per regex, eight regexes per pattern) a few long patterns in
+//! one anonymous subscribe cost megabytes.
+//!
 //! Why we do not call `UrlPattern::test`: it takes the URL by value and
 //! copies each of its eight components into `String`s, and `exec` also
 //! collects capture groups, per evaluation. The hub evaluates many patterns
@@ -20,13 +29,56 @@
 
 use std::fmt;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use url::Url;
+use urlpattern::regexp::RegExp;
 use urlpattern::{RegexSyntax, UrlPattern, UrlPatternInit, UrlPatternOptions};
+
+/// The largest compiled program of one component's regex, in bytes.
+pub(super) const COMPILED_LIMIT: usize = 256 * 1024;
+
+/// The largest lazy-DFA cache of one component's regex, in bytes.
+pub(super) const DFA_CACHE_LIMIT: usize = 64 * 1024;
 
 /// A compiled URL pattern.
 pub(super) struct Pattern {
-    pattern: UrlPattern<Regex>,
+    pattern: UrlPattern<Component>,
+}
+
+/// One component's regex, built within [`COMPILED_LIMIT`] and
+/// [`DFA_CACHE_LIMIT`].
+pub(super) struct Component(Regex);
+
+impl RegExp for Component {
+    fn syntax() -> RegexSyntax {
+        RegexSyntax::Rust
+    }
+
+    fn parse(pattern: &str, _flags: &str, _force_eval: bool) -> Result<Self, ()> {
+        RegexBuilder::new(pattern)
+            .size_limit(COMPILED_LIMIT)
+            .dfa_size_limit(DFA_CACHE_LIMIT)
+            .build()
+            .map(Component)
+            .map_err(|_| ())
+    }
+
+    /// The capture groups, as the trait asks (the crate uses this while
+    /// parsing; the hub itself only asks [`Regex::is_match`]).
+    fn matches<'a>(&self, text: &'a str) -> Option<Vec<Option<&'a str>>> {
+        let captures = self.0.captures(text)?;
+        Some(
+            captures
+                .iter()
+                .skip(1)
+                .map(|c| c.map(|m| m.as_str()))
+                .collect(),
+        )
+    }
+
+    fn pattern_string(&self) -> &str {
+        self.0.as_str()
+    }
 }
 
 /// Why a URL pattern was refused (the `urlpattern` crate's message).
@@ -47,9 +99,9 @@ impl Pattern {
         // the standard still joins a pathname not starting with `/` onto the
         // base's directory, so `urn\:uuid\:*` would become
         // `urn:/.well-known/uuid:*` and never match a URN topic.
-        let init = match UrlPatternInit::parse_constructor_string::<Regex>(value, None) {
+        let init = match UrlPatternInit::parse_constructor_string::<Component>(value, None) {
             Err(urlpattern::Error::BaseUrlRequired) => {
-                UrlPatternInit::parse_constructor_string::<Regex>(value, Some(base.clone()))
+                UrlPatternInit::parse_constructor_string::<Component>(value, Some(base.clone()))
             }
             other => other,
         }
@@ -58,8 +110,15 @@ impl Pattern {
             regex_syntax: RegexSyntax::Rust,
             ignore_case: false,
         };
-        let pattern =
-            UrlPattern::<Regex>::parse(init, options).map_err(|e| PatternError(e.to_string()))?;
+        let pattern = UrlPattern::<Component>::parse(init, options).map_err(|e| match e {
+            // The crate cannot say why a regex failed: a syntax it does not
+            // accept, or a program past our bound.
+            urlpattern::Error::RegExp(()) => PatternError(format!(
+                "its regular expression is invalid or too complex (at most {} KiB compiled per component)",
+                COMPILED_LIMIT / 1024
+            )),
+            other => PatternError(other.to_string()),
+        })?;
         Ok(Pattern { pattern })
     }
 
@@ -82,6 +141,6 @@ impl Pattern {
 /// One component's anchored regex (`^…$`, as the standard generates) against
 /// the component's string. A component whose regex failed to compile
 /// cannot match (`UrlPattern::parse` already refuses such patterns).
-fn component(regexp: &Result<Regex, urlpattern::Error>, value: &str) -> bool {
-    regexp.as_ref().is_ok_and(|re| re.is_match(value))
+fn component(regexp: &Result<Component, urlpattern::Error>, value: &str) -> bool {
+    regexp.as_ref().is_ok_and(|re| re.0.is_match(value))
 }

@@ -134,6 +134,7 @@ fn parse_query(raw: &str, base: &Url, config: &ServerConfig) -> Result<Query, Ap
     let pairs = form_pairs(raw.as_bytes());
     let mut matchers = Vec::new();
     let mut expressions = 0;
+    let mut pattern_bytes = 0;
     let mut last_event_id = None;
     let mut legacy_last_event_id = None;
     let mut legacy = false;
@@ -175,6 +176,16 @@ fn parse_query(raw: &str, base: &Url, config: &ServerConfig) -> Result<Query, Ap
                 "too many matchers (at most {})",
                 config.max_matchers
             )));
+        }
+        // Checked before compiling: the compiled pattern is the cost.
+        if kind == MatcherKind::UrlPattern && value != "*" {
+            pattern_bytes += value.len();
+            if pattern_bytes > config.max_pattern_bytes {
+                return Err(ApiError::BadRequest(format!(
+                    "URL patterns too large: more than {} bytes of them in one subscription (max_pattern_bytes)",
+                    config.max_pattern_bytes
+                )));
+            }
         }
         let matcher = Matcher::with_max_len(kind, value, base, config.max_matcher_len)
             .map_err(|err| ApiError::BadRequest(format!("{name}={value:?}: {err}")))?;
