@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use herald_proto::{Decoder, MessageEvent};
 
-use crate::herald;
+use crate::{herald, listening_on};
 
 /// A `herald serve` child on a data directory the test keeps across
 /// restarts.
@@ -32,18 +32,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn herald serve");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("herald: listening on ") {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("herald serve started");
+        let base = listening_on(&mut child);
         let token = std::fs::read_to_string(dir.join("publisher.token"))
             .unwrap()
             .trim()

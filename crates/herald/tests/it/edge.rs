@@ -3,9 +3,7 @@
 //! each, cost bounded memory and are closed by their deadlines, while a
 //! normal subscriber still connects and receives at once.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -13,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::herald;
+use crate::{herald, listening_on};
 
 /// Each kind of hostile connection, this many times.
 const CROWD: usize = 1000;
@@ -56,16 +54,9 @@ fn start(dir: &std::path::Path) -> Hub {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn herald serve");
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("herald: listening on http://") {
-                let _ = tx.send(addr.to_owned());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("started");
+    let addr = listening_on(&mut child)
+        .trim_start_matches("http://")
+        .to_owned();
     let token = std::fs::read_to_string(dir.join("publisher.token"))
         .unwrap()
         .trim()

@@ -8,9 +8,29 @@ mod publish;
 mod tail;
 mod token;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The `herald` binary built for this test run.
 pub fn herald() -> Command {
     Command::new(env!("CARGO_BIN_EXE_herald"))
+}
+
+/// Where a `herald serve` child (spawned with a piped stderr) listens:
+/// `http://ADDR`, read from its `herald: listening on` line. Its stderr
+/// keeps being drained after that, so the hub never blocks on a full pipe.
+pub fn listening_on(child: &mut Child) -> String {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("herald: listening on ") {
+                let _ = tx.send(addr.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("herald serve did not say where it listens")
 }

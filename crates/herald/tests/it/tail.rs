@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::herald;
+use crate::{herald, listening_on};
 
 /// A `herald serve` child on a free port with a data directory of its own;
 /// killed, and its directory removed, on drop (also when a test panics).
@@ -41,27 +41,13 @@ impl Hub {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn herald serve");
-        // Read stderr on a thread until the address shows, then keep
-        // draining it so the hub never blocks on a full pipe.
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                if let Some(addr) = line.strip_prefix("herald: listening on ") {
-                    let _ = tx.send(addr.to_owned());
-                }
-            }
-        });
+        let base = listening_on(&mut child);
         let mut hub = Hub {
             child,
             url: String::new(),
             dir,
             token: String::new(),
         };
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("herald serve did not say where it listens");
         hub.url = format!("{base}/.well-known/mercure");
         // The token is the first line of stdout; keep draining the pipe
         // after it, so a later write by the hub never meets a closed pipe.
