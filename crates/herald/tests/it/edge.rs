@@ -189,3 +189,88 @@ async fn a_crowd_of_idle_slow_and_stalled_connections_costs_bounded_memory() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Out of file descriptors, the accept loop backs off and logs once per
+/// episode (it logged a warning every 50 ms before), then recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_descriptors_the_hub_logs_once_and_recovers() {
+    use std::sync::{Arc, Mutex};
+    let dir = std::env::temp_dir().join(format!("herald-emfile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("herald.toml");
+    // A cap above the descriptors the process has: accept itself fails.
+    std::fs::write(
+        &config,
+        "[server]\nmax_connections = 10000\nmax_connections_per_ip = 0\nhead_timeout_secs = 60\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -n 128 && exec "$0" serve --listen 127.0.0.1:0 --store memory --data "$1" --config "$2""#)
+        .arg(env!("CARGO_BIN_EXE_herald"))
+        .arg(&dir)
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let collected = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.strip_prefix("herald: listening on http://") {
+                let _ = tx.send(addr.to_owned());
+            }
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("started");
+    let count = |needle: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+
+    // Twice the descriptors it has, held idle for two seconds.
+    let mut held = Vec::new();
+    for _ in 0..256 {
+        if let Ok(stream) = TcpStream::connect(&addr).await {
+            held.push(stream);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count("accept failed"), 1, "{:?}", lines.lock().unwrap());
+    drop(held);
+
+    // Recovered: it accepts and answers again, and says so once.
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answered = client
+            .get(format!("http://{addr}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if answered {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the hub did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count("accepting again"), 1, "{:?}", lines.lock().unwrap());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
