@@ -1,9 +1,11 @@
 //! Integration tests of the hub core, through its public API, on the
 //! in-memory store.
 
+mod delivery;
 mod fanout;
 mod faults;
 mod ids;
+mod publish_rules;
 mod resume;
 
 use std::sync::Arc;
