@@ -58,12 +58,8 @@ fn served() -> &'static Served {
             config.head_timeout_secs = 1;
             config.body_timeout_secs = 1;
             config.max_connections_per_ip = 0;
-            let app = herald_server::router(hub.clone(), config.clone()).unwrap();
-            tokio::spawn(async move {
-                herald_server::serve(listener, app, hub, &config, std::future::pending())
-                    .await
-                    .unwrap()
-            });
+            let app = herald_server::HubApp::new(hub, config).unwrap();
+            tokio::spawn(async move { herald_server::serve(listener, app).await.unwrap() });
             (addr, sigpipe)
         });
         Served {

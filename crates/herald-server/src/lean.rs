@@ -30,7 +30,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
-use crate::{ConnectionHandle, MERCURE_PATH};
+use crate::listener::ConnectionHandle;
+use crate::MERCURE_PATH;
 
 /// The largest request head read here; larger ones go to hyper, which
 /// answers them as it does any other.

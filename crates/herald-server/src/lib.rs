@@ -2,22 +2,24 @@
 //! [`herald_hub::Hub`], with authorization, CORS, connection limits and the
 //! event-stream responses.
 //!
-//! [`router`] returns an axum [`Router`] you can serve as it is or nest in
-//! your own app; [`serve`] runs it with graceful shutdown.
+//! [`HubApp::new`] builds the application; [`serve`] runs it, in the shape
+//! of `axum::serve`; [`HubApp::into_router`] (or [`router`]) gives its axum
+//! [`Router`] to nest in your own app.
 //!
 //! ```no_run
 //! use std::sync::Arc;
 //! use herald_hub::{Hub, HubConfig};
-//! use herald_server::{router, ServerConfig};
+//! use herald_server::{serve, HubApp, ServerConfig};
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let url = "http://localhost:8080/.well-known/mercure".parse()?;
 //! let hub = Hub::start(Arc::new(herald_store::MemoryStore::new()), HubConfig::new(url)).await?;
-//! let config = ServerConfig::default();
-//! let app = router(hub.clone(), config.clone())?;
+//! let app = HubApp::new(hub, ServerConfig::default())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! herald_server::serve(listener, app, hub, &config, std::future::pending()).await?;
+//! serve(listener, app)
+//!     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!     .await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -32,6 +34,7 @@
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /` | a page saying what this is |
 
+mod app;
 pub mod auth;
 mod config;
 mod cors;
@@ -42,22 +45,21 @@ mod limits;
 mod listener;
 mod rewind;
 mod routes;
+mod serve;
 mod shared_socket;
 mod sse;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use axum::routing::get;
 use axum::Router;
 use herald_hub::Hub;
 
+pub use app::{ConfigError, HubApp};
 pub use config::ServerConfig;
 pub use error::ApiError;
-pub use listener::ConnectionHandle;
 pub use routes::publish::{parse_update, UNAUTHORIZED_BODY_BYTES};
 pub use routes::subscribe::{parse_matchers, MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION};
-pub use sse::EventStreamBody;
+pub use serve::{serve, Serve, WithGracefulShutdown};
 
 use crate::auth::Authenticator;
 use crate::csrf::PublishOrigins;
@@ -78,79 +80,12 @@ pub(crate) struct AppState {
     publish_origins: Arc<PublishOrigins>,
 }
 
-/// An invalid [`ServerConfig`].
-#[derive(Debug)]
-pub struct ConfigError(String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The hub's routes, ready to serve or to nest in another axum app.
-///
-/// [`serve`] runs them with everything they can use: the client address
-/// (per-address limits) and a kill switch for stalled connections. Served
-/// any other way, use `into_make_service_with_connect_info::<SocketAddr>()`
-/// for per-address limits; a lagging subscriber's connection is then closed
-/// only once it drains or the kernel gives up on it.
+/// The hub's routes as an axum [`Router`], to nest in another app:
+/// `HubApp::new(hub, config)?.into_router()`.
 ///
 /// # Errors
 ///
-/// [`ConfigError`] when the authorization settings are invalid (an unknown
-/// algorithm, a key that does not fit its algorithm, …).
+/// [`ConfigError`] when the settings are invalid.
 pub fn router(hub: Hub, config: ServerConfig) -> Result<Router, ConfigError> {
-    config.validate().map_err(ConfigError)?;
-    let auth =
-        Authenticator::new(&config.auth, hub.url()).map_err(|err| ConfigError(err.to_string()))?;
-    let subscriptions = Slots::new(config.max_subscriptions_per_ip, config.max_subscriptions);
-    let publish_origins =
-        PublishOrigins::new(hub.url(), &config.publish_origins).map_err(ConfigError)?;
-    let state = AppState {
-        publish_origins: Arc::new(publish_origins),
-        hub,
-        config: Arc::new(config),
-        auth: Arc::new(auth),
-        subscriptions,
-    };
-    let mercure = get(routes::subscribe::handle)
-        .post(routes::publish::handle)
-        .options(routes::preflight);
-    Ok(Router::new()
-        .route(MERCURE_PATH, mercure)
-        .route("/healthz", get(routes::healthz))
-        .route("/metrics", get(routes::metrics))
-        .route("/", get(routes::index))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            cors::apply,
-        ))
-        .with_state(state))
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves; then stops
-/// accepting, tells every subscriber to reconnect soon (a `retry:` of
-/// `config.shutdown_retry_ms`), closes their streams, and returns once open
-/// connections are done (or after a few seconds).
-///
-/// `config` is the one given to [`router`]: its connection caps
-/// (`max_connections`, `max_connections_per_ip`) and `head_timeout_secs`
-/// apply here, to every connection. Connections whose subscriber the hub
-/// cut off for lagging are closed at once, even when they are too stalled
-/// to notice by themselves.
-///
-/// # Errors
-///
-/// I/O errors from the listener.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    hub: Hub,
-    config: &ServerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    listener::serve(listener, app, hub, config, shutdown).await
+    Ok(HubApp::new(hub, config)?.into_router())
 }

@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
-use herald_hub::Hub;
 use herald_proto::Encoder;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -43,12 +42,12 @@ use crate::lean::{self, First};
 use crate::limits::{self, Full, Slot, Slots};
 use crate::rewind::Rewind;
 use crate::shared_socket::SharedSocket;
-use crate::ServerConfig;
+use crate::HubApp;
 use tower::ServiceExt as _;
 
 /// Put in every request's extensions: closes the request's connection.
 #[derive(Clone, Debug)]
-pub struct ConnectionHandle {
+pub(crate) struct ConnectionHandle {
     pub(crate) kill: Arc<Notify>,
 }
 
@@ -69,13 +68,17 @@ struct Edge {
     stop: watch::Receiver<bool>,
 }
 
-pub(crate) async fn serve(
+/// The accept loop: runs until `shutdown`, then drains.
+pub(crate) async fn run(
     listener: tokio::net::TcpListener,
-    app: Router,
-    hub: Hub,
-    config: &ServerConfig,
+    app: HubApp,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let HubApp {
+        router: app,
+        hub,
+        config,
+    } = app;
     let (stop_tx, stop_rx) = watch::channel(false);
     let total = match config.max_connections {
         0 => limits::automatic_connection_cap().unwrap_or(0),

@@ -21,7 +21,7 @@ use tokio::time::Sleep;
 use crate::limits::Slot;
 
 /// The body of one event stream.
-pub struct EventStreamBody {
+pub(crate) struct EventStreamBody {
     first: Option<Bytes>,
     subscription: Subscription,
     /// When the subscriber's token expires, the stream ends: the hub must

@@ -18,9 +18,10 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::{self, AuthError};
 use crate::limits::Full;
+use crate::listener::ConnectionHandle;
 use crate::routes::form_pairs;
 use crate::sse::EventStreamBody;
-use crate::{ApiError, AppState, ConnectionHandle, ServerConfig};
+use crate::{ApiError, AppState, ServerConfig};
 use url::Url;
 
 /// The most URI template expressions (legacy `topic=` selectors) one

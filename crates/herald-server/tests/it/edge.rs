@@ -379,21 +379,20 @@ async fn large_answers_on_the_lean_path_are_written_whole() {
     )
     .await
     .unwrap();
-    // An app embedding the hub answers its endpoint with 3 MiB.
+    // An app built on the hub answers its endpoint with 3 MiB.
     let big = "x".repeat(3 << 20);
-    let app = axum::Router::new().route(
-        herald_server::MERCURE_PATH,
-        get(move || {
-            let big = big.clone();
-            async move { big }
-        }),
-    );
-    let config = herald_server::ServerConfig::default();
-    tokio::spawn(async move {
-        herald_server::serve(listener, app, hub, &config, std::future::pending())
-            .await
-            .unwrap()
-    });
+    let app = herald_server::HubApp::new(hub, herald_server::ServerConfig::default())
+        .unwrap()
+        .map_router(|_| {
+            axum::Router::new().route(
+                herald_server::MERCURE_PATH,
+                get(move || {
+                    let big = big.clone();
+                    async move { big }
+                }),
+            )
+        });
+    tokio::spawn(async move { herald_server::serve(listener, app).await.unwrap() });
     let body = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert_eq!(body.len(), 3 << 20);
 }

@@ -61,13 +61,8 @@ pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
     });
     configure(&mut config);
     config.shutdown_retry_ms = 100;
-    let app = herald_server::router(hub.clone(), config.clone()).unwrap();
-    let server_hub = hub.clone();
-    tokio::spawn(async move {
-        herald_server::serve(listener, app, server_hub, &config, std::future::pending())
-            .await
-            .unwrap();
-    });
+    let app = herald_server::HubApp::new(hub.clone(), config).unwrap();
+    tokio::spawn(async move { herald_server::serve(listener, app).await.unwrap() });
     TestHub {
         base,
         url,

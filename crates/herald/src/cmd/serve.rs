@@ -153,7 +153,7 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
     let hub = Hub::start(store, hub_config)
         .await
         .context("cannot start the hub")?;
-    let app = herald_server::router(hub.clone(), config.server.clone())?;
+    let app = herald_server::HubApp::new(hub, config.server)?;
     // The automatic connection cap is the open-files limit less a reserve:
     // take the whole hard limit first.
     let open_files = herald_bench::raise_nofile();
@@ -176,7 +176,9 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
         );
         println!("{token}");
     }
-    herald_server::serve(listener, app, hub, &config.server, shutdown_signal()).await?;
+    herald_server::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     if let Some(disk) = disk {
         disk.close()
             .await
