@@ -32,7 +32,7 @@ use herald_store::{Cursor, ErrorKind, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::hub::Shared;
+use crate::state::Shared;
 use crate::subscriber::CloseReason;
 
 /// Records dispatched under one registry lock.

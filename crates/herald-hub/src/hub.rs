@@ -1,18 +1,17 @@
 //! The [`Hub`] handle: publish, subscribe, stats, shutdown.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_store::{Cursor, ErrorKind, Record, Store, StoreError};
+use herald_store::{Cursor, ErrorKind, Store, StoreError};
 use tokio::sync::watch;
 use url::Url;
 
-use crate::grant::Grants;
-use crate::matcher::Topic;
-use crate::registry::Registry;
-use crate::stats::Counters;
-use crate::subscriber::{self, CloseReason, Subscriber};
+use crate::delivery::{self, Addressed, Selection};
+use crate::reserved::EARLIEST;
+use crate::state::{Registered, Shared};
+use crate::subscriber::CloseReason;
 use crate::subscription::{ResumePoint, SubscribeRequest, Subscription};
 use crate::{dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Update};
 
@@ -36,30 +35,6 @@ impl Drop for Handle {
     }
 }
 
-/// The state shared by the hub, its tasks and its subscriptions.
-pub(crate) struct Shared {
-    pub store: Arc<dyn Store>,
-    pub config: HubConfig,
-    registry: Mutex<Registry>,
-    pub counters: Counters,
-    next_subscriber: AtomicU64,
-}
-
-impl Shared {
-    /// The registry lock. A panic while holding it cannot leave the index
-    /// half-updated in a way that matters more than losing the hub, so a
-    /// poisoned lock is simply taken over.
-    pub fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn unregister(&self, id: u64) {
-        if self.registry().remove(id) {
-            self.counters.subscribers.fetch_sub(1, Relaxed);
-        }
-    }
-}
-
 impl Hub {
     /// Starts a hub on `store`: live delivery begins after the store's
     /// current head. Must be called within a Tokio runtime.
@@ -69,14 +44,7 @@ impl Hub {
     /// The store's error if its bounds cannot be read.
     pub async fn start(store: Arc<dyn Store>, config: HubConfig) -> Result<Hub, StoreError> {
         let head = store.bounds().await?.head;
-        let registry = Registry::starting_at(head);
-        let shared = Arc::new(Shared {
-            store,
-            config,
-            registry: Mutex::new(registry),
-            counters: Counters::default(),
-            next_subscriber: AtomicU64::new(1),
-        });
+        let shared = Arc::new(Shared::new(store, config, head));
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(dispatcher::run(Arc::clone(&shared), head, stopped.clone()));
         if let Some(every) = shared.config.heartbeat {
@@ -133,7 +101,7 @@ impl Hub {
                 ErrorKind::DuplicateId => PublishError::DuplicateId(id.to_string()),
                 _ => PublishError::Store(err),
             })?;
-        shared.counters.published.fetch_add(1, Relaxed);
+        shared.counters.published.fetch_add(1, Ordering::Relaxed);
         Ok(Published {
             id: record.id,
             cursor: record.cursor,
@@ -159,14 +127,20 @@ impl Hub {
         }
         let (from, resume) = match request.last_event_id.as_deref() {
             None => (None, ResumePoint::Live),
-            Some("earliest") => (Some(self.before_oldest().await?), ResumePoint::Earliest),
+            Some(EARLIEST) => (Some(self.before_oldest().await?), ResumePoint::Earliest),
             Some(id) => match shared
                 .store
                 .resolve_record(id)
                 .await
                 .map_err(SubscribeError::Store)?
             {
-                Some(record) if self.may_see(&record, request.grants.as_ref()) => {
+                Some(record)
+                    if delivery::receives(
+                        &Addressed::new(&record, &shared.config.url),
+                        Selection::AnyTopic,
+                        request.grants.as_ref(),
+                    ) =>
+                {
                     (Some(record.cursor), ResumePoint::After(id.into()))
                 }
                 // Unknown, trimmed, or private to others: answered alike, so
@@ -178,28 +152,8 @@ impl Hub {
                 ),
             },
         };
-        let id = shared.next_subscriber.fetch_add(1, Relaxed);
-        let (subscriber, until) = {
-            let mut registry = shared.registry();
-            if registry.closed {
-                return Err(SubscribeError::Closed);
-            }
-            let until = registry.dispatched;
-            // Live records after `until` are queued from now on; anything at
-            // or before the resume cursor is a duplicate of what the client has.
-            let last = from.map_or(until, |from| from.max(until));
-            let subscriber = Arc::new(Subscriber::new(
-                id,
-                request.matchers,
-                request.grants,
-                last,
-                request.on_lag,
-            ));
-            registry.insert(Arc::clone(&subscriber));
-            (subscriber, until)
-        };
-        shared.counters.subscribers.fetch_add(1, Relaxed);
-        shared.counters.subscriptions_total.fetch_add(1, Relaxed);
+        let Registered { subscriber, until } =
+            shared.register(request.matchers, request.grants, from, request.on_lag)?;
         Ok(Subscription::new(
             Arc::clone(shared),
             subscriber,
@@ -207,17 +161,6 @@ impl Hub {
             from,
             until,
         ))
-    }
-
-    /// Whether a subscriber with `grants` may see `record`, by the rule of
-    /// delivery: public, or private with a grant on one of its topics.
-    fn may_see(&self, record: &Record, grants: Option<&Grants>) -> bool {
-        if !record.private {
-            return true;
-        }
-        let url = &self.shared().config.url;
-        let topics: Vec<Topic<'_>> = record.topics.iter().map(|t| Topic::new(t, url)).collect();
-        subscriber::may_read(grants, &topics)
     }
 
     async fn before_oldest(&self) -> Result<Cursor, SubscribeError> {

@@ -43,10 +43,13 @@
 //! subscriber's queue, is always delivered.
 
 mod config;
+mod delivery;
 mod dispatcher;
 mod error;
 mod hub;
 mod registry;
+mod reserved;
+mod state;
 mod stats;
 mod subscriber;
 mod subscription;
@@ -59,7 +62,8 @@ pub mod topic;
 pub use config::{HubConfig, IdKind, PublishLimits};
 pub use error::{PublishError, SubscribeError};
 pub use hub::Hub;
+pub use reserved::{EARLIEST, GAP_EVENT_TYPE};
 pub use stats::HubStats;
 pub use subscriber::CloseReason;
-pub use subscription::{ResumePoint, SubscribeRequest, Subscription, GAP_EVENT_TYPE};
+pub use subscription::{ResumePoint, SubscribeRequest, Subscription};
 pub use update::{Published, Update};

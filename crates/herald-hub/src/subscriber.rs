@@ -30,7 +30,7 @@ use herald_store::Cursor;
 use tokio::sync::Notify;
 
 use crate::grant::Grants;
-use crate::matcher::{Matcher, Topic};
+use crate::matcher::Matcher;
 
 /// Why a subscription's stream ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -107,21 +107,6 @@ impl Subscriber {
                 waker: None,
             }),
         }
-    }
-
-    /// Whether a record with these topics is for this subscriber: one of
-    /// its matchers selects one of the topics, and a private record needs a
-    /// grant on one of them.
-    pub fn wants(&self, topics: &[Topic<'_>], private: bool) -> bool {
-        let selected = self
-            .matchers
-            .iter()
-            .any(|matcher| topics.iter().any(|topic| matcher.matches(topic)));
-        selected && (!private || self.may_read(topics))
-    }
-
-    pub fn may_read(&self, topics: &[Topic<'_>]) -> bool {
-        may_read(self.grants.as_ref(), topics)
     }
 
     /// Queues a record's frame, or closes the subscriber for lagging when
@@ -230,13 +215,6 @@ impl Subscriber {
         queue.keepalive_only = false;
         Pending::Frames(frames)
     }
-}
-
-/// Whether a subscriber with `grants` may read a private record with these
-/// topics: the one rule for live delivery, replay, and the cursor a
-/// subscriber resumes from.
-pub(crate) fn may_read(grants: Option<&Grants>, topics: &[Topic<'_>]) -> bool {
-    grants.is_some_and(|grants| grants.may_read(topics))
 }
 
 /// The outcome of [`Subscriber::push`].

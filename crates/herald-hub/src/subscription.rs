@@ -18,22 +18,12 @@ use futures_util::Stream;
 use herald_proto::{Encoder, Event};
 use herald_store::{Cursor, ErrorKind, Record, StoreError};
 
+use crate::delivery::{self, Addressed, Selection};
 use crate::grant::Grants;
-use crate::hub::Shared;
-use crate::matcher::{Matcher, Topic};
+use crate::matcher::Matcher;
+use crate::reserved::{EARLIEST, GAP_EVENT_TYPE};
+use crate::state::Shared;
 use crate::subscriber::{CloseReason, Pending, Subscriber};
-
-/// The SSE event type of the hub's own in-band reports. Publishers cannot
-/// use it (a publish with `type=mercure` is refused), so a report cannot be
-/// forged.
-///
-/// The gap report is sent before the replay when a subscriber resumes from
-/// an id the hub no longer has (unknown, or trimmed by retention), or from
-/// the id of a private update it may not read. Its data
-/// is JSON: `{"type": "gap", "last_event_id": "<the id asked for>",
-/// "resumed_from": "earliest"}`: the replay then starts from the earliest
-/// event retained, so nothing still retained is skipped.
-pub const GAP_EVENT_TYPE: &str = "mercure";
 
 /// What a subscriber asks for.
 #[derive(Clone, Debug)]
@@ -85,7 +75,7 @@ impl ResumePoint {
     pub fn header_value(&self) -> Option<&str> {
         match self {
             ResumePoint::Live => None,
-            ResumePoint::Earliest | ResumePoint::Gap(_) => Some("earliest"),
+            ResumePoint::Earliest | ResumePoint::Gap(_) => Some(EARLIEST),
             ResumePoint::After(id) => Some(id),
         }
     }
@@ -165,12 +155,9 @@ impl Subscription {
                         finished = true;
                         break;
                     }
-                    let topics: Vec<Topic<'_>> = record
-                        .topics
-                        .iter()
-                        .map(|t| Topic::new(t, &self.shared.config.url))
-                        .collect();
-                    if self.subscriber.wants(&topics, record.private) {
+                    let addressed = Addressed::new(&record, &self.shared.config.url);
+                    let selection = Selection::Matchers(&self.subscriber.matchers);
+                    if delivery::receives(&addressed, selection, self.subscriber.grants.as_ref()) {
                         chunk.extend_from_slice(&record.frame);
                     }
                     if record.cursor == replay.until {
@@ -282,8 +269,9 @@ impl std::fmt::Debug for Subscription {
 /// The in-band gap report (see [`GAP_EVENT_TYPE`]).
 fn gap_report(requested: &str) -> Bytes {
     let data = format!(
-        "{{\"type\": \"gap\", \"last_event_id\": {}, \"resumed_from\": \"earliest\"}}",
-        json_string(requested)
+        "{{\"type\": \"gap\", \"last_event_id\": {}, \"resumed_from\": {}}}",
+        json_string(requested),
+        json_string(EARLIEST)
     );
     let event = Event::new(data)
         .with_type(GAP_EVENT_TYPE)

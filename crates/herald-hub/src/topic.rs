@@ -25,6 +25,8 @@ use std::fmt;
 use unicode_general_category::{get_general_category, GeneralCategory};
 use url::Url;
 
+use crate::reserved::{EARLIEST, GAP_EVENT_TYPE};
+
 /// A string contains a character the protocol forbids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -314,7 +316,7 @@ pub fn check_event_id(id: &str) -> Result<(), EventIdError> {
     if id.starts_with('#') {
         return Err(EventIdError::StartsWithHash);
     }
-    if id == "earliest" {
+    if id == EARLIEST {
         return Err(EventIdError::Earliest);
     }
     check_text(id).map_err(EventIdError::Text)
@@ -354,7 +356,7 @@ impl std::error::Error for EventTypeError {
 /// `mercure`.
 pub fn check_event_type(event_type: &str) -> Result<(), EventTypeError> {
     check_text(event_type).map_err(EventTypeError::Text)?;
-    if event_type == "mercure" {
+    if event_type == GAP_EVENT_TYPE {
         return Err(EventTypeError::Reserved);
     }
     Ok(())

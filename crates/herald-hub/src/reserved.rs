@@ -1,0 +1,20 @@
+//! The words the protocol keeps for the hub itself, each defined once: the
+//! publish rules refuse them (`topic`), the hub writes them (`subscription`,
+//! `hub`), and front ends compare against them.
+
+/// The SSE event type of the hub's own in-band reports. Publishers cannot
+/// use it (a publish with `type=mercure` is refused), so a report cannot be
+/// forged.
+///
+/// The gap report is sent before the replay when a subscriber resumes from
+/// an id the hub no longer has (unknown, or trimmed by retention), or from
+/// the id of a private update it may not read. Its data is JSON:
+/// `{"type": "gap", "last_event_id": "<the id asked for>", "resumed_from":
+/// "earliest"}`: the replay then starts from the earliest event retained,
+/// so nothing still retained is skipped.
+pub const GAP_EVENT_TYPE: &str = "mercure";
+
+/// The cursor that asks for every retained event (`Last-Event-ID:
+/// earliest`), and what `Mercure-Last-Event-ID` answers when the replay
+/// starts there. Publishers cannot use it as an id.
+pub const EARLIEST: &str = "earliest";
