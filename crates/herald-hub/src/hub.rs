@@ -13,7 +13,9 @@ use crate::reserved::EARLIEST;
 use crate::state::{Registered, Shared};
 use crate::subscriber::CloseReason;
 use crate::subscription::{ResumePoint, SubscribeRequest, Subscription};
-use crate::{dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Update};
+use crate::{
+    dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Update, ValidUpdate,
+};
 
 /// A running hub. Cheap to clone; the background tasks (the dispatcher and
 /// the heartbeat) stop when the last clone is dropped.
@@ -74,23 +76,32 @@ impl Hub {
         &self.shared().store
     }
 
-    /// Validates, encodes once and appends an update; it is acknowledged
-    /// (this returns) only once the store has it, and is then delivered to
-    /// every matching subscriber. Authorization is the caller's job (see
-    /// [`Grants::may_publish_all`](crate::grant::Grants::may_publish_all)).
+    /// [`Update::validate`] with this hub's URL and publish limits.
     ///
     /// # Errors
     ///
-    /// [`PublishError`]: invalid or too large updates, a custom id that a
-    /// retained update already has ([`PublishError::DuplicateId`], checked
-    /// by the store atomically with the append), a failed store, or a hub
-    /// that is shutting down.
-    pub async fn publish(&self, update: Update) -> Result<Published, PublishError> {
+    /// [`PublishError::Invalid`] or [`PublishError::TooLarge`].
+    pub fn validate(&self, update: Update) -> Result<ValidUpdate, PublishError> {
+        let config = &self.shared().config;
+        update.validate(&config.url, &config.publish_limits)
+    }
+
+    /// Encodes a validated update once and appends it; it is acknowledged
+    /// (this returns) only once the store has it, and is then delivered to
+    /// every matching subscriber. Authorization is the caller's job (see
+    /// [`Grants::may_publish_all`](crate::grant::Grants::may_publish_all)),
+    /// between [`Hub::validate`] and this.
+    ///
+    /// # Errors
+    ///
+    /// [`PublishError`]: a custom id that a retained update already has
+    /// ([`PublishError::DuplicateId`], checked by the store atomically with
+    /// the append), a failed store, or a hub that is shutting down.
+    pub async fn publish(&self, update: ValidUpdate) -> Result<Published, PublishError> {
         let shared = self.shared();
         if shared.registry().closed {
             return Err(PublishError::Closed);
         }
-        update.validate(&shared.config.url, &shared.config.publish_limits)?;
         let record = update.into_record(shared.config.ids)?;
         let id = Arc::clone(&record.id);
         let record = shared

@@ -24,7 +24,8 @@
 //! let matcher = Matcher::new(MatcherKind::Exact, topic, hub.url())?;
 //! let mut subscription = hub.subscribe(SubscribeRequest::new(vec![matcher])).await?;
 //!
-//! let published = hub.publish(Update::new(topic, "hello")).await?;
+//! let update = hub.validate(Update::new(topic, "hello"))?;
+//! let published = hub.publish(update).await?;
 //! let frame = subscription.next().await.expect("one frame");
 //! let expected = format!("id: {}\ndata: hello\n\n", published.id);
 //! assert_eq!(&frame[..], expected.as_bytes());
@@ -60,10 +61,10 @@ pub mod matcher;
 pub mod topic;
 
 pub use config::{HubConfig, IdKind, PublishLimits};
-pub use error::{PublishError, SubscribeError};
+pub use error::{InvalidUpdate, PublishError, SizeLimit, SubscribeError, UpdateTooLarge};
 pub use hub::Hub;
 pub use reserved::{EARLIEST, GAP_EVENT_TYPE};
 pub use stats::HubStats;
 pub use subscriber::CloseReason;
 pub use subscription::{ResumePoint, SubscribeRequest, Subscription};
-pub use update::{Published, Update};
+pub use update::{Published, Update, ValidUpdate};

@@ -2,6 +2,10 @@
 //!
 //! Token failures carry an RFC 6750 `WWW-Authenticate: Bearer` challenge;
 //! other errors are a one-line `text/plain` reason.
+//!
+//! The conversions from the hub's errors only choose the status and the
+//! text; a 503 is logged once, where it is answered (`into_response`), so
+//! a `?` never logs as a side effect.
 
 use axum::response::{IntoResponse, Response};
 use herald_hub::{PublishError, SubscribeError};
@@ -41,20 +45,16 @@ impl From<AuthError> for ApiError {
 impl From<PublishError> for ApiError {
     fn from(err: PublishError) -> Self {
         match err {
-            PublishError::Invalid(why) => ApiError::BadRequest(why),
-            PublishError::TooLarge(why) => ApiError::TooLarge(why),
+            PublishError::Invalid(rule) => ApiError::BadRequest(rule.to_string()),
+            PublishError::TooLarge(limit) => ApiError::TooLarge(limit.to_string()),
             err @ PublishError::DuplicateId(_) => ApiError::Conflict(err.to_string()),
-            other => {
-                tracing::warn!("publish failed: {other}");
-                ApiError::Unavailable(other.to_string())
-            }
+            other => ApiError::Unavailable(other.to_string()),
         }
     }
 }
 
 impl From<SubscribeError> for ApiError {
     fn from(err: SubscribeError) -> Self {
-        tracing::warn!("subscribe failed: {err}");
         ApiError::Unavailable(err.to_string())
     }
 }
@@ -66,7 +66,12 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
             ApiError::TooManyConnections(why) => (StatusCode::TOO_MANY_REQUESTS, why.to_owned()),
-            ApiError::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+            ApiError::Unavailable(why) => {
+                // The hub cannot serve (its store failed, or it is closing):
+                // the operator needs to know, the client only gets the text.
+                tracing::warn!("answering 503: {why}");
+                (StatusCode::SERVICE_UNAVAILABLE, why)
+            }
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
             ApiError::Timeout(why) => (StatusCode::REQUEST_TIMEOUT, why),
             ApiError::Auth(err) => {

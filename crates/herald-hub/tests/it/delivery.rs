@@ -8,7 +8,7 @@ use herald_hub::grant::Grants;
 use herald_hub::matcher::{Matcher, MatcherKind};
 use herald_hub::{Hub, ResumePoint, SubscribeRequest, Subscription, Update};
 
-use crate::{events, exact, hub};
+use crate::{events, exact, hub, publish};
 
 fn pattern(hub: &Hub, pattern: &str) -> Matcher {
     Matcher::new(MatcherKind::UrlPattern, pattern, hub.url()).unwrap()
@@ -37,8 +37,8 @@ async fn publish_private_then_marker(hub: &Hub) {
     update.topics.push("/b".into());
     update.id = Some("p".into());
     update.private = true;
-    hub.publish(update).await.unwrap();
-    hub.publish(Update::new("/a", "marker")).await.unwrap();
+    publish(hub, update).await.unwrap();
+    publish(hub, Update::new("/a", "marker")).await.unwrap();
 }
 
 /// The data of the events up to and including the marker.
@@ -162,7 +162,7 @@ async fn matchers_never_widen_grants_and_grants_never_widen_matchers() {
     )
     .await;
     publish_private_then_marker(&hub).await;
-    hub.publish(Update::new("/c", "marker")).await.unwrap();
+    publish(&hub, Update::new("/c", "marker")).await.unwrap();
     assert_eq!(data_until_marker(&mut wide).await, ["marker"]);
     assert_eq!(data_until_marker(&mut narrow).await, ["marker"]);
 }
@@ -206,8 +206,8 @@ async fn a_subscriber_gets_each_record_once_whatever_matches_it() {
     .await;
     let mut update = Update::new("/a", "one");
     update.topics.push("/b".into());
-    hub.publish(update).await.unwrap();
-    hub.publish(Update::new("/a", "marker")).await.unwrap();
+    publish(&hub, update).await.unwrap();
+    publish(&hub, Update::new("/a", "marker")).await.unwrap();
     assert_eq!(data_until_marker(&mut twice).await, ["one", "marker"]);
     drop(twice);
     assert_eq!(hub.subscriber_count(), 0);
@@ -236,7 +236,9 @@ async fn many_subscribers_on_one_topic_come_and_go_independently() {
     }
     assert_eq!(hub.subscriber_count(), 100);
     assert_eq!(hub.stats().subscribers, 100);
-    hub.publish(Update::new("/storm", "marker")).await.unwrap();
+    publish(&hub, Update::new("/storm", "marker"))
+        .await
+        .unwrap();
     for subscription in &mut kept {
         assert_eq!(data_until_marker(subscription).await, ["marker"]);
     }

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use herald_hub::matcher::Topic;
 use herald_hub::{CloseReason, SubscribeRequest, Update};
 
-use crate::{events, exact, hub, hub_with, subscribe};
+use crate::{events, exact, hub, hub_with, publish, subscribe};
 
 #[tokio::test]
 async fn a_published_update_reaches_every_matching_subscriber_once() {
@@ -23,8 +23,8 @@ async fn a_published_update_reaches_every_matching_subscriber_once() {
 
     let mut update = Update::new("/books/1", "first");
     update.topics.push("/books/alt".into());
-    let published = hub.publish(update).await.unwrap();
-    hub.publish(Update::new("/books/2", "second"))
+    let published = publish(&hub, update).await.unwrap();
+    publish(&hub, Update::new("/books/2", "second"))
         .await
         .unwrap();
 
@@ -37,7 +37,9 @@ async fn a_published_update_reaches_every_matching_subscriber_once() {
     assert_eq!(got[0].data(), "second");
 
     // `both` matched the update through two topics but got it once.
-    hub.publish(Update::new("/books/1", "third")).await.unwrap();
+    publish(&hub, Update::new("/books/1", "third"))
+        .await
+        .unwrap();
     let got = events(&mut both, 1).await;
     assert_eq!(got[0].data(), "third");
 }
@@ -55,8 +57,10 @@ async fn private_updates_reach_only_granted_subscribers() {
 
     let mut update = Update::new("/secret", "for your eyes only");
     update.private = true;
-    hub.publish(update).await.unwrap();
-    hub.publish(Update::new("/secret", "public")).await.unwrap();
+    publish(&hub, update).await.unwrap();
+    publish(&hub, Update::new("/secret", "public"))
+        .await
+        .unwrap();
 
     let got = events(&mut granted, 2).await;
     assert_eq!(got[0].data(), "for your eyes only");
@@ -84,7 +88,7 @@ async fn a_subscriber_that_reads_nothing_is_closed_and_the_others_get_everything
         }));
     }
     for i in 0..10_000 {
-        hub.publish(Update::new("/feed", i.to_string()))
+        publish(&hub, Update::new("/feed", i.to_string()))
             .await
             .unwrap();
         if i % 20 == 0 {
@@ -129,7 +133,7 @@ async fn shutdown_sends_last_words_and_ends_every_stream() {
     assert_eq!(&frame[..], b"retry: 500\n\n");
     assert!(subscription.next().await.is_none());
     assert_eq!(subscription.close_reason(), Some(CloseReason::Shutdown));
-    assert!(hub.publish(Update::new("/x", "late")).await.is_err());
+    assert!(publish(&hub, Update::new("/x", "late")).await.is_err());
 }
 
 #[tokio::test(start_paused = true)]
@@ -153,7 +157,7 @@ async fn the_largest_accepted_updates_reach_an_idle_subscriber_whole() {
     let megabyte = "x".repeat(hub.config().publish_limits.max_data_len);
     let line_breaks = "\n".repeat(150_000);
     for data in [&megabyte, &line_breaks] {
-        hub.publish(Update::new("/big", data.as_str()))
+        publish(&hub, Update::new("/big", data.as_str()))
             .await
             .unwrap();
         let got = events(&mut subscription, 1).await;
@@ -171,10 +175,10 @@ async fn what_waits_behind_the_head_of_the_queue_is_still_bounded() {
     // One frame above the bound goes in whole; a second one behind it,
     // unread, is lag.
     let big = "x".repeat(100 * 1024);
-    hub.publish(Update::new("/big", big.as_str()))
+    publish(&hub, Update::new("/big", big.as_str()))
         .await
         .unwrap();
-    hub.publish(Update::new("/big", big.as_str()))
+    publish(&hub, Update::new("/big", big.as_str()))
         .await
         .unwrap();
     while subscription.next().await.is_some() {}
@@ -189,7 +193,7 @@ async fn a_queued_heartbeat_does_not_turn_a_large_update_into_lag() {
     // A heartbeat is queued and not yet written when the update comes.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let data = "x".repeat(hub.config().publish_limits.max_data_len);
-    hub.publish(Update::new("/big", data.as_str()))
+    publish(&hub, Update::new("/big", data.as_str()))
         .await
         .unwrap();
     let got = events(&mut subscription, 1).await;

@@ -12,7 +12,7 @@ use herald_hub::{CloseReason, Hub, PublishError, SubscribeError, SubscribeReques
 use herald_store::{Bounds, Cursor, MemoryStore, NewRecord, Record, Retention, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::{config, events, exact, subscribe};
+use crate::{config, events, exact, publish, subscribe};
 
 /// What the live follows of a [`Faulty`] store do next.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -126,15 +126,15 @@ async fn a_follow_error_is_retried_and_subscribers_keep_their_streams() {
     let store = Faulty::new();
     let hub = hub_on(&store).await;
     let mut subscription = subscribe(&hub, "/t", None).await;
-    hub.publish(Update::new("/t", "before")).await.unwrap();
+    publish(&hub, Update::new("/t", "before")).await.unwrap();
     assert_eq!(events(&mut subscription, 1).await[0].data(), "before");
 
     // The live follow breaks, and the next three attempts fail at once:
     // the dispatcher backs off and retries from where it was.
     store.failing_follows.store(3, Ordering::SeqCst);
     store.fault.send_replace(Fault::Fail);
-    hub.publish(Update::new("/t", "during 1")).await.unwrap();
-    hub.publish(Update::new("/t", "during 2")).await.unwrap();
+    publish(&hub, Update::new("/t", "during 1")).await.unwrap();
+    publish(&hub, Update::new("/t", "during 2")).await.unwrap();
 
     let got = tokio::time::timeout(Duration::from_secs(10), events(&mut subscription, 2))
         .await
@@ -149,7 +149,7 @@ async fn a_follow_error_is_retried_and_subscribers_keep_their_streams() {
     assert_eq!(hub.stats().follow_retries, 4);
     assert_eq!(store.follows.load(Ordering::SeqCst), 5);
 
-    hub.publish(Update::new("/t", "after")).await.unwrap();
+    publish(&hub, Update::new("/t", "after")).await.unwrap();
     assert_eq!(events(&mut subscription, 1).await[0].data(), "after");
     assert_eq!(hub.subscriber_count(), 1);
 }
@@ -188,6 +188,6 @@ async fn a_live_log_that_ends_closes_the_hub() {
         matches!(refused, Err(SubscribeError::Closed)),
         "{refused:?}"
     );
-    let refused = hub.publish(Update::new("/t", "lost")).await;
+    let refused = publish(&hub, Update::new("/t", "lost")).await;
     assert!(matches!(refused, Err(PublishError::Closed)), "{refused:?}");
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_hub::matcher::{Matcher, MatcherKind};
-use herald_hub::{Hub, HubConfig, SubscribeRequest, Subscription};
+use herald_hub::{Hub, HubConfig, PublishError, Published, SubscribeRequest, Subscription, Update};
 use herald_proto::{Decoder, MessageEvent};
 use herald_store::MemoryStore;
 
@@ -39,6 +39,11 @@ pub async fn hub_with(configure: impl FnOnce(&mut HubConfig)) -> Hub {
     Hub::start(Arc::new(MemoryStore::new()), config)
         .await
         .unwrap()
+}
+
+/// Validates and publishes an update, as a front end does.
+pub async fn publish(hub: &Hub, update: Update) -> Result<Published, PublishError> {
+    hub.publish(hub.validate(update)?).await
 }
 
 /// An exact matcher.

@@ -2,9 +2,13 @@
 //! refusal says: these texts are the 400 and 413 bodies over HTTP, so a
 //! publisher must be able to tell from them which rule failed.
 
-use herald_hub::{HubConfig, PublishError, PublishLimits, Update};
+use herald_hub::topic::{EventIdError, EventTypeError, TopicError};
+use herald_hub::{
+    HubConfig, InvalidUpdate, PublishError, PublishLimits, SizeLimit, Update, EARLIEST,
+    GAP_EVENT_TYPE,
+};
 
-use crate::hub_with;
+use crate::{hub_with, publish};
 
 fn update(configure: impl FnOnce(&mut Update)) -> Update {
     let mut update = Update::new("/t", "x");
@@ -79,7 +83,7 @@ fn small_limits(config: &mut HubConfig) {
 async fn every_refusal_names_its_rule() {
     let hub = hub_with(small_limits).await;
     for (update, expected) in refusals() {
-        let error = hub.publish(update.clone()).await.unwrap_err();
+        let error = publish(&hub, update.clone()).await.unwrap_err();
         match &error {
             PublishError::Invalid(_) | PublishError::TooLarge(_) => {}
             other => panic!("{update:?}: not a validation error: {other:?}"),
@@ -96,7 +100,7 @@ async fn long_ids_and_types_are_too_large() {
         update(|u| u.id = Some("x".repeat(17))),
         update(|u| u.event_type = Some("x".repeat(17))),
     ] {
-        let error = hub.publish(update.clone()).await.unwrap_err();
+        let error = publish(&hub, update.clone()).await.unwrap_err();
         assert!(
             matches!(error, PublishError::TooLarge(_)),
             "{update:?}: {error:?}"
@@ -108,5 +112,47 @@ async fn long_ids_and_types_are_too_large() {
         u.id = Some("x".repeat(16));
         u.event_type = Some("x".repeat(16));
     });
-    hub.publish(at_limit).await.unwrap();
+    publish(&hub, at_limit).await.unwrap();
+}
+
+#[tokio::test]
+async fn refusals_carry_the_rule_and_the_limit_as_data() {
+    let hub = hub_with(small_limits).await;
+    let refuse = |update: Update| hub.validate(update).unwrap_err();
+    assert!(matches!(
+        refuse(update(|u| u.topics.clear())),
+        PublishError::Invalid(InvalidUpdate::NoTopic)
+    ));
+    match refuse(update(|u| u.topics.push("*".into()))) {
+        PublishError::Invalid(InvalidUpdate::Topic { topic, rule }) => {
+            assert_eq!((topic.as_str(), rule), ("*", TopicError::Wildcard))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        refuse(update(|u| u.topics.push("/.well-known/mercure".into()))),
+        PublishError::Invalid(InvalidUpdate::Topic {
+            rule: TopicError::ReservedNamespace,
+            ..
+        })
+    ));
+    assert!(matches!(
+        refuse(update(|u| u.id = Some(EARLIEST.into()))),
+        PublishError::Invalid(InvalidUpdate::Id(EventIdError::Earliest))
+    ));
+    assert!(matches!(
+        refuse(update(|u| u.event_type = Some(GAP_EVENT_TYPE.into()))),
+        PublishError::Invalid(InvalidUpdate::Type(EventTypeError::Reserved))
+    ));
+    match refuse(update(|u| u.data = "x".repeat(17))) {
+        PublishError::TooLarge(too_large) => assert_eq!(
+            (too_large.limit, too_large.size, too_large.max),
+            (SizeLimit::DataLen, 17, 16)
+        ),
+        other => panic!("{other:?}"),
+    }
+    match refuse(update(|u| u.event_type = Some("x".repeat(17)))) {
+        PublishError::TooLarge(too_large) => assert_eq!(too_large.limit, SizeLimit::TypeLen),
+        other => panic!("{other:?}"),
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use herald_hub::{PublishError, ResumePoint, SubscribeRequest, Update, GAP_EVENT_TYPE};
 use rand_like::Rng;
 
-use crate::{events, hub, subscribe};
+use crate::{events, hub, publish, subscribe};
 
 #[tokio::test]
 async fn resuming_after_an_id_replays_exactly_what_followed_then_goes_live() {
@@ -14,13 +14,13 @@ async fn resuming_after_an_id_replays_exactly_what_followed_then_goes_live() {
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
-            hub.publish(Update::new("/t", format!("{i}")))
+            publish(&hub, Update::new("/t", format!("{i}")))
                 .await
                 .unwrap()
                 .id,
         );
     }
-    hub.publish(Update::new("/other", "not mine"))
+    publish(&hub, Update::new("/other", "not mine"))
         .await
         .unwrap();
     let mut subscription = subscribe(&hub, "/t", Some(&ids[1])).await;
@@ -28,7 +28,7 @@ async fn resuming_after_an_id_replays_exactly_what_followed_then_goes_live() {
         subscription.resume_point(),
         &ResumePoint::After(ids[1].clone())
     );
-    hub.publish(Update::new("/t", "live")).await.unwrap();
+    publish(&hub, Update::new("/t", "live")).await.unwrap();
     let got = events(&mut subscription, 4).await;
     let data: Vec<&str> = got.iter().map(|e| e.data()).collect();
     assert_eq!(data, ["2", "3", "4", "live"]);
@@ -38,7 +38,7 @@ async fn resuming_after_an_id_replays_exactly_what_followed_then_goes_live() {
 async fn earliest_replays_everything_retained() {
     let hub = hub().await;
     for i in 0..3 {
-        hub.publish(Update::new("/t", format!("{i}")))
+        publish(&hub, Update::new("/t", format!("{i}")))
             .await
             .unwrap();
     }
@@ -54,7 +54,7 @@ async fn earliest_replays_everything_retained() {
 #[tokio::test]
 async fn an_unknown_id_is_reported_in_band_then_everything_retained_is_replayed() {
     let hub = hub().await;
-    hub.publish(Update::new("/t", "kept")).await.unwrap();
+    publish(&hub, Update::new("/t", "kept")).await.unwrap();
     let mut subscription = subscribe(&hub, "/t", Some("urn:uuid:gone")).await;
     assert_eq!(subscription.resume_point().header_value(), Some("earliest"));
     let got = events(&mut subscription, 2).await;
@@ -73,8 +73,10 @@ async fn a_private_cursor_is_treated_like_an_unknown_one_without_a_grant() {
     let mut secret = Update::new("/secret", "for your eyes only");
     secret.id = Some("private-1".into());
     secret.private = true;
-    hub.publish(secret).await.unwrap();
-    hub.publish(Update::new("/secret", "public")).await.unwrap();
+    publish(&hub, secret).await.unwrap();
+    publish(&hub, Update::new("/secret", "public"))
+        .await
+        .unwrap();
 
     let unknown = subscribe(&hub, "/secret", Some("never-was")).await;
     let mut anonymous = subscribe(&hub, "/secret", Some("private-1")).await;
@@ -119,17 +121,17 @@ async fn a_retained_custom_id_cannot_be_published_again() {
     for (id, data) in [("a", "1"), ("b", "2")] {
         let mut update = Update::new("/t", data);
         update.id = Some(id.into());
-        hub.publish(update).await.unwrap();
+        publish(&hub, update).await.unwrap();
     }
     let mut again = Update::new("/t", "3");
     again.id = Some("a".into());
-    match hub.publish(again).await {
+    match publish(&hub, again).await {
         Err(PublishError::DuplicateId(id)) => assert_eq!(id, "a"),
         other => panic!("expected DuplicateId, got {other:?}"),
     }
     assert_eq!(hub.stats().published, 2);
     let mut subscription = subscribe(&hub, "/t", Some("a")).await;
-    hub.publish(Update::new("/t", "live")).await.unwrap();
+    publish(&hub, Update::new("/t", "live")).await.unwrap();
     let got = events(&mut subscription, 2).await;
     assert_eq!(
         got.iter().map(|e| e.data()).collect::<Vec<_>>(),
@@ -150,11 +152,11 @@ async fn a_custom_id_is_free_again_once_retention_removed_it() {
         .unwrap();
     let mut first = Update::new("/t", "1");
     first.id = Some("a".into());
-    hub.publish(first.clone()).await.unwrap();
-    hub.publish(Update::new("/t", "2")).await.unwrap();
+    publish(&hub, first.clone()).await.unwrap();
+    publish(&hub, Update::new("/t", "2")).await.unwrap();
     // "a" was trimmed: a client resuming from it is told of a gap, so
     // reusing the id misleads no one.
-    hub.publish(first).await.unwrap();
+    publish(&hub, first).await.unwrap();
 }
 
 /// The seam under a race: publishes run while subscribers connect and
@@ -171,8 +173,7 @@ async fn resume_under_a_publish_race_has_no_gap_and_no_duplicate() {
         let published = Arc::clone(&published);
         tokio::spawn(async move {
             for i in 0..EVENTS {
-                let id = hub
-                    .publish(Update::new("/race", i.to_string()))
+                let id = publish(&hub, Update::new("/race", i.to_string()))
                     .await
                     .unwrap()
                     .id;

@@ -79,13 +79,16 @@ async fn publish(state: AppState, request: Request) -> Result<Response, ApiError
     };
 
     let update = parse_update(parts.headers.get(header::CONTENT_TYPE), &body)?;
-    update.validate(state.hub.url(), &state.hub.config().publish_limits)?;
+    let update = state.hub.validate(update)?;
 
     match publisher? {
         Publisher::Token(claims) => {
             let base = state.hub.url();
-            let topics: Vec<Topic<'_>> =
-                update.topics.iter().map(|t| Topic::new(t, base)).collect();
+            let topics: Vec<Topic<'_>> = update
+                .topics()
+                .iter()
+                .map(|t| Topic::new(t, base))
+                .collect();
             if !claims.grants.may_publish_all(&topics) {
                 return Err(AuthError::insufficient_scope().into());
             }

@@ -164,6 +164,22 @@ async fn oversized_requests_are_413() {
 }
 
 #[tokio::test]
+async fn a_refusal_says_which_rule_or_limit() {
+    let hub = start().await;
+    let response = hub.publish(&[("topic", "/.well-known/mercure/x")]).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "topic \"/.well-known/mercure/x\" addresses the hub's reserved namespace\n"
+    );
+    let topics: Vec<(&str, String)> = (0..65).map(|i| ("topic", format!("/t{i}"))).collect();
+    let fields: Vec<(&str, &str)> = topics.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = hub.publish(&fields).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.text().await.unwrap(), "65 topics (at most 64)\n");
+}
+
+#[tokio::test]
 async fn a_publish_without_token_is_401_with_a_bare_bearer_challenge() {
     let hub = start().await;
     let response = hub.publish_as(None, &[("topic", "/a")]).await;
