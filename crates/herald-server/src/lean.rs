@@ -141,7 +141,9 @@ pub(crate) async fn serve_subscribe(
     ))
     .await;
     if let Some(body) = body {
-        stream_body(stream, body, kill).await;
+        if stream_body(stream, body, kill).await == Ended::Killed {
+            tracing::info!(%peer, "closed the stalled connection of a subscriber that fell too far behind");
+        }
     }
 }
 
@@ -177,7 +179,20 @@ async fn respond(
 
 /// Writes the event stream's frames as they come until it ends, the
 /// client goes away, or the hub cuts the subscriber off.
-async fn stream_body(mut stream: TcpStream, mut body: axum::body::Body, kill: Arc<Notify>) {
+/// How an event stream on the lean path ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The stream ended, or the client left or failed.
+    Done,
+    /// The hub cut the subscriber off for lagging.
+    Killed,
+}
+
+async fn stream_body(
+    mut stream: TcpStream,
+    mut body: axum::body::Body,
+    kill: Arc<Notify>,
+) -> Ended {
     let (mut reader, mut writer) = stream.split();
     // The client sends nothing more; a read returns only when it closes
     // (or misbehaves). A few bytes on the stack are enough to notice.
@@ -196,25 +211,26 @@ async fn stream_body(mut stream: TcpStream, mut body: axum::body::Body, kill: Ar
                 _ => break,
             },
             read = reader.read(&mut scratch) => match read {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => return Ended::Done,
                 Ok(_) => continue,
             },
             // The hub cut this subscriber off for lagging: dropping the
             // socket is the only way to end a stalled write.
-            _ = &mut killed => return,
+            _ = &mut killed => return Ended::Killed,
         };
         // The write can block for as long as the client does not read: the
         // kill switch must be heard here too.
         tokio::select! {
             written = writer.write_all(&data) => {
                 if written.is_err() {
-                    return;
+                    return Ended::Done;
                 }
             }
-            _ = &mut killed => return,
+            _ = &mut killed => return Ended::Killed,
         }
     }
     let _ = writer.shutdown().await;
+    Ended::Done
 }
 
 /// Writes a complete response and closes: the head (with its length when

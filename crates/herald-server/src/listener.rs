@@ -37,6 +37,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::lean::{self, First};
 use crate::limits::{self, Full, Slot, Slots};
@@ -95,6 +96,9 @@ pub(crate) async fn run(
         stop: stop_rx,
     };
     let connections = TaskTracker::new();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, max_connections = total, "accepting connections");
+    }
     let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
     loop {
@@ -114,7 +118,8 @@ pub(crate) async fn run(
         match slots.acquire(Some(peer.ip())) {
             Ok(slot) => {
                 let _ = stream.set_nodelay(true);
-                connections.spawn(connection(stream, peer, edge.clone(), slot));
+                let span = tracing::debug_span!("connection", %peer);
+                connections.spawn(connection(stream, peer, edge.clone(), slot).instrument(span));
             }
             Err(full) if refusing.load(Ordering::Relaxed) < max_refusing => {
                 tracing::debug!("refused a connection from {peer}: {full:?}");
@@ -131,6 +136,10 @@ pub(crate) async fn run(
 
     // Refuse new work, tell subscribers to come back soon, end their
     // streams, then let open connections finish.
+    tracing::info!(
+        connections = connections.len(),
+        "shutting down: no new connections; subscribers are told to reconnect"
+    );
     drop(listener);
     hub.shutdown(Some(Encoder::retry(config.shutdown_retry_ms)));
     let _ = stop_tx.send(true);
@@ -141,6 +150,7 @@ pub(crate) async fn run(
     {
         tracing::warn!("some connections did not finish within {DRAIN:?}");
     }
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -269,7 +279,9 @@ async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, 
             }
         }
         // Dropping the connection closes the socket.
-        _ = kill.notified() => tracing::debug!("closed the stalled connection of {peer}"),
+        _ = kill.notified() => {
+            tracing::info!(%peer, "closed the stalled connection of a subscriber that fell too far behind");
+        }
         // hyper does not notice this while it holds unread input. A client
         // that only half-closed after its request still gets an answer that
         // is ready within the grace; a stream whose reader left does not.

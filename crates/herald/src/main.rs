@@ -8,6 +8,7 @@
 mod cmd;
 mod config;
 mod exit;
+mod logging;
 mod token;
 
 use clap::Parser;
@@ -16,6 +17,10 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "herald", version, about, long_about = None)]
 struct Cli {
+    /// How diagnostics on standard error are written (`RUST_LOG` sets
+    /// their level).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: cmd::Command,
 }
@@ -25,12 +30,10 @@ fn main() -> std::process::ExitCode {
         return exit::report(result);
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let default_level = match cli.command {
+        cmd::Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    logging::init(cli.log_format, default_level);
     exit::report(cmd::run(cli.command))
 }

@@ -158,21 +158,23 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
     // take the whole hard limit first.
     let open_files = herald_bench::raise_nofile();
 
-    eprintln!("herald: listening on http://{local}");
-    eprintln!("herald: open-files limit {open_files}");
-    eprintln!("herald: hub URL {hub_url}");
+    // The banner is `tracing` events like everything else on stderr, so
+    // `--log-format json` gives a log shipper nothing but JSON; the token
+    // alone goes to stdout, for scripts.
+    tracing::info!(%open_files, "listening on http://{local}");
+    tracing::info!(url = %hub_url, "hub URL {hub_url}");
     match &disk {
-        Some(disk) => eprintln!(
-            "herald: history in {} (durability: {})",
-            disk.path().display(),
-            disk.options().durability.as_str()
+        Some(disk) => tracing::info!(
+            path = %disk.path().display(),
+            durability = disk.options().durability.as_str(),
+            "history on disk"
         ),
-        None => eprintln!("herald: history in memory (lost at exit)"),
+        None => tracing::info!("history in memory (lost at exit)"),
     }
     if let Some((path, token)) = &local_token {
-        eprintln!(
-            "herald: publisher token (all topics, 30 days), saved to {}:",
-            path.display()
+        tracing::info!(
+            path = %path.display(),
+            "publisher token (all topics, 30 days) printed on stdout"
         );
         println!("{token}");
     }
@@ -184,7 +186,7 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
             .await
             .context("cannot close the store cleanly")?;
     }
-    eprintln!("herald: stopped");
+    tracing::info!("store closed");
     Ok(())
 }
 
@@ -210,10 +212,7 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener
 fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathBuf, String)> {
     let (key, created) = token::load_or_create(&config.data_dir)?;
     if created {
-        eprintln!(
-            "herald: no key configured: generated one in {}",
-            key.path.display()
-        );
+        tracing::info!(path = %key.path.display(), "no key configured: generated one");
     }
     config.server.auth.issuers.push(IssuerConfig {
         issuer: LOCAL_ISSUER.to_owned(),
@@ -264,5 +263,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    eprintln!("herald: shutting down");
+    tracing::info!("shutdown signal received");
 }

@@ -226,8 +226,8 @@ async fn out_of_descriptors_the_hub_logs_once_and_recovers() {
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(addr) = line.strip_prefix("herald: listening on http://") {
-                let _ = tx.send(addr.to_owned());
+            if let Some(url) = crate::listening_address(&line) {
+                let _ = tx.send(url.trim_start_matches("http://").to_owned());
             }
             collected.lock().unwrap().push(line);
         }

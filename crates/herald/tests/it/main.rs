@@ -18,6 +18,15 @@ pub fn herald() -> Command {
     Command::new(env!("CARGO_BIN_EXE_herald"))
 }
 
+/// The `http://ADDR` of a `herald serve` log line that says where it
+/// listens.
+pub fn listening_address(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once("listening on ")?;
+    rest.split_whitespace()
+        .next()
+        .filter(|url| url.starts_with("http://"))
+}
+
 /// Where a `herald serve` child (spawned with a piped stderr) listens:
 /// `http://ADDR`, read from its `herald: listening on` line. Its stderr
 /// keeps being drained after that, so the hub never blocks on a full pipe.
@@ -26,7 +35,7 @@ pub fn listening_on(child: &mut Child) -> String {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("herald: listening on ") {
+            if let Some(addr) = listening_address(&line) {
                 let _ = tx.send(addr.to_owned());
             }
         }
