@@ -3,9 +3,10 @@
 //! Mercure routes in front of it, and any other front end can too.
 //!
 //! A [`Hub`] owns a [`Store`](herald_store::Store), the one ordered log of
-//! updates. [`Hub::publish`] encodes an update once and appends it; a single
-//! dispatcher task follows the log and hands each record's shared bytes to
-//! every matching [`Subscription`]. A subscription that resumes from a
+//! updates. [`Hub::validate`] checks an [`Update`] against the publish
+//! rules, once; [`Hub::publish`] takes the [`ValidUpdate`], encodes it once
+//! and appends it; a single dispatcher task follows the log and hands each
+//! record's shared bytes to every matching [`Subscription`]. A subscription that resumes from a
 //! `Last-Event-ID` first replays the log after that id, then continues live,
 //! with no gap and no duplicate at the seam.
 //!
