@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use super::token::Claims;
+use super::authenticator::Claims;
 
 /// Most tokens remembered.
 const CAPACITY: usize = 4096;

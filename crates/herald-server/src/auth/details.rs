@@ -11,6 +11,8 @@ use herald_hub::matcher::{Matcher, MatcherKind};
 use serde_json::Value;
 use url::Url;
 
+use super::error::RefusalReason;
+
 /// The `type` of a Mercure authorization detail, compared byte for byte.
 pub const MERCURE_DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
 
@@ -25,15 +27,12 @@ pub const MAX_AUTHORIZATION_DETAIL_ENTRIES: usize = 128;
 /// legacy `publish` or `subscribe` list (more: invalid token).
 pub const MAX_TOPICS_PER_DETAIL: usize = 128;
 
-/// Why the claims were refused (for the debug log only).
-pub(super) type Reject = String;
-
 /// Grants from a draft-08 token's `authorization_details` claim (absent:
 /// no grants). Entries of other types are ignored.
 pub(super) fn from_authorization_details(
     claim: Option<&Value>,
     hub_url: &Url,
-) -> Result<Grants, Reject> {
+) -> Result<Grants, RefusalReason> {
     let Some(claim) = claim else {
         return Ok(Grants::none());
     };
@@ -73,7 +72,7 @@ fn mercure_detail(
     detail: &serde_json::Map<String, Value>,
     hub_url: &Url,
     builder: &mut GrantsBuilder,
-) -> Result<(), Reject> {
+) -> Result<(), RefusalReason> {
     let actions = detail
         .get("actions")
         .and_then(Value::as_array)
@@ -126,7 +125,7 @@ fn mercure_detail(
 
 /// One `{"match": …, "match_type": …}` object (`match_type` defaults to
 /// `exact`; `*` is the wildcard whatever the type).
-fn topic_matcher(topic: &Value, hub_url: &Url) -> Result<Matcher, Reject> {
+fn topic_matcher(topic: &Value, hub_url: &Url) -> Result<Matcher, RefusalReason> {
     let topic = topic.as_object().ok_or("a topic is not an object")?;
     let value = topic
         .get("match")
@@ -144,7 +143,10 @@ fn topic_matcher(topic: &Value, hub_url: &Url) -> Result<Matcher, Reject> {
 /// Grants from a legacy token's `mercure` claim: `publish` and `subscribe`
 /// lists of selectors (`*`, exact strings, URI templates) and a `payload`
 /// shown for every subscription. Absent: no grants.
-pub(super) fn from_legacy_claim(claim: Option<&Value>, hub_url: &Url) -> Result<Grants, Reject> {
+pub(super) fn from_legacy_claim(
+    claim: Option<&Value>,
+    hub_url: &Url,
+) -> Result<Grants, RefusalReason> {
     let Some(claim) = claim else {
         return Ok(Grants::none());
     };
@@ -169,7 +171,7 @@ fn legacy_selectors(
     list: Option<&Value>,
     name: &str,
     hub_url: &Url,
-) -> Result<Vec<Matcher>, Reject> {
+) -> Result<Vec<Matcher>, RefusalReason> {
     let list = match list {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,

@@ -9,6 +9,11 @@ use std::fmt;
 
 use http::{HeaderValue, StatusCode};
 
+/// Why a presented token was refused, in a few words (`"expired"`,
+/// `"unknown issuer \"…\""`). Logged at `debug` and never sent: every
+/// refusal is answered as [`AuthError::invalid_token`].
+pub(super) type RefusalReason = String;
+
 /// Which of the four authorization failures this is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -48,13 +48,14 @@
 //! [`MAX_TOPICS_PER_DETAIL`] topics in one, or a matcher longer than
 //! [`herald_hub::matcher::MAX_MATCHER_LEN`] are invalid tokens.
 
+mod authenticator;
 mod cache;
 mod config;
 mod details;
 mod error;
 mod presentation;
-mod token;
 
+pub use authenticator::{Authenticator, Claims, MAX_TOKEN_LEN};
 pub use config::{
     AuthConfig, AuthConfigError, IssuerConfig, KeyConfig, DEFAULT_ALGORITHMS, DEFAULT_COOKIE_NAME,
     DEFAULT_LEEWAY_SECS, DEFAULT_LEGACY_COOKIE_NAME,
@@ -65,4 +66,3 @@ pub use details::{
 };
 pub use error::{AuthError, AuthErrorKind};
 pub use presentation::{extract_token, Presented, Via, LEGACY_QUERY_PARAMETER};
-pub use token::{Authenticator, Claims, MAX_TOKEN_LEN};

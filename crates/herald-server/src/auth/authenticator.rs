@@ -23,8 +23,8 @@ use url::Url;
 
 use super::cache::TokenCache;
 use super::config::{AuthConfig, AuthConfigError, IssuerConfig, KeyConfig};
-use super::details::{self, Reject};
-use super::error::AuthError;
+use super::details;
+use super::error::{AuthError, RefusalReason};
 
 /// The longest token accepted, in bytes (longer: invalid token).
 pub const MAX_TOKEN_LEN: usize = 32 * 1024;
@@ -67,6 +67,52 @@ struct Key {
     alg: Algorithm,
     kid: Option<String>,
     key: DecodingKey,
+}
+
+/// A compact JWS split into its three base64url parts; nothing decoded.
+struct Jws<'t> {
+    header: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+    /// `header.payload`: what the signature covers.
+    signed: &'t str,
+}
+
+impl<'t> Jws<'t> {
+    /// Checks the length and the three parts.
+    fn split(token: &'t str) -> Result<Jws<'t>, RefusalReason> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(format!("longer than {MAX_TOKEN_LEN} bytes"));
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err("not a compact JWS (three parts)".into());
+        };
+        Ok(Jws {
+            header,
+            payload,
+            signature,
+            signed: &token[..header.len() + 1 + payload.len()],
+        })
+    }
+}
+
+/// What a token's header says, once checked against the configuration.
+struct Header {
+    alg: Algorithm,
+    /// `typ` is `at+jwt`: a draft-08 access token (else a legacy one).
+    draft: bool,
+    kid: Option<String>,
+}
+
+/// A token whose signature a configured key verified.
+struct Verified {
+    /// The payload, trusted.
+    claims: Map<String, Value>,
+    /// Its `iss` claim.
+    issuer: Option<String>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -193,18 +239,34 @@ impl Authenticator {
         })
     }
 
-    fn validate(&self, token: &str, now: SystemTime) -> Result<Claims, Reject> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(format!("longer than {MAX_TOKEN_LEN} bytes"));
-        }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("not a compact JWS (three parts)".into());
+    /// Draft-08 "Token Validation", one phase after the other: split the
+    /// compact JWS, check its header against the configuration, verify the
+    /// signature with the keys of the issuer it names, then check the now
+    /// trusted claims and read the grants. The first failure is the reason.
+    fn validate(&self, token: &str, now: SystemTime) -> Result<Claims, RefusalReason> {
+        let jws = Jws::split(token)?;
+        let header = self.check_header(jws.header)?;
+        let Verified { claims, issuer } = self.verify(&jws, &header)?;
+        let expires_at = self.check_lifetime(&claims, header.draft, now)?;
+        self.check_audience(&claims, header.draft)?;
+        let subject = string_claim(&claims, "sub")?.map(str::to_owned);
+        let grants = if header.draft {
+            details::from_authorization_details(claims.get("authorization_details"), &self.hub_url)?
+        } else {
+            details::from_legacy_claim(claims.get("mercure"), &self.hub_url)?
         };
-        let header = decode_json(header_b64).map_err(|e| format!("header: {e}"))?;
+        Ok(Claims {
+            issuer,
+            subject,
+            expires_at,
+            grants,
+            legacy: !header.draft,
+        })
+    }
 
+    /// The protected header, checked against the configuration only.
+    fn check_header(&self, encoded: &str) -> Result<Header, RefusalReason> {
+        let header = decode_json(encoded).map_err(|e| format!("header: {e}"))?;
         // The algorithm: named by the token, but accepted only from the
         // configured allowlist, and only ever used with keys configured for
         // exactly that algorithm.
@@ -229,36 +291,42 @@ impl Authenticator {
         if !draft && !self.legacy {
             return Err("typ is not at+jwt".into());
         }
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err("kid is not a string".into()),
-        };
+        let kid = string_claim(&header, "kid")?.map(str::to_owned);
+        Ok(Header { alg, draft, kid })
+    }
 
+    /// Verifies the signature with the keys of the issuer the payload
+    /// names, and returns the payload, trusted from then on.
+    fn verify(&self, jws: &Jws<'_>, header: &Header) -> Result<Verified, RefusalReason> {
         // Untrusted until the signature is verified: read only to find the
         // issuer, hence the keys.
-        let claims = decode_json(payload_b64).map_err(|e| format!("payload: {e}"))?;
-        let issuer = match claims.get("iss") {
-            None => None,
-            Some(Value::String(iss)) => Some(iss.as_str()),
-            Some(_) => return Err("iss is not a string".into()),
-        };
-        let keys = self.candidate_keys(draft, issuer, alg, kid)?;
-        let message = &token[..header_b64.len() + 1 + payload_b64.len()];
+        let claims = decode_json(jws.payload).map_err(|e| format!("payload: {e}"))?;
+        let issuer = string_claim(&claims, "iss")?;
+        let keys = self.candidate_keys(header.draft, issuer, header.alg, header.kid.as_deref())?;
         let verified = keys.iter().any(|key| {
-            jsonwebtoken::crypto::verify(signature_b64, message.as_bytes(), &key.key, alg)
+            jsonwebtoken::crypto::verify(jws.signature, jws.signed.as_bytes(), &key.key, header.alg)
                 .unwrap_or(false)
         });
         if !verified {
             return Err("signature not verified by any key of the issuer".into());
         }
+        let issuer = issuer.map(str::to_owned);
+        Ok(Verified { claims, issuer })
+    }
 
-        // Trusted from here on.
+    /// `exp` (required for draft-08 tokens) and `nbf`, with the configured
+    /// leeway. Returns when the token expires.
+    fn check_lifetime(
+        &self,
+        claims: &Map<String, Value>,
+        draft: bool,
+        now: SystemTime,
+    ) -> Result<Option<SystemTime>, RefusalReason> {
         let now_secs = now
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         let leeway = self.leeway_secs as f64;
-        let expires_at = match numeric_date(&claims, "exp")? {
+        let expires_at = match numeric_date(claims, "exp")? {
             Some(exp) => {
                 if now_secs >= exp + leeway {
                     return Err("expired".into());
@@ -272,15 +340,25 @@ impl Authenticator {
             None if draft => return Err("no exp".into()),
             None => None,
         };
-        if let Some(nbf) = numeric_date(&claims, "nbf")? {
+        if let Some(nbf) = numeric_date(claims, "nbf")? {
             if now_secs + leeway < nbf {
                 return Err("not yet valid (nbf)".into());
             }
         }
+        Ok(expires_at)
+    }
+
+    /// `aud` names this hub's resource identifier (required for draft-08
+    /// tokens).
+    fn check_audience(
+        &self,
+        claims: &Map<String, Value>,
+        draft: bool,
+    ) -> Result<(), RefusalReason> {
         match claims.get("aud") {
-            None if draft => return Err("no aud".into()),
-            None => {}
-            Some(Value::String(aud)) if *aud == self.resource => {}
+            None if draft => Err("no aud".into()),
+            None => Ok(()),
+            Some(Value::String(aud)) if *aud == self.resource => Ok(()),
             Some(Value::Array(auds)) => {
                 if auds.iter().any(|a| !a.is_string()) {
                     return Err("aud holds a non-string".into());
@@ -288,27 +366,10 @@ impl Authenticator {
                 if !auds.iter().any(|a| a.as_str() == Some(&self.resource)) {
                     return Err("aud does not name this hub".into());
                 }
+                Ok(())
             }
-            Some(_) => return Err("aud does not name this hub".into()),
+            Some(_) => Err("aud does not name this hub".into()),
         }
-        let subject = match claims.get("sub") {
-            None => None,
-            Some(Value::String(sub)) => Some(sub.clone()),
-            Some(_) => return Err("sub is not a string".into()),
-        };
-
-        let grants = if draft {
-            details::from_authorization_details(claims.get("authorization_details"), &self.hub_url)?
-        } else {
-            details::from_legacy_claim(claims.get("mercure"), &self.hub_url)?
-        };
-        Ok(Claims {
-            issuer: issuer.map(str::to_owned),
-            subject,
-            expires_at,
-            grants,
-            legacy: !draft,
-        })
     }
 
     /// The configured keys that may verify this token: those of the issuer
@@ -319,7 +380,7 @@ impl Authenticator {
         issuer: Option<&str>,
         alg: Algorithm,
         kid: Option<&str>,
-    ) -> Result<Vec<&Key>, Reject> {
+    ) -> Result<Vec<&Key>, RefusalReason> {
         let keys: Vec<&Key> = match (draft, issuer) {
             (true, None) => return Err("no iss".into()),
             (true, Some(iss)) => self
@@ -402,8 +463,20 @@ fn decode_json(part: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// An optional string member of a header or payload (`kid`, `iss`, `sub`).
+fn string_claim<'m>(
+    object: &'m Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'m str>, RefusalReason> {
+    match object.get(name) {
+        None => Ok(None),
+        Some(Value::String(value)) => Ok(Some(value)),
+        Some(_) => Err(format!("{name} is not a string")),
+    }
+}
+
 /// A NumericDate claim (seconds since the epoch, possibly fractional).
-fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Reject> {
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, RefusalReason> {
     match claims.get(name) {
         None => Ok(None),
         Some(value) => match value.as_f64() {
