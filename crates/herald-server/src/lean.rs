@@ -38,8 +38,9 @@ use crate::MERCURE_PATH;
 const MAX_HEAD: usize = 16 * 1024;
 /// Headers parsed here; requests with more go to hyper.
 const MAX_HEADERS: usize = 48;
-/// What the first request head says to do.
-pub(crate) enum First {
+
+/// What the first request head on a connection says to do.
+pub(crate) enum FirstRequest {
     /// A subscribe request, parsed (boxed: the enum stays small in the
     /// connection's future, which lives for hours).
     Subscribe(Box<Request<axum::body::Body>>),
@@ -52,7 +53,7 @@ pub(crate) enum First {
 /// Reads the first request head and decides who serves it. The whole head
 /// must arrive within `deadline` (one deadline, not one per read: a client
 /// sending a byte now and then holds its connection no longer).
-pub(crate) async fn read_first(stream: &mut TcpStream, deadline: Duration) -> First {
+pub(crate) async fn read_first(stream: &mut TcpStream, deadline: Duration) -> FirstRequest {
     let mut buf = BytesMut::with_capacity(1024);
     let read = async {
         loop {
@@ -79,9 +80,9 @@ pub(crate) async fn read_first(stream: &mut TcpStream, deadline: Duration) -> Fi
         }
     };
     match tokio::time::timeout(deadline, read).await {
-        Ok(Some(Some(request))) => First::Subscribe(Box::new(request)),
-        Ok(Some(None)) => First::Hyper(buf.freeze()),
-        Ok(None) | Err(_) => First::Gone,
+        Ok(Some(Some(request))) => FirstRequest::Subscribe(Box::new(request)),
+        Ok(Some(None)) => FirstRequest::Hyper(buf.freeze()),
+        Ok(None) | Err(_) => FirstRequest::Gone,
     }
 }
 
@@ -120,6 +121,10 @@ fn subscribe_request(head: &httparse::Request<'_, '_>) -> Option<Request<axum::b
 }
 
 /// Serves one subscribe request on the socket, then closes it.
+/// `write_deadline` bounds writing an answer that is not an event stream
+/// (an error, to a client that may not read it); the accept loop passes
+/// its head timeout. The event stream itself has no deadline: it ends when
+/// the stream does, the client leaves, or the hub cuts it off.
 pub(crate) async fn serve_subscribe(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -177,8 +182,6 @@ async fn respond(
     Some(body)
 }
 
-/// Writes the event stream's frames as they come until it ends, the
-/// client goes away, or the hub cuts the subscriber off.
 /// How an event stream on the lean path ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Ended {
@@ -188,6 +191,8 @@ enum Ended {
     Killed,
 }
 
+/// Writes the event stream's frames as they come until it ends, the
+/// client goes away, or the hub cuts the subscriber off.
 async fn stream_body(
     mut stream: TcpStream,
     mut body: axum::body::Body,

@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-use crate::lean::{self, First};
+use crate::lean::{self, FirstRequest};
 use crate::limits::{self, Full, Slot, Slots};
 use crate::rewind::Rewind;
 use crate::shared_socket::SharedSocket;
@@ -221,14 +221,14 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: 
     // is needed for a moment, not for the connection's lifetime.
     let first = Box::pin(lean::read_first(&mut stream, edge.head_timeout)).await;
     match first {
-        First::Gone => {}
-        First::Subscribe(request) => {
+        FirstRequest::Gone => {}
+        FirstRequest::Subscribe(request) => {
             lean::serve_subscribe(stream, peer, edge.app, request, edge.head_timeout).await
         }
         // Boxed: hyper's connection state is several KiB, and an async
         // fn is as large as its largest branch; every idle subscriber
         // would pay for it.
-        First::Hyper(prefix) => Box::pin(serve_hyper(stream, prefix, peer, edge)).await,
+        FirstRequest::Hyper(prefix) => Box::pin(serve_hyper(stream, prefix, peer, edge)).await,
     }
 }
 
