@@ -12,7 +12,7 @@ use std::fmt;
 use herald_proto::EventError;
 use herald_store::StoreError;
 
-use crate::topic::{EventIdError, EventTypeError, TopicError};
+use crate::field_rules::{EventIdError, EventTypeError, TopicError};
 
 /// A publish that was refused or failed.
 #[derive(Debug)]

@@ -57,9 +57,9 @@ mod subscriber;
 mod subscription;
 mod update;
 
+pub mod field_rules;
 pub mod grant;
 pub mod matcher;
-pub mod topic;
 
 pub use config::{HubConfig, IdKind, PublishLimits};
 pub use error::{InvalidUpdate, PublishError, SizeLimit, SubscribeError, UpdateTooLarge};

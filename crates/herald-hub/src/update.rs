@@ -8,7 +8,7 @@ use herald_store::{Cursor, NewRecord};
 use url::Url;
 
 use crate::error::{InvalidUpdate, SizeLimit, UpdateTooLarge};
-use crate::{topic, IdKind, PublishError, PublishLimits};
+use crate::{field_rules, IdKind, PublishError, PublishLimits};
 
 /// An update to publish: the fields of a Mercure publish request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Update {
     /// reference hub generates one for it too; as an SSE id it would reset
     /// the client's last event id). A custom id must be unique among the
     /// updates the hub retains, and survive a round trip through the
-    /// `Last-Event-ID` header (see [`topic::check_event_id`]).
+    /// `Last-Event-ID` header (see [`field_rules::check_event_id`]).
     pub id: Option<String>,
     /// The SSE event type.
     pub event_type: Option<String>,
@@ -53,7 +53,7 @@ impl Update {
 
     /// Checks every publish rule of Mercure draft-08 that does not depend
     /// on the token: topics present, within the limits, valid text, not
-    /// `*`, outside the hub's reserved namespace ([`topic::check_topic`]);
+    /// `*`, outside the hub's reserved namespace ([`field_rules::check_topic`]);
     /// id and type rules; size limits. The [`ValidUpdate`] it returns is
     /// what [`Hub::publish`](crate::Hub::publish) takes, so the rules run
     /// once, before the token is looked at (a malformed update is 400/413
@@ -74,7 +74,7 @@ impl Update {
         check_size(SizeLimit::Topics, self.topics.len(), limits.max_topics)?;
         for topic in &self.topics {
             check_size(SizeLimit::TopicLen, topic.len(), limits.max_topic_len)?;
-            topic::check_topic(topic, hub_url).map_err(|rule| InvalidUpdate::Topic {
+            field_rules::check_topic(topic, hub_url).map_err(|rule| InvalidUpdate::Topic {
                 topic: topic.clone(),
                 rule,
             })?;
@@ -82,11 +82,11 @@ impl Update {
         check_size(SizeLimit::DataLen, self.data.len(), limits.max_data_len)?;
         if let Some(id) = self.custom_id() {
             check_size(SizeLimit::IdLen, id.len(), limits.max_field_len)?;
-            topic::check_event_id(id).map_err(InvalidUpdate::Id)?;
+            field_rules::check_event_id(id).map_err(InvalidUpdate::Id)?;
         }
         if let Some(event_type) = &self.event_type {
             check_size(SizeLimit::TypeLen, event_type.len(), limits.max_field_len)?;
-            topic::check_event_type(event_type).map_err(InvalidUpdate::Type)?;
+            field_rules::check_event_type(event_type).map_err(InvalidUpdate::Type)?;
         }
         Ok(ValidUpdate(self))
     }

@@ -1,13 +1,13 @@
 //! Topic matchers, topic rules and grants: the Mercure draft-08 and legacy
 //! rules, checked through one `check` helper per concern.
 
+use herald_hub::field_rules::{
+    addresses_reserved_namespace, check_event_id, check_event_type, check_text, check_topic,
+    EventIdError, EventTypeError, TextError, TopicError,
+};
 use herald_hub::grant::Grants;
 use herald_hub::matcher::{
     Matcher, MatcherErrorKind, MatcherKind, Topic, MAX_MATCHER_LEN, MAX_TEMPLATE_EXPRESSIONS,
-};
-use herald_hub::topic::{
-    addresses_reserved_namespace, check_event_id, check_event_type, check_text, check_topic,
-    EventIdError, EventTypeError, TextError, TopicError,
 };
 use url::Url;
 

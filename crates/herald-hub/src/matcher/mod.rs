@@ -24,7 +24,7 @@
 //!
 //! Matcher values longer than [`MAX_MATCHER_LEN`] bytes (or the limit given
 //! to [`Matcher::with_max_len`]) are refused, as are
-//! values with control or format characters ([`crate::topic::check_text`]).
+//! values with control or format characters ([`crate::field_rules::check_text`]).
 //! URL patterns compile to the `regex` crate, whose matching time is
 //! linear in the topic's length whatever the pattern: no backtracking, so
 //! no pattern can stall the hub (draft-08, "URL-Pattern Denial of
@@ -41,7 +41,7 @@ use std::sync::{Arc, OnceLock};
 
 use url::Url;
 
-use crate::topic::check_text;
+use crate::field_rules::check_text;
 
 /// The longest matcher value [`Matcher::new`] accepts, in bytes (URL
 /// patterns, templates and exact values alike); [`Matcher::with_max_len`]

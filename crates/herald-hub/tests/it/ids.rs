@@ -2,7 +2,7 @@
 //! HTTP strips leading and trailing spaces and tabs from header values, so
 //! such ids are refused at publish.
 
-use herald_hub::topic::{check_event_id, EventIdError};
+use herald_hub::field_rules::{check_event_id, EventIdError};
 use herald_hub::{InvalidUpdate, PublishError, ResumePoint, Update};
 
 use crate::{events, hub, publish, subscribe};

@@ -2,7 +2,7 @@
 //! refusal says: these texts are the 400 and 413 bodies over HTTP, so a
 //! publisher must be able to tell from them which rule failed.
 
-use herald_hub::topic::{EventIdError, EventTypeError, TopicError};
+use herald_hub::field_rules::{EventIdError, EventTypeError, TopicError};
 use herald_hub::{
     HubConfig, InvalidUpdate, PublishError, PublishLimits, SizeLimit, Update, EARLIEST,
     GAP_EVENT_TYPE,

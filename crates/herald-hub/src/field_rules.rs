@@ -1,4 +1,7 @@
-//! Topic, event id and event type rules: which strings a publisher may use.
+//! The rules for the strings a publisher or subscriber gives (topics,
+//! matcher values, event ids, event types): which characters and which
+//! reserved values they may not hold. The [`Topic`](crate::matcher::Topic)
+//! a matcher selects is in [`matcher`](crate::matcher).
 //!
 //! Mercure (draft-08, Terminology and Publication) constrains every topic,
 //! topic matcher value, event `id` and event `type` the same way: no C0
@@ -71,7 +74,7 @@ impl std::error::Error for TextError {}
 /// event types: no C0, C1, DEL or `Cf` characters.
 ///
 /// ```
-/// use herald_hub::topic::check_text;
+/// use herald_hub::field_rules::check_text;
 /// assert!(check_text("https://example.com/books/1").is_ok());
 /// assert!(check_text("books\u{200B}1").is_err()); // zero-width space
 /// assert!(check_text("line\nbreak").is_err());
