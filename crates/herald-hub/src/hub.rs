@@ -71,11 +71,6 @@ impl Hub {
         &self.shared().config
     }
 
-    /// The hub's store.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.shared().store
-    }
-
     /// [`Update::validate`] with this hub's URL and publish limits.
     ///
     /// # Errors

@@ -112,6 +112,13 @@ impl Subscriber {
     /// Queues a record's frame, or closes the subscriber for lagging when
     /// more than `max_bytes` would wait behind the head of its queue (see the
     /// module docs: a frame into an empty queue is always accepted).
+    ///
+    /// Returns [`Push::Queued`] when the frame was queued;
+    /// [`Push::Skipped`] when the subscriber is already closed or already
+    /// has this record (its cursor is at or before the last one queued: the
+    /// history→live seam, or a second matcher selecting the same record);
+    /// [`Push::Lagged`] when this push closed it for lagging (its queue is
+    /// emptied and `on_lag` notified; the caller removes it from the index).
     pub fn push(&self, cursor: Cursor, frame: &Bytes, max_bytes: usize) -> Push {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed.is_some() {
@@ -220,8 +227,11 @@ impl Subscriber {
 /// The outcome of [`Subscriber::push`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Push {
+    /// The frame is queued: one delivery.
     Queued,
+    /// Nothing done: the subscriber is closed, or has the record already.
     Skipped,
+    /// This push closed the subscriber for lagging.
     Lagged,
 }
 
