@@ -1,5 +1,5 @@
 //! Append throughput (criterion): durable appends/s with 1, 16 and 256
-//! concurrent publishers, fsync on, beside `Durability::None` and the
+//! concurrent publishers, fsync on, beside `Durability::Deferred` and the
 //! in-memory store in the same run.
 //!
 //! ```text
@@ -68,7 +68,7 @@ fn append(c: &mut Criterion) {
                 b.iter_custom(|iters| runtime.block_on(appends(&memory, publishers, iters)))
             },
         );
-        for durability in [Durability::None, Durability::Fsync] {
+        for durability in [Durability::Deferred, Durability::Fsync] {
             let dir = tempfile::tempdir().expect("temp dir");
             let store = DiskStore::open(
                 dir.path(),

@@ -148,7 +148,7 @@ fn main() {
     let mut seconds = 3.0;
     let mut dir: Option<PathBuf> = None;
     let mut publishers_list: Vec<usize> = vec![1, 16, 256];
-    let mut durabilities = vec![Durability::None, Durability::Fsync];
+    let mut durabilities = vec![Durability::Deferred, Durability::Fsync];
     let mut with_memory = true;
     let mut ids = Ids::Ordered;
     let mut cache_mib = DiskOptions::default().cache_size >> 20;

@@ -63,7 +63,7 @@
 //!   the disk honours fsync. Concurrent appends share one commit and one
 //!   fsync: throughput grows with the number of concurrent publishers, and a
 //!   lone publisher waits one commit (about one fsync) per append.
-//! - [`Durability::None`]: the commit is visible to readers and followers
+//! - [`Durability::Deferred`]: the commit is visible to readers and followers
 //!   at once, but not fsynced; a durable commit follows within
 //!   [`DiskOptions::sync_interval`] (default 1 s), and at
 //!   [`flush`](DiskStore::flush), [`close`](DiskStore::close) and when the

@@ -24,21 +24,23 @@ pub enum Durability {
     /// record. The default.
     #[default]
     Fsync,
-    /// Commits are made visible without fsync; a durable commit follows at
-    /// most [`DiskOptions::sync_interval`] later (and at
-    /// [`flush`](crate::DiskStore::flush), [`close`](crate::DiskStore::close)
-    /// and drop). A crash or `kill -9` can lose the appends acknowledged
-    /// since the last durable commit; the file stays consistent and cursors
-    /// are still never reused. For throw-away streams.
-    None,
+    /// The fsync is deferred: commits are made visible without it, and a
+    /// durable commit follows at most [`DiskOptions::sync_interval`] later
+    /// (and at [`flush`](crate::DiskStore::flush),
+    /// [`close`](crate::DiskStore::close) and drop). A crash or `kill -9` can
+    /// lose the appends acknowledged since the last durable commit; the file
+    /// stays consistent and cursors are still never reused. For throw-away
+    /// streams. Configured as `none` (no fsync before the answer).
+    Deferred,
 }
 
 impl Durability {
-    /// The name used in configuration (`fsync` / `none`).
+    /// The name used in configuration: `fsync`, or `none` for
+    /// [`Durability::Deferred`] (no fsync before the answer).
     pub fn as_str(self) -> &'static str {
         match self {
             Durability::Fsync => "fsync",
-            Durability::None => "none",
+            Durability::Deferred => "none",
         }
     }
 }
@@ -76,7 +78,7 @@ impl FromStr for Durability {
         if s.eq_ignore_ascii_case("fsync") {
             Ok(Durability::Fsync)
         } else if s.eq_ignore_ascii_case("none") {
-            Ok(Durability::None)
+            Ok(Durability::Deferred)
         } else {
             Err(ParseDurabilityError {
                 given: s.to_owned(),
@@ -92,7 +94,7 @@ impl FromStr for Durability {
 /// use herald_store_disk::{DiskOptions, Durability};
 ///
 /// let options = DiskOptions {
-///     durability: Durability::None,
+///     durability: Durability::Deferred,
 ///     ..DiskOptions::default()
 /// };
 /// assert!(options.validate().is_ok());
@@ -101,7 +103,7 @@ impl FromStr for Durability {
 pub struct DiskOptions {
     /// What an acknowledged append survives. Default: [`Durability::Fsync`].
     pub durability: Durability,
-    /// With [`Durability::None`], the longest a commit waits before a durable
+    /// With [`Durability::Deferred`], the longest a commit waits before a durable
     /// one covers it: the window of acknowledged appends a crash can lose.
     /// It also bounds what redb holds back (pages freed by non-durable
     /// commits are reclaimed only at a durable one). Ignored with
@@ -155,7 +157,7 @@ impl DiskOptions {
         if self.trim_batch == 0 {
             return invalid("trim_batch must be at least 1");
         }
-        if self.durability == Durability::None && self.sync_interval.is_zero() {
+        if self.durability == Durability::Deferred && self.sync_interval.is_zero() {
             return invalid(
                 "sync_interval must be above zero (use Durability::Fsync to sync every commit)",
             );
@@ -171,10 +173,10 @@ mod tests {
     #[test]
     fn durability_parses_and_displays() {
         assert_eq!("fsync".parse(), Ok(Durability::Fsync));
-        assert_eq!("NONE".parse(), Ok(Durability::None));
+        assert_eq!("NONE".parse(), Ok(Durability::Deferred));
         assert!("eventual".parse::<Durability>().is_err());
         assert_eq!(Durability::default().to_string(), "fsync");
-        assert_eq!(Durability::None.to_string(), "none");
+        assert_eq!(Durability::Deferred.to_string(), "none");
     }
 
     #[test]
@@ -194,7 +196,7 @@ mod tests {
                 ..DiskOptions::default()
             },
             DiskOptions {
-                durability: Durability::None,
+                durability: Durability::Deferred,
                 sync_interval: Duration::ZERO,
                 ..DiskOptions::default()
             },

@@ -33,7 +33,7 @@ pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::ne
 pub(crate) const HEAD: &str = "head";
 
 /// `meta` key: the highest cursor any append may have handed out that a
-/// crash could un-persist. With `Durability::None`, a commit that would hand
+/// crash could un-persist. With `Durability::Deferred`, a commit that would hand
 /// out cursors above it is made durable and raises it by [`RESERVE_BLOCK`]
 /// first; at open, the next cursor starts above it. So cursors acknowledged
 /// by non-durable commits that a crash then lost are skipped, never reused.
@@ -50,7 +50,7 @@ pub(crate) const SCHEMA: &str = "schema";
 pub(crate) const SCHEMA_VERSION: u64 = 1;
 
 /// How far a durable commit raises [`RESERVED`] past the head with
-/// `Durability::None`: one extra durable commit per this many appends (a
+/// `Durability::Deferred`: one extra durable commit per this many appends (a
 /// rounding error next to the periodic sync), and the most cursors a crash
 /// skips.
 pub(crate) const RESERVE_BLOCK: u64 = 1 << 20;

@@ -20,7 +20,7 @@ pub struct Stats {
     /// fewer than `requests` under concurrent load.
     pub append_commits: u64,
     /// Commits that were durable (fsynced): every append commit with
-    /// `Durability::Fsync`; the periodic and final syncs with `None`.
+    /// `Durability::Fsync`; the periodic and final syncs with `Deferred`.
     pub durable_commits: u64,
     /// Records removed by retention.
     pub trimmed: u64,

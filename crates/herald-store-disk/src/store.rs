@@ -298,7 +298,7 @@ fn prepare(db: &Database, file: &Path) -> Result<Recovered, StoreError> {
                 )))
             }
         }
-        // Cursors a crash may have un-persisted (Durability::None) lie at or
+        // Cursors a crash may have un-persisted (Durability::Deferred) lie at or
         // below the reservation: continue above it, and record that as the
         // head so `bounds().head` never goes back.
         let newest = events

@@ -24,7 +24,7 @@
 //!   its reply, so the queue never holds more than one request per concurrent
 //!   caller; the hub bounds those (connections). `std::sync::mpsc` is used
 //!   because its `recv_timeout` drives the periodic sync of
-//!   `Durability::None` without a second timer thread.
+//!   `Durability::Deferred` without a second timer thread.
 //!
 //! Trims run as jobs on the same thread, one transaction of at most
 //! [`DiskOptions::trim_batch`] removals per step, with an append batch taken
@@ -131,13 +131,13 @@ pub(crate) struct Writer {
     counters: Arc<Counters>,
     /// The last committed cursor.
     head: u64,
-    /// With `Durability::None`: the durable ceiling of handed-out cursors
+    /// With `Durability::Deferred`: the durable ceiling of handed-out cursors
     /// (`schema::RESERVED`). Unused with `Fsync`, where every commit is
     /// durable.
     reserved: u64,
     /// Nanoseconds of the newest `published_at`.
     last_published: u64,
-    /// With `Durability::None`: when the oldest commit not yet covered by a
+    /// With `Durability::Deferred`: when the oldest commit not yet covered by a
     /// durable one was made. `None` when everything is durable.
     unsynced_since: Option<Instant>,
     /// Trim jobs, served one step at a time, oldest first.
@@ -339,7 +339,7 @@ impl Writer {
             Durability::Fsync => true,
             // Above the reservation, the reservation itself must be raised
             // durably before these cursors are handed out.
-            Durability::None => last_cursor > self.reserved || self.sync_due(),
+            Durability::Deferred => last_cursor > self.reserved || self.sync_due(),
         }
     }
 
@@ -419,7 +419,7 @@ impl Writer {
                 let appended_records = written.last_cursor - self.head;
                 if appended_records > 0 {
                     self.committed(durable);
-                    if self.options.durability == Durability::None && bound > self.reserved {
+                    if self.options.durability == Durability::Deferred && bound > self.reserved {
                         self.reserved = bound + RESERVE_BLOCK;
                     }
                     let requests = written.refused.iter().filter(|r| r.is_none()).count() as u64;
@@ -514,7 +514,7 @@ impl Writer {
             // The head is the last key of `events` now: no `meta` write,
             // except to raise the reservation.
             if cursor > self.head
-                && self.options.durability == Durability::None
+                && self.options.durability == Durability::Deferred
                 && bound > self.reserved
             {
                 txn.open_table(META)
@@ -551,7 +551,7 @@ impl Writer {
         Ok(())
     }
 
-    /// The last durable commit: with `Durability::None`, also gives back the
+    /// The last durable commit: with `Durability::Deferred`, also gives back the
     /// unused reservation, so a clean restart continues right after the head
     /// instead of skipping a block of cursors.
     fn shut_down(&mut self) -> Result<(), StoreError> {

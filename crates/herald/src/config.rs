@@ -71,7 +71,7 @@ impl From<DurabilitySetting> for herald_store_disk::Durability {
     fn from(setting: DurabilitySetting) -> Self {
         match setting {
             DurabilitySetting::Fsync => herald_store_disk::Durability::Fsync,
-            DurabilitySetting::None => herald_store_disk::Durability::None,
+            DurabilitySetting::None => herald_store_disk::Durability::Deferred,
         }
     }
 }

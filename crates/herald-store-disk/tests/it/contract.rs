@@ -46,7 +46,7 @@ async fn fsync_store_passes_the_contract() {
 #[tokio::test]
 async fn unsynced_store_passes_the_contract() {
     run_all(DiskOptions {
-        durability: Durability::None,
+        durability: Durability::Deferred,
         ..DiskOptions::default()
     })
     .await;
@@ -62,7 +62,7 @@ async fn fsync_store_passes_the_contract_on_a_multi_thread_runtime() {
 #[tokio::test]
 async fn store_with_tiny_batches_passes_the_contract() {
     run_all(DiskOptions {
-        durability: Durability::None,
+        durability: Durability::Deferred,
         max_batch_records: 3,
         max_batch_bytes: 200,
         trim_batch: 2,

@@ -228,7 +228,7 @@ fn acknowledged_appends_survive_sigkill() {
     }
 }
 
-/// With `Durability::None`, a SIGKILL may lose acknowledged appends, but
+/// With `Durability::Deferred`, a SIGKILL may lose acknowledged appends, but
 /// only the newest ones (what survives is a prefix), the file reopens, and
 /// the lost records' cursors are never handed out again.
 #[test]
@@ -238,14 +238,14 @@ fn unsynced_crash_loses_only_a_suffix_and_reuses_no_cursor() {
     let mut max_acked = Cursor::ZERO;
     for round in 0..2 {
         let delay = Duration::from_millis(rng.between(200, 800));
-        let acks = run_child(dir.path(), round, Durability::None, delay);
+        let acks = run_child(dir.path(), round, Durability::Deferred, delay);
         assert!(!acks.is_empty(), "round {round}: nothing acknowledged");
         let round_min = acks.iter().map(|ack| ack.cursor).min().expect("acks");
         assert!(
             round_min > max_acked,
             "round {round}: cursor {round_min} handed out again (acknowledged up to {max_acked})"
         );
-        let log = reopen_and_read(dir.path(), Durability::None);
+        let log = reopen_and_read(dir.path(), Durability::Deferred);
         let survived = log
             .keys()
             .copied()

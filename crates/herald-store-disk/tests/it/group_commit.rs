@@ -78,7 +78,7 @@ async fn unsynced_commits_are_synced_periodically_and_on_flush() {
     let store = herald_store_disk::DiskStore::open(
         dir.path(),
         herald_store_disk::DiskOptions {
-            durability: Durability::None,
+            durability: Durability::Deferred,
             sync_interval: std::time::Duration::from_millis(100),
             ..Default::default()
         },
@@ -107,7 +107,7 @@ async fn batches_respect_the_record_limit_but_never_split_a_request() {
     let store = herald_store_disk::DiskStore::open(
         dir.path(),
         herald_store_disk::DiskOptions {
-            durability: Durability::None,
+            durability: Durability::Deferred,
             max_batch_records: 3,
             ..Default::default()
         },

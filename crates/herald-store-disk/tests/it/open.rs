@@ -73,7 +73,7 @@ fn invalid_options_are_refused() {
 #[tokio::test]
 async fn close_makes_every_call_fail_and_ends_followers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = super::open(dir.path(), Durability::None);
+    let store = super::open(dir.path(), Durability::Deferred);
     let clone = store.clone();
     let first = store.append(sample("a")).await.unwrap();
     let mut follower = store.follow(first.cursor);

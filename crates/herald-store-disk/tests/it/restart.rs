@@ -47,7 +47,7 @@ async fn restart_keeps_everything(durability: Durability) {
     );
     let next = store.append(sample("after-restart")).await.unwrap();
     // A clean shutdown gives back the cursor reservation of
-    // `Durability::None`: no skipped block.
+    // `Durability::Deferred`: no skipped block.
     assert_eq!(next.cursor, Cursor::new(head.get() + 1));
     assert!(next.published_at >= appended.last().unwrap().published_at);
 }
@@ -59,7 +59,7 @@ async fn restart_keeps_everything_with_fsync() {
 
 #[tokio::test]
 async fn restart_keeps_everything_after_a_clean_close_without_fsync() {
-    restart_keeps_everything(Durability::None).await;
+    restart_keeps_everything(Durability::Deferred).await;
 }
 
 #[tokio::test]

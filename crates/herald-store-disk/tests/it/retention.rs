@@ -112,7 +112,7 @@ async fn age_limit_holds() {
 #[tokio::test]
 async fn background_retention_enforces_count_and_age() {
     let dir = tempfile::tempdir().unwrap();
-    let store = super::open(dir.path(), Durability::None);
+    let store = super::open(dir.path(), Durability::Deferred);
     let task = store.spawn_retention(
         Retention {
             max_events: Some(5),
