@@ -13,9 +13,10 @@
 //! This crate holds the [`Store`] trait, its value types, the error type, the
 //! in-memory backend [`MemoryStore`], the live-follow loop backends build
 //! [`Store::follow`] from ([`follow::follow_log`]), and (cargo feature
-//! `testkit`) the contract suite that every backend must pass. Durable backends live in
-//! their own crates (`herald-store-disk`, `herald-store-redis`); nothing here
-//! knows HTTP or the Mercure wire format.
+//! `testkit`) the contract suite that every backend must pass. Durable
+//! backends live in their own crates: `herald-store-disk` today; a Redis
+//! Streams store for clusters is planned (issue 11) and does not exist yet.
+//! Nothing here knows HTTP or the Mercure wire format.
 //!
 //! # Example
 //!

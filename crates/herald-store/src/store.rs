@@ -11,9 +11,9 @@ use crate::{Bounds, Cursor, NewRecord, Record, Retention, StoreError};
 /// One ordered, hub-wide log of published updates.
 ///
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here; the embedded
-/// disk store and the Redis Streams store in their own crates. Every
-/// implementation must pass the contract suite in `testkit` (cargo feature
-/// `testkit`).
+/// disk store in `herald-store-disk` (a Redis Streams store is planned,
+/// issue 11, not written yet). Every implementation must pass the contract
+/// suite in `testkit` (cargo feature `testkit`).
 ///
 /// # Cancel safety
 ///
