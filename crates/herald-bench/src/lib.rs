@@ -51,18 +51,18 @@
 //! # Limits
 //!
 //! Targets must be loopback addresses unless `--allow-remote` is given; a run
-//! lasts at most [`args::MAX_DURATION_SECS`]; the connection count is capped
+//! lasts at most [`MAX_DURATION_SECS`] seconds; the connection count is capped
 //! by `--max-connections`. The generator raises its open-files limit to the
 //! hard limit and refuses an N that the processes cannot hold.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod args;
+mod args;
 mod engine;
 mod fleet;
-pub mod http1;
+mod http1;
 mod limits;
-pub mod payload;
+mod payload;
 mod procfs;
 mod progress;
 mod publisher;
@@ -70,9 +70,9 @@ mod report;
 mod shard;
 mod stats;
 mod subscriber;
-pub mod target;
+mod target;
 
-pub use args::{BenchArgs, PublishFormat};
+pub use args::{BenchArgs, PublishFormat, MAX_DURATION_SECS};
 pub use limits::raise_nofile;
 pub use report::{Report, StormReport};
 pub use shard::{worker_main, WORKER_SUBCOMMAND};
