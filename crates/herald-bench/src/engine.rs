@@ -4,13 +4,14 @@
 //! drain, and total up.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use tokio::task::LocalSet;
 
 use crate::args::{BenchArgs, PublishFormat};
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Tally};
 use crate::payload::now_nanos;
 use crate::progress::Progress;
 use crate::publisher::{PublishStats, Publisher, PublisherConfig};
@@ -96,24 +97,78 @@ fn secs_between(from_nanos: u64, to_nanos: u64) -> f64 {
     to_nanos.saturating_sub(from_nanos) as f64 / 1e9
 }
 
-/// The whole run.
+/// The whole run, one phase after the other.
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     args.validate()?;
     let started = Instant::now();
-    let sub_url = HttpUrl::parse(&args.url)?;
-    let addr = sub_url.resolve(args.allow_remote).await?;
-    let publishing = if args.publishes() {
-        let (url, mut config) = publisher_config(&args, &sub_url)?;
-        config.addr = url.resolve(args.allow_remote).await?;
-        Some(config)
-    } else {
+    let targets = Targets::resolve(&args).await?;
+    let processes = processes_for(args.subscribers, args.processes)?;
+    let hub_rss_before_kib = hub_rss(&args.hub_pid);
+    if !args.hub_pid.is_empty() && hub_rss_before_kib.is_none() {
+        bail!("cannot read the RSS of --hub-pid {:?}", args.hub_pid);
+    }
+    let mut progress = Progress::new();
+    let (mut fleet, connect_secs) = connect(&args, &targets, processes, &mut progress).await?;
+    let hub_rss_after_kib = if args.hub_pid.is_empty() {
         None
+    } else {
+        let n = args.subscribers;
+        wait(args.settle, "settling", &mut fleet, &mut progress, n).await?;
+        hub_rss(&args.hub_pid)
     };
+    let window = match targets.publishing {
+        Some(config) => measure(&args, config, &mut fleet, &mut progress).await?,
+        None => idle(&args, &mut fleet, &mut progress).await?,
+    };
+    progress.clear();
+    let tally = fleet.finish(&window.publish_stats.per_topic).await?;
+    Ok(report(
+        &args,
+        Setup {
+            started,
+            processes,
+            connect_secs,
+            hub_rss_before_kib,
+            hub_rss_after_kib,
+        },
+        window,
+        tally,
+    ))
+}
 
+/// Where the subscribers connect and, when the run publishes, where the
+/// publisher sends what; both resolved (and checked for loopback).
+struct Targets {
+    sub_url: HttpUrl,
+    addr: SocketAddr,
+    publishing: Option<PublisherConfig>,
+}
+
+impl Targets {
+    async fn resolve(args: &BenchArgs) -> anyhow::Result<Targets> {
+        let sub_url = HttpUrl::parse(&args.url)?;
+        let addr = sub_url.resolve(args.allow_remote).await?;
+        let publishing = if args.publishes() {
+            let (url, mut config) = publisher_config(args, &sub_url)?;
+            config.addr = url.resolve(args.allow_remote).await?;
+            Some(config)
+        } else {
+            None
+        };
+        Ok(Targets {
+            sub_url,
+            addr,
+            publishing,
+        })
+    }
+}
+
+/// How many processes hold `n` subscribers: `asked`, or as few as the
+/// open-files limit allows when 0. Refuses a count they cannot hold.
+fn processes_for(n: usize, asked: usize) -> anyhow::Result<usize> {
     let nofile = limits::raise_nofile();
     let per_process = limits::sockets_per_process(nofile);
-    let n = args.subscribers;
-    let processes = match args.processes {
+    let processes = match asked {
         0 if n <= per_process => 1,
         0 => n.div_ceil(per_process),
         p => p,
@@ -125,24 +180,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             n.div_ceil(per_process)
         );
     }
+    Ok(processes)
+}
 
-    // A hub of several processes (nginx workers): their RSS is summed.
-    let hub_rss = |pids: &[u32]| -> Option<u64> {
-        if pids.is_empty() {
-            return None;
-        }
-        pids.iter().map(|&pid| procfs::rss_kib(pid)).sum()
-    };
-    let hub_rss_before_kib = hub_rss(&args.hub_pid);
-    if !args.hub_pid.is_empty() && hub_rss_before_kib.is_none() {
-        bail!("cannot read the RSS of --hub-pid {:?}", args.hub_pid);
+/// The hub's RSS: of several processes (nginx workers), summed. `None`
+/// without pids or when one cannot be read.
+fn hub_rss(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
     }
-    let mut progress = Progress::new();
+    pids.iter().map(|&pid| procfs::rss_kib(pid)).sum()
+}
+
+/// Starts the subscribers and waits until every subscription settled, or
+/// the timeout (each attempt has the same timeout, so this only guards
+/// against a stall). Returns the fleet and how long connecting took.
+async fn connect(
+    args: &BenchArgs,
+    targets: &Targets,
+    processes: usize,
+    progress: &mut Progress,
+) -> anyhow::Result<(Fleet, f64)> {
+    let n = args.subscribers;
     let connect_start = now_nanos();
     let config = SubscriberConfig {
-        addr,
-        host: sub_url.authority(),
-        path_template: sub_url.path.clone(),
+        addr: targets.addr,
+        host: targets.sub_url.authority(),
+        path_template: targets.sub_url.path.clone(),
         topics: args.topics,
         first: 0,
         count: n,
@@ -152,9 +216,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         connect_timeout_secs: args.connect_timeout,
     };
     let mut fleet = Fleet::start(config, processes, args.worker_exe.clone()).await?;
-
-    // Connect: until every subscription settled, or the timeout (each
-    // attempt has the same timeout, so this only guards against a stall).
     let connect_deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout + 10.0);
     let counters = loop {
         let counters = fleet.counters().await?;
@@ -165,57 +226,109 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let connect_secs = secs_between(connect_start, counters.last_connect_nanos);
-    let hub_rss_after_kib = if args.hub_pid.is_empty() {
-        None
-    } else {
-        wait(args.settle, "settling", &mut fleet, &mut progress, n).await?;
-        hub_rss(&args.hub_pid)
-    };
+    Ok((fleet, connect_secs))
+}
 
+/// What happened in the measurement window.
+#[derive(Default)]
+struct Window {
+    /// Its length.
+    elapsed: Duration,
+    /// Updates sent within it.
+    published: u64,
+    /// The publisher's totals (empty for an idle run).
+    publish_stats: PublishStats,
+    /// When the reconnect storm began, if there was one.
+    storm_start: Option<u64>,
+}
+
+/// Publishes through warmup and the measurement window (with the reconnect
+/// storm inside it when asked), then drains.
+async fn measure(
+    args: &BenchArgs,
+    config: PublisherConfig,
+    fleet: &mut Fleet,
+    progress: &mut Progress,
+) -> anyhow::Result<Window> {
+    let n = args.subscribers;
+    let publisher = Publisher::start(config);
+    wait(args.warmup, "warmup", fleet, progress, n).await?;
+    fleet.set_measuring(true).await?;
+    let window_start = Instant::now();
+    let sent_before = publisher.sent();
     let mut storm_start = None;
-    let window: Duration;
-    let mut window_published = 0;
-    let mut publish_stats = PublishStats::default();
-    if let Some(config) = publishing {
-        let publisher = Publisher::start(config);
-        wait(args.warmup, "warmup", &mut fleet, &mut progress, n).await?;
-        fleet.set_measuring(true).await?;
-        let window_start = Instant::now();
-        let sent_before = publisher.sent();
-        if args.reconnect_storm {
-            storm_start = Some(now_nanos());
-            fleet.storm().await?;
-        }
-        wait(args.duration, "measuring", &mut fleet, &mut progress, n).await?;
-        fleet.set_measuring(false).await?;
-        window = window_start.elapsed();
-        window_published = publisher.sent() - sent_before;
-        publish_stats = publisher.stop().await;
-        // Drain: until deliveries stop growing for 300 ms (at most 3 s).
-        let drain_end = Instant::now() + Duration::from_secs(3);
-        let mut last = fleet.counters().await?.deliveries;
-        let mut still_since = Instant::now();
-        while Instant::now() < drain_end && still_since.elapsed() < Duration::from_millis(300) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let now = fleet.counters().await?.deliveries;
-            if now != last {
-                last = now;
-                still_since = Instant::now();
-            }
-        }
-    } else {
-        let idle_start = Instant::now();
-        wait(args.duration, "idle", &mut fleet, &mut progress, n).await?;
-        window = idle_start.elapsed();
+    if args.reconnect_storm {
+        storm_start = Some(now_nanos());
+        fleet.storm().await?;
     }
-    progress.clear();
+    wait(args.duration, "measuring", fleet, progress, n).await?;
+    fleet.set_measuring(false).await?;
+    let elapsed = window_start.elapsed();
+    let published = publisher.sent() - sent_before;
+    let publish_stats = publisher.stop().await;
+    drain(fleet).await?;
+    Ok(Window {
+        elapsed,
+        published,
+        publish_stats,
+        storm_start,
+    })
+}
 
-    let tally = fleet.finish(&publish_stats.per_topic).await?;
+/// Waits until deliveries stop growing for 300 ms (at most 3 s).
+async fn drain(fleet: &mut Fleet) -> anyhow::Result<()> {
+    let drain_end = Instant::now() + Duration::from_secs(3);
+    let mut last = fleet.counters().await?.deliveries;
+    let mut still_since = Instant::now();
+    while Instant::now() < drain_end && still_since.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = fleet.counters().await?.deliveries;
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// A run without a publisher: the subscribers sit idle for the duration.
+async fn idle(
+    args: &BenchArgs,
+    fleet: &mut Fleet,
+    progress: &mut Progress,
+) -> anyhow::Result<Window> {
+    let idle_start = Instant::now();
+    wait(args.duration, "idle", fleet, progress, args.subscribers).await?;
+    Ok(Window {
+        elapsed: idle_start.elapsed(),
+        ..Window::default()
+    })
+}
+
+/// What the phases before the window measured.
+struct Setup {
+    started: Instant,
+    processes: usize,
+    connect_secs: f64,
+    hub_rss_before_kib: Option<u64>,
+    hub_rss_after_kib: Option<u64>,
+}
+
+/// Totals everything up.
+fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Report {
+    let Setup {
+        started,
+        processes,
+        connect_secs,
+        hub_rss_before_kib,
+        hub_rss_after_kib,
+    } = setup;
+    let publish_stats = window.publish_stats;
     let c = tally.stats.counters;
     let wall_secs = started.elapsed().as_secs_f64();
-    let window_secs = window.as_secs_f64().max(1e-9);
+    let window_secs = window.elapsed.as_secs_f64().max(1e-9);
     let loadgen_cpu_secs = procfs::self_cpu_secs() + tally.stats.cpu_secs;
-    let storm = storm_start.map(|start| {
+    let storm = window.storm_start.map(|start| {
         let reconnect_secs = secs_between(start, c.last_reconnect_nanos);
         StormReport {
             reconnected: c.reconnected,
@@ -226,9 +339,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             caught_up_secs: secs_between(start, c.last_caught_up_nanos),
         }
     });
-    Ok(Report {
+    Report {
         target: args.url.clone(),
-        subscribers: n,
+        subscribers: args.subscribers,
         topics: args.topics,
         processes,
         established: c.established,
@@ -238,7 +351,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         connect_rate: c.established as f64 / connect_secs.max(1e-9),
         published: publish_stats.per_topic.iter().sum(),
         publish_errors: publish_stats.errors,
-        publish_rate: window_published as f64 / window_secs,
+        publish_rate: window.published as f64 / window_secs,
         deliveries: c.deliveries,
         window_deliveries: c.window_deliveries,
         deliveries_per_sec: c.window_deliveries as f64 / window_secs,
@@ -263,9 +376,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         },
         loadgen_cpu_secs,
         loadgen_cpu_percent: 100.0 * loadgen_cpu_secs / wall_secs.max(1e-9),
-        duration_secs: window.as_secs_f64(),
+        duration_secs: window.elapsed.as_secs_f64(),
         wall_secs,
         storm,
         first_error: tally.first_error.or(publish_stats.first_error),
-    })
+    }
 }
