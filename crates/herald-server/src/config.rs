@@ -1,13 +1,14 @@
 //! The HTTP front's settings: one typed struct, documented field by field,
 //! defaults in one place. `docs/configuration.md` is the table of them.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
 
 /// How the Mercure endpoint behaves. Every field has a default, so an empty
 /// `[server]` section (or none) is a working local hub.
-#[derive(Clone, Debug, Deserialize)]
+// `Serialize` lets a test hold `docs/configuration.md` to these types.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Let subscribers without a token receive public updates.

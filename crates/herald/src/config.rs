@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use herald_server::ServerConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-/// Everything `herald serve` can be told.
-#[derive(Clone, Debug, Deserialize)]
+/// Everything `herald serve` can be told. (`Serialize` lets a test hold
+/// `docs/configuration.md` to these types.)
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HeraldConfig {
     /// Address to listen on.
@@ -31,7 +32,7 @@ pub struct HeraldConfig {
 }
 
 /// The `[store]` table.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     /// `disk`: durable history in `data_dir/herald.redb`; `memory`: history
@@ -47,7 +48,7 @@ pub struct StoreSettings {
 }
 
 /// Which store backs the hub.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     /// On disk (redb): survives restarts and crashes.
@@ -57,7 +58,7 @@ pub enum StoreKind {
 }
 
 /// What an acknowledged publish survives (disk store).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DurabilitySetting {
     /// Answered once fsynced: survives `kill -9` and power loss.
@@ -65,6 +66,15 @@ pub enum DurabilitySetting {
     /// Answered at once, fsynced within a second: a crash can lose the last
     /// second of acknowledged publishes (a clean shutdown loses nothing).
     None,
+}
+
+impl From<herald_store_disk::Durability> for DurabilitySetting {
+    fn from(durability: herald_store_disk::Durability) -> Self {
+        match durability {
+            herald_store_disk::Durability::Fsync => DurabilitySetting::Fsync,
+            herald_store_disk::Durability::Deferred => DurabilitySetting::None,
+        }
+    }
 }
 
 impl From<DurabilitySetting> for herald_store_disk::Durability {
@@ -76,8 +86,9 @@ impl From<DurabilitySetting> for herald_store_disk::Durability {
     }
 }
 
-/// The `[hub]` table.
-#[derive(Clone, Debug, Deserialize)]
+/// The `[hub]` table: the settings of [`herald_hub::HubConfig`] a file can
+/// set, with its defaults.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HubSettings {
     /// Seconds between comment heartbeats on idle streams (0: none).
@@ -107,7 +118,9 @@ impl Default for StoreSettings {
     fn default() -> Self {
         StoreSettings {
             kind: StoreKind::Disk,
-            durability: DurabilitySetting::Fsync,
+            durability: herald_store_disk::DiskOptions::default().durability.into(),
+            // Retention is the binary's policy (the store keeps everything
+            // unless told): enough history for reconnects, bounded disk.
             max_events: 100_000,
             max_age_secs: 0,
         }
@@ -115,12 +128,29 @@ impl Default for StoreSettings {
 }
 
 impl Default for HubSettings {
+    /// The hub's own defaults ([`herald_hub::HubConfig::new`]): one source.
     fn default() -> Self {
+        let url = url::Url::parse("http://localhost/.well-known/mercure").expect("a valid URL");
+        let hub = herald_hub::HubConfig::new(url);
         HubSettings {
-            heartbeat_secs: 15,
-            max_pending_bytes: 1 << 20,
-            random_ids: false,
+            heartbeat_secs: hub.heartbeat.map_or(0, |every| every.as_secs()),
+            max_pending_bytes: hub.max_pending_bytes,
+            random_ids: hub.ids == herald_hub::IdKind::Random,
         }
+    }
+}
+
+impl HubSettings {
+    /// The hub's configuration for a hub at `url`.
+    pub fn to_hub_config(&self, url: url::Url) -> herald_hub::HubConfig {
+        let mut hub = herald_hub::HubConfig::new(url);
+        hub.heartbeat =
+            (self.heartbeat_secs > 0).then(|| std::time::Duration::from_secs(self.heartbeat_secs));
+        hub.max_pending_bytes = self.max_pending_bytes;
+        if self.random_ids {
+            hub.ids = herald_hub::IdKind::Random;
+        }
+        hub
     }
 }
 
@@ -159,5 +189,103 @@ impl HeraldConfig {
             anyhow::bail!("hub.max_pending_bytes must be at least 4096");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `docs/configuration.md` held to the types: every key of every table
+    //! is a field, every field has a row, and a default written as a single
+    //! literal is the field's default. A new setting is a field with its
+    //! doc line, and this test says when the table lags.
+
+    use std::collections::BTreeSet;
+
+    use serde_json::{Map, Value};
+
+    use super::HeraldConfig;
+
+    const DOC: &str = include_str!("../../../docs/configuration.md");
+
+    /// The rows of the table under `## heading`: (key, default cell).
+    fn table(heading: &str) -> Vec<(String, String)> {
+        let start = DOC
+            .find(&format!("\n## {heading}\n"))
+            .unwrap_or_else(|| panic!("docs/configuration.md has no section {heading}"));
+        let section = &DOC[start + 1..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let mut rows = section.lines().filter(|line| line.starts_with('|'));
+        let header: Vec<&str> = rows
+            .next()
+            .expect("a table")
+            .split('|')
+            .map(str::trim)
+            .collect();
+        let default_column = header
+            .iter()
+            .position(|cell| *cell == "default")
+            .expect("a default column");
+        rows.skip(1) // the --- row
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                (
+                    cells[1].trim_matches('`').to_owned(),
+                    cells[default_column].to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The fields of a table of the default config, objects (sub-tables)
+    /// left out.
+    fn fields(object: &Map<String, Value>) -> Map<String, Value> {
+        object
+            .iter()
+            .filter(|(_, value)| !value.is_object())
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    }
+
+    /// A default cell that is one code span (`` `1024` ``), as the value it
+    /// names; `None` for a description ("the hub URL").
+    fn literal(cell: &str) -> Option<String> {
+        let inner = cell.strip_prefix('`')?.strip_suffix('`')?;
+        (!inner.contains('`')).then(|| inner.replace(' ', ""))
+    }
+
+    fn rendered(value: &Value) -> Option<String> {
+        match value {
+            Value::Null => None,
+            Value::String(text) => Some(text.clone()),
+            other => Some(other.to_string().replace(' ', "")),
+        }
+    }
+
+    #[test]
+    fn the_configuration_doc_matches_the_types() {
+        let config = serde_json::to_value(HeraldConfig::default()).unwrap();
+        let server = config["server"].as_object().unwrap();
+        let sections = [
+            ("Top level", fields(config.as_object().unwrap())),
+            ("`[store]`", fields(config["store"].as_object().unwrap())),
+            ("`[hub]`", fields(config["hub"].as_object().unwrap())),
+            ("`[server]`", fields(server)),
+            (
+                "`[server.auth]`",
+                fields(server["auth"].as_object().unwrap()),
+            ),
+        ];
+        for (heading, fields) in sections {
+            let rows = table(heading);
+            let documented: BTreeSet<&str> = rows.iter().map(|(key, _)| key.as_str()).collect();
+            let actual: BTreeSet<&str> = fields.keys().map(String::as_str).collect();
+            assert_eq!(documented, actual, "the keys of {heading}");
+            for (key, cell) in &rows {
+                let (Some(written), Some(value)) = (literal(cell), rendered(&fields[key])) else {
+                    continue;
+                };
+                assert_eq!(written, value, "the default of {key} in {heading}");
+            }
+        }
     }
 }

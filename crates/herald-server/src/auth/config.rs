@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The algorithms accepted when [`AuthConfig::algorithms`] is not given:
 /// draft-08's recommended minimum (`EdDSA`, `ES256`, `RS256`) plus `HS256`
@@ -24,7 +24,8 @@ pub const DEFAULT_LEGACY_COOKIE_NAME: &str = "mercureAuthorization";
 pub const DEFAULT_LEEWAY_SECS: u64 = 5;
 
 /// How the hub validates access tokens.
-#[derive(Clone, Debug, Deserialize)]
+// `Serialize` lets a test hold `docs/configuration.md` to these types.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// The hub's resource identifier: every draft-08 token's `aud` must
@@ -87,7 +88,7 @@ impl AuthConfig {
 
 /// One trusted token issuer: an authorization server or a self-issuing
 /// publisher, and the keys it signs with.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
     /// The issuer identifier a token's `iss` must equal exactly (e.g.
@@ -106,7 +107,7 @@ pub struct IssuerConfig {
 }
 
 /// One verification key, bound to one algorithm.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// The algorithm this key verifies (`HS256`, `RS256`, `ES256`, `EdDSA`,
@@ -118,8 +119,8 @@ pub struct KeyConfig {
     #[serde(default)]
     pub kid: Option<String>,
     /// For `HS*`: the shared secret, as UTF-8 text, at least as many bytes
-    /// as the hash (32 for `HS256`).
-    #[serde(default)]
+    /// as the hash (32 for `HS256`). Never serialized.
+    #[serde(default, skip_serializing)]
     pub secret: Option<String>,
     /// For `RS*`, `PS*`, `ES*`, `EdDSA`: the public key, PEM text (`-----BEGIN
     /// PUBLIC KEY-----`; `RSA PUBLIC KEY` also works for RSA).

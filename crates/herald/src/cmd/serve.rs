@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use herald_hub::{Hub, HubConfig};
+use herald_hub::Hub;
 use herald_server::auth::{IssuerConfig, KeyConfig};
 use herald_store::{MemoryStore, Retention, Store};
 use herald_store_disk::{DiskOptions, DiskStore};
@@ -55,37 +55,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => HeraldConfig::load(path)?,
-        None => HeraldConfig::default(),
-    };
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(url) = args.public_url {
-        config.public_url = Some(url);
-    }
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
-    if let Some(store) = args.store {
-        config.store.kind = store;
-    }
-    if let Some(durability) = args.durability {
-        config.store.durability = durability;
-    }
-    config.server.cors_origins.extend(args.cors_origins);
-    if args.no_anonymous {
-        config.server.allow_anonymous = false;
-    }
-    if let Some(secs) = args.heartbeat {
-        config.hub.heartbeat_secs = secs;
-    }
-    if let Some(n) = args.max_connections_per_ip {
-        config.server.max_connections_per_ip = n;
-    }
-    config.validate()?;
-
+    let config = args.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,13 +63,91 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
+impl Args {
+    /// The one step from what was given (file, then flags over it) to the
+    /// settings the hub runs with, checked.
+    fn resolve(self) -> anyhow::Result<HeraldConfig> {
+        let mut config = match &self.config {
+            Some(path) => HeraldConfig::load(path)?,
+            None => HeraldConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(url) = self.public_url {
+            config.public_url = Some(url);
+        }
+        if let Some(dir) = self.data_dir {
+            config.data_dir = dir;
+        }
+        if let Some(store) = self.store {
+            config.store.kind = store;
+        }
+        if let Some(durability) = self.durability {
+            config.store.durability = durability;
+        }
+        config.server.cors_origins.extend(self.cors_origins);
+        if self.no_anonymous {
+            config.server.allow_anonymous = false;
+        }
+        if let Some(secs) = self.heartbeat {
+            config.hub.heartbeat_secs = secs;
+        }
+        if let Some(n) = self.max_connections_per_ip {
+            config.server.max_connections_per_ip = n;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs the hub, one phase after another: listen, authorization, history,
+/// the hub and its routes, the banner, then serving until a signal.
+async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
+    let (listener, mut config, hub_url) = bind(config)?;
+    let local_token = authorization(&mut config, &hub_url)?;
+    let history = History::open(&config).await?;
+    let hub = Hub::start(
+        history.store.clone(),
+        config.hub.to_hub_config(hub_url.clone()),
+    )
+    .await
+    .context("cannot start the hub")?;
+    let app = herald_server::HubApp::new(hub, config.server)?;
+    // The automatic connection cap is the open-files limit less a reserve:
+    // take the whole hard limit first.
+    let open_files = herald_bench::raise_nofile();
+    announce(
+        &listener,
+        &hub_url,
+        open_files,
+        &history,
+        local_token.as_ref(),
+    )?;
+    herald_server::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    history.close().await
+}
+
+/// Listens, and settles the hub's URL (with port 0 the OS picked the port:
+/// the URL names the real one).
+fn bind(
+    mut config: HeraldConfig,
+) -> anyhow::Result<(tokio::net::TcpListener, HeraldConfig, url::Url)> {
     let listener =
         listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
-    let local = listener.local_addr()?;
-    // With port 0 the OS picked the port: the URL names the real one.
-    config.listen = local;
+    config.listen = listener.local_addr()?;
     let hub_url = config.hub_url()?;
+    Ok((listener, config, hub_url))
+}
+
+/// The data directory, the tokens' audience, and with no issuer
+/// configured, the local key and a publisher token minted with it.
+fn authorization(
+    config: &mut HeraldConfig,
+    hub_url: &url::Url,
+) -> anyhow::Result<Option<(PathBuf, String)>> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -109,61 +157,79 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
     if config.server.auth.resource.is_empty() {
         config.server.auth.resource = hub_url.to_string();
     }
-    let local_token = if config.server.auth.issuers.is_empty() {
-        Some(local_key(&mut config, hub_url.as_str())?)
-    } else {
-        None
-    };
-
-    let retention = Retention {
-        max_events: (config.store.max_events > 0).then_some(config.store.max_events),
-        max_age: (config.store.max_age_secs > 0)
-            .then(|| Duration::from_secs(config.store.max_age_secs)),
-    };
-    let (store, disk): (Arc<dyn Store>, Option<DiskStore>) = match config.store.kind {
-        StoreKind::Memory => {
-            let store = Arc::new(MemoryStore::with_retention(retention.clone()));
-            if retention.max_age.is_some() {
-                tokio::spawn(trim_periodically(store.clone(), retention));
-            }
-            (store, None)
-        }
-        StoreKind::Disk => {
-            let options = DiskOptions {
-                durability: config.store.durability.into(),
-                ..DiskOptions::default()
-            };
-            let disk = DiskStore::open(&config.data_dir, options).with_context(|| {
-                format!("cannot open the store in {}", config.data_dir.display())
-            })?;
-            // Trimming runs in the background in bounded batches, so it
-            // never stalls publishers for long.
-            disk.spawn_retention(retention, Duration::from_secs(1));
-            (Arc::new(disk.clone()), Some(disk))
-        }
-    };
-
-    let mut hub_config = HubConfig::new(hub_url.clone());
-    hub_config.heartbeat =
-        (config.hub.heartbeat_secs > 0).then(|| Duration::from_secs(config.hub.heartbeat_secs));
-    hub_config.max_pending_bytes = config.hub.max_pending_bytes;
-    if config.hub.random_ids {
-        hub_config.ids = herald_hub::IdKind::Random;
+    if config.server.auth.issuers.is_empty() {
+        return local_key(config, hub_url.as_str()).map(Some);
     }
-    let hub = Hub::start(store, hub_config)
-        .await
-        .context("cannot start the hub")?;
-    let app = herald_server::HubApp::new(hub, config.server)?;
-    // The automatic connection cap is the open-files limit less a reserve:
-    // take the whole hard limit first.
-    let open_files = herald_bench::raise_nofile();
+    Ok(None)
+}
 
-    // The banner is `tracing` events like everything else on stderr, so
-    // `--log-format json` gives a log shipper nothing but JSON; the token
-    // alone goes to stdout, for scripts.
+/// The store behind the hub, with its retention running.
+struct History {
+    store: Arc<dyn Store>,
+    /// The disk store, to report where it is and to close it cleanly.
+    disk: Option<DiskStore>,
+}
+
+impl History {
+    async fn open(config: &HeraldConfig) -> anyhow::Result<History> {
+        let retention = Retention {
+            max_events: (config.store.max_events > 0).then_some(config.store.max_events),
+            max_age: (config.store.max_age_secs > 0)
+                .then(|| Duration::from_secs(config.store.max_age_secs)),
+        };
+        Ok(match config.store.kind {
+            StoreKind::Memory => {
+                let store = Arc::new(MemoryStore::with_retention(retention.clone()));
+                if retention.max_age.is_some() {
+                    tokio::spawn(trim_periodically(store.clone(), retention));
+                }
+                History { store, disk: None }
+            }
+            StoreKind::Disk => {
+                let options = DiskOptions {
+                    durability: config.store.durability.into(),
+                    ..DiskOptions::default()
+                };
+                let disk = DiskStore::open(&config.data_dir, options).with_context(|| {
+                    format!("cannot open the store in {}", config.data_dir.display())
+                })?;
+                // Trimming runs in the background in bounded batches, so it
+                // never stalls publishers for long.
+                disk.spawn_retention(retention, Duration::from_secs(1));
+                History {
+                    store: Arc::new(disk.clone()),
+                    disk: Some(disk),
+                }
+            }
+        })
+    }
+
+    /// Flushes and closes the disk store (nothing to do in memory).
+    async fn close(self) -> anyhow::Result<()> {
+        if let Some(disk) = self.disk {
+            disk.close()
+                .await
+                .context("cannot close the store cleanly")?;
+            tracing::info!("store closed");
+        }
+        Ok(())
+    }
+}
+
+/// The banner. It is `tracing` events like everything else on stderr, so
+/// `--log-format json` gives a log shipper nothing but JSON; the token
+/// alone goes to stdout, for scripts.
+fn announce(
+    listener: &tokio::net::TcpListener,
+    hub_url: &url::Url,
+    open_files: u64,
+    history: &History,
+    local_token: Option<&(PathBuf, String)>,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
     tracing::info!(%open_files, "listening on http://{local}");
     tracing::info!(url = %hub_url, "hub URL {hub_url}");
-    match &disk {
+    match &history.disk {
         Some(disk) => tracing::info!(
             path = %disk.path().display(),
             durability = disk.options().durability.as_str(),
@@ -171,22 +237,13 @@ async fn serve(mut config: HeraldConfig) -> anyhow::Result<()> {
         ),
         None => tracing::info!("history in memory (lost at exit)"),
     }
-    if let Some((path, token)) = &local_token {
+    if let Some((path, token)) = local_token {
         tracing::info!(
             path = %path.display(),
             "publisher token (all topics, 30 days) printed on stdout"
         );
         println!("{token}");
     }
-    herald_server::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    if let Some(disk) = disk {
-        disk.close()
-            .await
-            .context("cannot close the store cleanly")?;
-    }
-    tracing::info!("store closed");
     Ok(())
 }
 
