@@ -18,8 +18,6 @@ pub struct HubConfig {
     /// A comment frame is queued to every subscriber this often, so that
     /// proxies keep idle streams open. `None` disables it. Default: 15 s.
     pub heartbeat: Option<Duration>,
-    /// Records read from the store per replay step. Default: 512.
-    pub replay_batch: usize,
     /// Size limits on published updates.
     pub publish_limits: PublishLimits,
     /// How the hub generates ids for updates published without one.
@@ -47,7 +45,6 @@ impl HubConfig {
             url,
             max_pending_bytes: 1 << 20,
             heartbeat: Some(Duration::from_secs(15)),
-            replay_batch: 512,
             publish_limits: PublishLimits::default(),
             ids: IdKind::default(),
         }

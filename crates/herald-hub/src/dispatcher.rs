@@ -159,6 +159,10 @@ async fn resync(shared: &Shared, after: &mut Cursor) -> bool {
             // the old position on: resync them too, in the same lock as the
             // move.
             let mut registry = shared.registry();
+            tracing::info!(
+                subscribers = registry.len(),
+                "live delivery resumes at the newest record: every subscriber reconnects and replays from its last id"
+            );
             registry.close_all(CloseReason::Resync, None);
             registry.dispatched = bounds.head;
             true

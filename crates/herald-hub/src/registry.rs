@@ -132,6 +132,15 @@ impl Registry {
         // A lagging subscriber leaves the index at once: its connection may
         // take a while to notice (it is stalled), but the hub stops working
         // for it now.
+        if !lagged.is_empty() {
+            // One line per record, not per subscriber: a slow network can
+            // cut many at once.
+            tracing::info!(
+                subscribers = lagged.len(),
+                max_pending_bytes = max_bytes,
+                "closed subscribers that fell too far behind (they resume from history)"
+            );
+        }
         for id in lagged {
             if self.remove(id) {
                 counters.subscribers.fetch_sub(1, Relaxed);
