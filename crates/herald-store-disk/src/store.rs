@@ -348,6 +348,26 @@ fn read_after(
 }
 
 /// The highest trimmed cursor, from one snapshot.
+/// The cursor the id index holds for `id`, if any.
+fn cursor_of_id(txn: &ReadTransaction, id: &str) -> Result<Option<Cursor>, StoreError> {
+    const DOING: &str = "resolving an id";
+    // An id too long to index was never appended.
+    let Some((low, high)) = codec::id_range(id) else {
+        return Ok(None);
+    };
+    let ids = txn.open_table(IDS).map_err(context(DOING))?;
+    let mut range = ids
+        .range::<&[u8]>(low.as_slice()..=high.as_slice())
+        .map_err(context(DOING))?;
+    match range.next() {
+        Some(entry) => {
+            let (key, _) = entry.map_err(context(DOING))?;
+            codec::cursor_of_id_key(key.value()).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
 fn trimmed_through(txn: &ReadTransaction) -> Result<Cursor, StoreError> {
     const DOING: &str = "reading the trim mark";
     let meta = txn.open_table(META).map_err(context(DOING))?;
@@ -397,46 +417,20 @@ impl Store for DiskStore {
     }
 
     async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
-        const DOING: &str = "resolving an id";
-        // An id too long to index was never appended.
-        let Some((low, high)) = codec::id_range(id) else {
-            return Ok(None);
-        };
-        self.shared
-            .read(move |txn| {
-                let ids = txn.open_table(IDS).map_err(context(DOING))?;
-                let mut range = ids
-                    .range::<&[u8]>(low.as_slice()..=high.as_slice())
-                    .map_err(context(DOING))?;
-                match range.next() {
-                    Some(entry) => {
-                        let (key, _) = entry.map_err(context(DOING))?;
-                        codec::cursor_of_id_key(key.value()).map(Some)
-                    }
-                    None => Ok(None),
-                }
-            })
-            .await
+        let id = id.to_owned();
+        self.shared.read(move |txn| cursor_of_id(txn, &id)).await
     }
 
     async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError> {
         const DOING: &str = "resolving an id";
-        let Some((low, high)) = codec::id_range(id) else {
-            return Ok(None);
-        };
+        let id = id.to_owned();
         // The index entry and the record from one snapshot: a trim cannot
         // fall between them.
         self.shared
             .read(move |txn| {
-                let ids = txn.open_table(IDS).map_err(context(DOING))?;
-                let mut range = ids
-                    .range::<&[u8]>(low.as_slice()..=high.as_slice())
-                    .map_err(context(DOING))?;
-                let Some(entry) = range.next() else {
+                let Some(cursor) = cursor_of_id(txn, &id)? else {
                     return Ok(None);
                 };
-                let (key, _) = entry.map_err(context(DOING))?;
-                let cursor = codec::cursor_of_id_key(key.value())?;
                 let events = txn.open_table(EVENTS).map_err(context(DOING))?;
                 match events.get(cursor.get()).map_err(context(DOING))? {
                     Some(value) => codec::decode(cursor, value.value()).map(Some),
