@@ -27,7 +27,8 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use super::token::parse_duration;
-use crate::token::{publisher_token_path, LOCAL_DATA_DIR, LOCAL_HUB_URL};
+use crate::local_hub::{self, HubLocation};
+use crate::token::{publisher_token_path, LOCAL_DATA_DIR};
 
 /// Lines read ahead of the publisher: enough to absorb a burst while one
 /// request is in flight, few enough to bound memory when the hub is slower
@@ -47,8 +48,11 @@ const LINE_QUEUE: usize = 1024;
 /// line is shown when standard error is a terminal and the ids are not
 /// (or with --quiet).
 ///
-/// The token comes from --token, else the HERALD_TOKEN variable, else the
-/// publisher token the local hub wrote (herald-data/publisher.token, or
+/// The hub is --hub, else the HERALD_HUB variable, else the one whose URL
+/// `herald serve` recorded in its data directory (herald-data/hub.url, or
+/// DIR/hub.url with --data DIR), else http://127.0.0.1:8080. The token
+/// comes from --token, else the HERALD_TOKEN variable, else the publisher
+/// token the local hub wrote (herald-data/publisher.token, or
 /// DIR/publisher.token with --data DIR).
 ///
 /// Examples:
@@ -92,9 +96,11 @@ pub struct Args {
     /// Deliver only to subscribers whose token grants one of the topics.
     #[arg(long)]
     private: bool,
-    /// The hub to publish to.
-    #[arg(long, env = "HERALD_HUB", value_name = "URL", default_value = LOCAL_HUB_URL)]
-    hub: String,
+    /// The hub to publish to [default: the URL the local hub recorded in
+    /// its data directory (--data), else
+    /// http://127.0.0.1:8080/.well-known/mercure].
+    #[arg(long, env = "HERALD_HUB", value_name = "URL")]
+    hub: Option<String>,
     /// The access token (it must grant `publish` on every topic).
     #[arg(
         long,
@@ -103,8 +109,8 @@ pub struct Args {
         value_name = "TOKEN"
     )]
     token: Option<String>,
-    /// The local hub's data directory, where its publisher token is
-    /// [default: herald-data].
+    /// The local hub's data directory, where it records its URL and its
+    /// publisher token [default: herald-data].
     #[arg(long = "data", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Give up on a request after this long (10s, 1m…).
@@ -145,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// A connection to the hub and what every event of this run shares.
 struct Publisher {
     client: reqwest::Client,
-    hub: url::Url,
+    hub: HubLocation,
     token: Option<String>,
     /// Where the token came from, for error messages.
     token_source: String,
@@ -155,8 +161,7 @@ struct Publisher {
 
 impl Publisher {
     fn new(args: &Args) -> anyhow::Result<Publisher> {
-        let hub = url::Url::parse(&args.hub)
-            .with_context(|| format!("invalid hub URL {:?}", args.hub))?;
+        let hub = local_hub::locate(args.hub.as_deref(), args.data_dir.as_deref())?;
         // An empty HERALD_TOKEN counts as unset: shells make it easy to
         // export one by mistake.
         let given = args
@@ -235,7 +240,7 @@ impl Publisher {
         let body = self.form(data);
         let mut request = self
             .client
-            .post(self.hub.clone())
+            .post(self.hub.url.clone())
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -255,14 +260,11 @@ impl Publisher {
     fn send_error(&self, err: &reqwest::Error) -> anyhow::Error {
         let cause = describe_send_error(err);
         if err.is_connect() {
-            anyhow::anyhow!(
-                "cannot reach the hub at {}: is `herald serve` running? ({cause})",
-                self.hub
-            )
+            anyhow::anyhow!(self.hub.unreachable(&cause))
         } else if err.is_timeout() {
-            anyhow::anyhow!("the hub at {} did not answer in time", self.hub)
+            anyhow::anyhow!("the hub at {} did not answer in time", self.hub.url)
         } else {
-            anyhow::anyhow!("publishing to {} failed: {cause}", self.hub)
+            anyhow::anyhow!("publishing to {} failed: {cause}", self.hub.url)
         }
     }
 

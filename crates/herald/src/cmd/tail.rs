@@ -20,7 +20,7 @@ use herald_client::{ErrorKind, EventSource, MessageEvent, SseItem};
 use super::decode::write_json_line;
 use super::publish::describe_send_error;
 use super::token::parse_duration;
-use crate::token::LOCAL_HUB_URL;
+use crate::local_hub::{self, HubLocation, HubSource};
 
 /// Print the events of a Server-Sent Events stream as they arrive.
 ///
@@ -34,6 +34,10 @@ use crate::token::LOCAL_HUB_URL;
 /// When the connection drops, it reconnects after the server's retry time,
 /// sending Last-Event-ID so the server resumes where the stream broke off.
 /// Events go to standard output, connection news to standard error.
+///
+/// The hub is --hub, else the HERALD_HUB variable, else the one whose URL
+/// `herald serve` recorded in its data directory (herald-data/hub.url, or
+/// DIR/hub.url with --data DIR), else http://127.0.0.1:8080.
 ///
 /// Examples:
 ///
@@ -70,9 +74,15 @@ pub struct Args {
     /// repeatable.
     #[arg(long, value_name = "PATTERN")]
     pattern: Vec<String>,
-    /// The hub that --topic and --pattern subscribe to.
-    #[arg(long, env = "HERALD_HUB", value_name = "URL", default_value = LOCAL_HUB_URL)]
-    hub: String,
+    /// The hub that --topic and --pattern subscribe to [default: the URL
+    /// the local hub recorded in its data directory (--data), else
+    /// http://127.0.0.1:8080/.well-known/mercure].
+    #[arg(long, env = "HERALD_HUB", value_name = "URL")]
+    hub: Option<String>,
+    /// The local hub's data directory, where it records its URL
+    /// [default: herald-data].
+    #[arg(long = "data", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Send a request header, e.g. -H 'Cookie: a=b'; repeatable.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
     headers: Vec<(String, String)>,
@@ -167,7 +177,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn tail(args: Args) -> anyhow::Result<()> {
-    let url = stream_url(&args)?;
+    let (url, hub) = target(&args)?;
+    // A stale record (a hub that crashed) shows as a refused connection;
+    // until the first connection succeeds, such a failure is explained.
+    let mut unanswered_record = recorded_hub_of(hub.as_ref(), &url);
     let mut builder = EventSource::builder(url.as_str())
         .reconnect(!args.no_reconnect)
         .max_retries(args.max_retries)
@@ -175,7 +188,7 @@ async fn tail(args: Args) -> anyhow::Result<()> {
     for (name, value) in &args.headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    if let Some(token) = token(&args, &url) {
+    if let Some(token) = token(&args, &url, hub.as_ref()) {
         builder = builder.header("Authorization", format!("Bearer {token}"));
     }
     if let Some(id) = &args.last_event_id {
@@ -207,11 +220,21 @@ async fn tail(args: Args) -> anyhow::Result<()> {
                 }
             }
             Ok(SseItem::Comment(comment)) => printer.comment(&comment)?,
-            Ok(SseItem::Open(open)) => printer.status(&format!("connected to {}", open.url())),
+            Ok(SseItem::Open(open)) => {
+                unanswered_record = None;
+                printer.status(&format!("connected to {}", open.url()));
+            }
             Ok(SseItem::Reconnecting(reconnect)) => {
                 let why = match &reconnect.cause {
                     None => "the server ended the stream".to_owned(),
-                    Some(cause) => describe_client_error(cause),
+                    // Said once: the reconnections that follow are news
+                    // of their own.
+                    Some(cause) => match unanswered_record.take() {
+                        Some(hub) if is_unanswered(cause) => {
+                            hub.unreachable(&describe_send_error(cause))
+                        }
+                        _ => describe_client_error(cause),
+                    },
                 };
                 printer.status(&format!(
                     "{why}; reconnecting in {:.1}s",
@@ -228,7 +251,11 @@ async fn tail(args: Args) -> anyhow::Result<()> {
                         // text/html": the message alone says it all.
                         ErrorKind::Status(_) | ErrorKind::NoContent | ErrorKind::ContentType(_) =>
                             err.to_string(),
-                        _ => format!("{url}: {}", describe_client_error(&err)),
+                        _ => match unanswered_record {
+                            Some(hub) if is_unanswered(&err) =>
+                                hub.unreachable(&describe_send_error(&err)),
+                            _ => format!("{url}: {}", describe_client_error(&err)),
+                        },
                     }
                 ));
             }
@@ -238,14 +265,18 @@ async fn tail(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The URL to subscribe to: URL as given, or the hub's subscription URL
-/// for the matchers.
-fn stream_url(args: &Args) -> anyhow::Result<url::Url> {
+/// The URL to subscribe to, and the hub (`--hub`, or the recorded one):
+/// URL as given, or the hub's subscription URL for the matchers.
+fn target(args: &Args) -> anyhow::Result<(url::Url, Option<HubLocation>)> {
+    let hub = local_hub::locate(args.hub.as_deref(), args.data_dir.as_deref());
     if let Some(url) = &args.url {
-        return url::Url::parse(url).with_context(|| format!("invalid URL {url:?}"));
+        let url = url::Url::parse(url).with_context(|| format!("invalid URL {url:?}"))?;
+        // A stream of its own needs the hub only to decide whether
+        // HERALD_TOKEN may go with it: without a hub, it does not.
+        return Ok((url, hub.ok()));
     }
-    let mut url =
-        url::Url::parse(&args.hub).with_context(|| format!("invalid hub URL {:?}", args.hub))?;
+    let hub = hub?;
+    let mut url = hub.url.clone();
     {
         let mut query = url.query_pairs_mut();
         for topic in &args.topic {
@@ -255,19 +286,31 @@ fn stream_url(args: &Args) -> anyhow::Result<url::Url> {
             query.append_pair("match_urlpattern", pattern);
         }
     }
-    Ok(url)
+    Ok((url, Some(hub)))
+}
+
+/// The hub, when its URL was read from a data directory and the stream is
+/// on its origin: then a refused connection may mean a stale record.
+fn recorded_hub_of<'a>(hub: Option<&'a HubLocation>, url: &url::Url) -> Option<&'a HubLocation> {
+    hub.filter(|hub| {
+        matches!(hub.source, HubSource::Recorded { .. }) && hub.url.origin() == url.origin()
+    })
+}
+
+/// A failure that means nothing answers at the address.
+fn is_unanswered(err: &herald_client::Error) -> bool {
+    matches!(err.kind(), ErrorKind::Connect | ErrorKind::ConnectTimeout)
 }
 
 /// `--token`, else `HERALD_TOKEN` when the stream is on the hub's origin.
-fn token(args: &Args, url: &url::Url) -> Option<String> {
+fn token(args: &Args, url: &url::Url, hub: Option<&HubLocation>) -> Option<String> {
     if let Some(token) = &args.token {
         return Some(token.clone());
     }
     let from_env = std::env::var("HERALD_TOKEN")
         .ok()
         .filter(|t| !t.is_empty())?;
-    let hub = url::Url::parse(&args.hub).ok()?;
-    (hub.origin() == url.origin()).then_some(from_env)
+    (hub?.url.origin() == url.origin()).then_some(from_env)
 }
 
 /// One line, with the innermost cause: "could not connect: Connection
@@ -431,7 +474,7 @@ mod tests {
             "/books/:id",
         ]);
         assert_eq!(
-            stream_url(&args).unwrap().as_str(),
+            target(&args).unwrap().0.as_str(),
             "http://127.0.0.1:9/.well-known/mercure?match=https%3A%2F%2Fexample.com%2Fa+b&match=*\
              &match_urlpattern=%2Fbooks%2F%3Aid"
         );
@@ -512,10 +555,13 @@ mod tests {
         // The only test of this binary that reads HERALD_TOKEN, so setting
         // it races with nothing.
         std::env::set_var("HERALD_TOKEN", "secret");
-        let url = |args: &Args| stream_url(args).unwrap();
-        assert_eq!(token(&on_hub, &url(&on_hub)).as_deref(), Some("secret"));
-        assert_eq!(token(&elsewhere, &url(&elsewhere)), None);
-        assert_eq!(token(&explicit, &url(&explicit)).as_deref(), Some("t"));
+        let token_for = |args: &Args| {
+            let (url, hub) = target(args).unwrap();
+            token(args, &url, hub.as_ref())
+        };
+        assert_eq!(token_for(&on_hub).as_deref(), Some("secret"));
+        assert_eq!(token_for(&elsewhere), None);
+        assert_eq!(token_for(&explicit).as_deref(), Some("t"));
         std::env::remove_var("HERALD_TOKEN");
     }
 }

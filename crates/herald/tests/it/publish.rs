@@ -209,6 +209,78 @@ fn a_hub_that_is_not_running_is_named() {
 }
 
 #[test]
+fn the_hub_and_its_token_are_found_through_its_data_directory() {
+    let hub = Hub::start();
+    let out = hub
+        .by_data_dir("publish")
+        .args(["found", "no URL given"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    let out = hub
+        .tail()
+        .args(["--topic", "found", "--json", "--last-event-id", "earliest"])
+        .args(["-n", "1", "--timeout", "20"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        json_line("message", "no URL given", &id)
+    );
+}
+
+#[test]
+fn a_crashed_hubs_record_is_named_when_nothing_answers() {
+    let mut hub = Hub::start();
+    hub.stop("-KILL");
+    let out = hub
+        .by_data_dir("publish")
+        .args(["t", "data"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(&format!(
+            "herald: the hub recorded in {} does not answer at {}: it probably stopped without \
+             removing that file (a crash, or kill -9); start it again with `herald serve \
+             --data {}`, or give --hub URL (",
+            hub.dir.join("hub.url").display(),
+            hub.url,
+            hub.dir.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_data_directory_no_hub_uses_is_named() {
+    let hub = Hub::start();
+    let unused = hub.dir.join("not-a-hub");
+    std::fs::create_dir_all(&unused).unwrap();
+    let out = herald()
+        .args(["publish", "t", "data", "--data"])
+        .arg(&unused)
+        .env_remove("HERALD_HUB")
+        .env_remove("HERALD_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "herald: no hub is running with the data directory {dir} ({dir}/hub.url does not \
+             exist): start one with `herald serve --data {dir}`, or give --hub URL",
+            dir = unused.display()
+        )
+    );
+}
+
+#[test]
 fn lines_stop_at_the_first_refusal_and_name_the_line() {
     let hub = Hub::start();
     let mut child = publish(&hub)

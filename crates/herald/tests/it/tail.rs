@@ -93,6 +93,40 @@ impl Hub {
             .env_remove("NO_COLOR");
         command
     }
+
+    /// `herald COMMAND --data DIR` with no hub URL anywhere (no `--hub`, no
+    /// `HERALD_HUB`, no token in the environment), run from a directory
+    /// with no `herald-data/` in it: the hub can only be found through
+    /// what it recorded in its data directory.
+    pub fn by_data_dir(&self, command: &str) -> Command {
+        let elsewhere = self.dir.with_extension("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let mut child = herald();
+        child
+            .args([command, "--data"])
+            .arg(&self.dir)
+            .current_dir(elsewhere)
+            .env_remove("HERALD_HUB")
+            .env_remove("HERALD_TOKEN")
+            .env_remove("NO_COLOR");
+        child
+    }
+
+    /// Sends `signal` (`-TERM`: a clean stop, `-KILL`: a crash) and waits
+    /// for the hub to exit; returns whether it exited successfully.
+    pub fn stop(&mut self, signal: &str) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {signal} {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.success();
+            }
+            assert!(Instant::now() < deadline, "herald serve did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Hub {
@@ -100,6 +134,7 @@ impl Drop for Hub {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(self.dir.with_extension("elsewhere"));
     }
 }
 
@@ -234,6 +269,89 @@ fn max_events_exits_zero_on_live_events() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
     assert!(stdout.lines().all(|l| l.contains("\"data\": \"tick\"")));
+}
+
+#[test]
+fn the_hub_is_found_through_its_data_directory() {
+    let hub = Hub::start();
+    // The hub listens on a port the OS picked: nothing but the record in
+    // its data directory says which.
+    assert_eq!(
+        std::fs::read_to_string(hub.dir.join("hub.url")).unwrap(),
+        format!("{}\n", hub.url)
+    );
+    let id = hub.publish("found", "by its data directory", &[]);
+    let child = hub
+        .by_data_dir("tail")
+        .args(["--topic", "found", "--json", "--last-event-id", "earliest"])
+        .args(["-n", "1", "--timeout", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = output_within(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        json_line("message", "by its data directory", &id)
+    );
+}
+
+#[test]
+fn the_record_lives_as_long_as_the_hub() {
+    let mut hub = Hub::start();
+    let record = hub.dir.join("hub.url");
+    assert!(record.exists());
+    assert!(hub.stop("-TERM"), "herald serve did not stop cleanly");
+    assert!(!record.exists(), "a clean stop left {record:?} behind");
+    // And then the data directory no longer leads to a hub.
+    let out = hub
+        .by_data_dir("tail")
+        .args(["--topic", "t", "--no-reconnect"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("herald: no hub is running with the data directory "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_crashed_hubs_record_is_named_when_nothing_answers() {
+    let mut hub = Hub::start();
+    hub.stop("-KILL");
+    // A crash cannot clean up: the record stays, and is now stale.
+    let record = hub.dir.join("hub.url");
+    assert!(record.exists());
+    let stale = format!(
+        "herald: the hub recorded in {} does not answer at {}: ",
+        record.display(),
+        hub.url
+    );
+
+    let out = hub
+        .by_data_dir("tail")
+        .args(["--topic", "t", "--no-reconnect"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with(&stale), "{stderr}");
+    assert!(stderr.contains("herald serve --data "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    // Reconnecting, tail keeps waiting for the hub to come back, and says
+    // once why it is not there.
+    let out = hub
+        .by_data_dir("tail")
+        .args(["--topic", "t", "--timeout", "4s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.matches(&stale).count(), 1, "{stderr}");
 }
 
 /// A server that answers each connection with `response`, then closes it,
