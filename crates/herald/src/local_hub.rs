@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use url::Url;
 
-use crate::token::{LOCAL_DATA_DIR, LOCAL_HUB_URL};
+use crate::local_key::{LOCAL_DATA_DIR, LOCAL_HUB_URL};
 
 /// The file, in a data directory, that holds the URL of the hub using it.
 pub const FILE_NAME: &str = "hub.url";

@@ -8,8 +8,9 @@
 mod cmd;
 mod config;
 mod exit;
+mod local_hub;
+mod local_key;
 mod logging;
-mod token;
 
 use clap::Parser;
 

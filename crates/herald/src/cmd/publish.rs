@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 use super::token::parse_duration;
 use crate::local_hub::{self, HubLocation};
-use crate::token::{publisher_token_path, LOCAL_DATA_DIR};
+use crate::local_key::{publisher_token_path, LOCAL_DATA_DIR};
 
 /// Lines read ahead of the publisher: enough to absorb a burst while one
 /// request is in flight, few enough to bound memory when the hub is slower

@@ -11,7 +11,7 @@ use herald_store::{MemoryStore, Retention, Store};
 use herald_store_disk::{DiskOptions, DiskStore};
 
 use crate::config::{DurabilitySetting, HeraldConfig, StoreKind};
-use crate::token::{self, TokenSpec, LOCAL_ISSUER};
+use crate::local_key::{self, TokenSpec, LOCAL_ISSUER};
 
 /// Run the hub: a Mercure endpoint at /.well-known/mercure.
 ///
@@ -117,6 +117,9 @@ async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
     // The automatic connection cap is the open-files limit less a reserve:
     // take the whole hard limit first.
     let open_files = herald_bench::raise_nofile();
+    // Recorded before the banner, so a script that waits for "listening
+    // on" then runs `herald publish --data DIR` finds it; removed at exit.
+    let _recorded = crate::local_hub::record(&config.data_dir, &hub_url)?;
     announce(
         &listener,
         &hub_url,
@@ -267,7 +270,7 @@ fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener
 /// Uses (or creates) the data directory's key as the one trusted issuer,
 /// and mints a publisher token with it.
 fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathBuf, String)> {
-    let (key, created) = token::load_or_create(&config.data_dir)?;
+    let (key, created) = local_key::load_or_create(&config.data_dir)?;
     if created {
         tracing::info!(path = %key.path.display(), "no key configured: generated one");
     }
@@ -277,7 +280,7 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
         legacy: false,
     });
     let all = vec!["*".to_owned()];
-    let jwt = token::mint_hs256(
+    let jwt = local_key::mint_hs256(
         &key.secret,
         &TokenSpec {
             publish: &all,
@@ -290,8 +293,8 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
             legacy: false,
         },
     )?;
-    let path = token::publisher_token_path(&config.data_dir);
-    token::write_private(&path, &jwt)?;
+    let path = local_key::publisher_token_path(&config.data_dir);
+    local_key::write_private(&path, &jwt)?;
     Ok((path, jwt))
 }
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jsonwebtoken::Algorithm;
 
-use crate::token::{self, SigningKey, TokenSpec, LOCAL_DATA_DIR, LOCAL_HUB_URL, LOCAL_ISSUER};
+use crate::local_hub;
+use crate::local_key::{self, SigningKey, TokenSpec, LOCAL_DATA_DIR, LOCAL_HUB_URL, LOCAL_ISSUER};
 
 /// Mint an access token (a JWT) for a hub.
 ///
@@ -58,9 +59,11 @@ pub struct Args {
     /// Lifetime: 90s, 30m, 1h, 30d, 2w (a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_duration)]
     ttl: Duration,
-    /// The hub the token is for: its URL is the default audience.
-    #[arg(long, env = "HERALD_HUB", value_name = "URL", default_value = LOCAL_HUB_URL)]
-    hub: String,
+    /// The hub the token is for: its URL is the default audience
+    /// [default: the hub recorded in DIR/hub.url by a running `herald
+    /// serve`, else http://127.0.0.1:8080/.well-known/mercure].
+    #[arg(long, env = "HERALD_HUB", value_name = "URL")]
+    hub: Option<String>,
     /// The `aud` claim: the hub's resource identifier [default: --hub].
     #[arg(long, value_name = "URL")]
     audience: Option<String>,
@@ -113,10 +116,22 @@ enum MatchType {
     Urlpattern,
 }
 
+/// The hub the token is for: given, or recorded in the data directory by
+/// the hub running there, or the default local hub (a token can be minted
+/// before its hub starts).
+fn hub_url(args: &Args) -> anyhow::Result<String> {
+    match local_hub::locate(args.hub.as_deref(), Some(&args.data_dir)) {
+        Ok(location) => Ok(location.url.to_string()),
+        Err(local_hub::LocateError::NotRecorded { .. }) => Ok(LOCAL_HUB_URL.to_owned()),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Runs `herald token`: prints the token.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let key = signing_key(&args)?.with_kid(args.kid.clone());
-    let audience = args.audience.as_deref().unwrap_or(&args.hub);
+    let hub = hub_url(&args)?;
+    let audience = args.audience.as_deref().unwrap_or(&hub);
     let spec = TokenSpec {
         publish: &args.publish,
         subscribe: &args.subscribe,
@@ -133,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.legacy && args.match_type == MatchType::Urlpattern {
         anyhow::bail!("legacy tokens have no match types: their selectors are URI templates");
     }
-    println!("{}", token::mint(&key, &spec)?);
+    println!("{}", local_key::mint(&key, &spec)?);
     Ok(())
 }
 
@@ -164,7 +179,7 @@ fn signing_key(args: &Args) -> anyhow::Result<SigningKey> {
         anyhow::bail!("the hub's own key signs HS256, not {alg:?}: give --key-file or --secret");
     }
     // Read, never create: a key made here would be one no hub knows.
-    let path = token::key_path(&args.data_dir);
+    let path = local_key::key_path(&args.data_dir);
     let secret = match std::fs::read_to_string(&path) {
         Ok(secret) => secret,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(

@@ -184,3 +184,25 @@ fn mistakes_are_explained() {
         "herald: the secret is 5 bytes: HS256 needs at least 32\n"
     );
 }
+
+#[test]
+fn the_audience_is_the_hub_recorded_in_the_data_directory() {
+    // A hub on a port the OS picked: `--data DIR` alone names it, so the
+    // token's audience is that hub's URL and it accepts the token.
+    let hub = Hub::start();
+    let out = herald()
+        .args(["token", "--publish", "*", "--data"])
+        .arg(&hub.dir)
+        .env_remove("HERALD_HUB")
+        .env_remove("HERALD_SECRET")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let token = String::from_utf8(out.stdout).unwrap().trim_end().to_owned();
+    assert_eq!(decode(&token).1["aud"], hub.url.as_str());
+    let out = herald()
+        .args(["publish", "--hub", &hub.url, "--token", &token, "/t", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
