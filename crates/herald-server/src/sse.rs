@@ -50,6 +50,13 @@ impl EventStreamBody {
     }
 }
 
+impl Drop for EventStreamBody {
+    fn drop(&mut self) {
+        // `None`: the client left (or the connection was closed under it).
+        tracing::debug!(reason = ?self.subscription.close_reason(), "subscription closed");
+    }
+}
+
 impl Body for EventStreamBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;

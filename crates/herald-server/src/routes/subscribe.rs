@@ -103,6 +103,11 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         .resume_point()
         .header_value()
         .map(str::to_owned);
+    tracing::debug!(
+        ?peer,
+        resume = ?subscription.resume_point(),
+        "subscription opened"
+    );
     let body = EventStreamBody::new(
         Encoder::retry(state.config.retry_ms),
         subscription,

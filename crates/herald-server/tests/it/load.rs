@@ -157,7 +157,13 @@ async fn a_subscriber_that_stops_reading_is_disconnected_and_the_others_get_ever
         "every subscriber's state was freed"
     );
     // The hub closed the stalled connection: reading it drains what the
-    // kernel had buffered, then ends.
+    // kernel had buffered (up to the send buffer's megabytes), then ends.
+    // Through the 1 KiB window that is thousands of round trips of this
+    // test's task, slow on a loaded machine: open the window first (up to
+    // 64 KiB without window scaling), which leaves what is tested alone.
+    socket2::SockRef::from(&stalled)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
     let mut sink = Vec::new();
     let read = tokio::time::timeout(
         Duration::from_secs(10),
