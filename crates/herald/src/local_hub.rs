@@ -1,6 +1,6 @@
 //! Where a local hub is: `herald serve` records its URL in its data
-//! directory, and `herald publish` and `herald tail`, given no `--hub`,
-//! read it there.
+//! directory, and `herald publish`, `herald tail` and `herald token`, given
+//! no `--hub`, read it there.
 //!
 //! Without this, the client commands could only guess the default
 //! `http://127.0.0.1:8080/…`: a hub started with `--listen 127.0.0.1:9090`,
