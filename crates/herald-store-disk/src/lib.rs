@@ -50,7 +50,7 @@
 //! ```
 //!
 //! A server opens one store per data directory, spawns
-//! [`spawn_retention`](DiskStore::spawn_retention) once, and calls
+//! [`herald_store::spawn_retention`] once, and calls
 //! [`close`](DiskStore::close) at shutdown.
 //!
 //! # Durability
@@ -112,9 +112,11 @@
 //! - After an unclean shutdown, [`DiskStore::open`] runs redb's repair,
 //!   which walks the whole file (about 1 s for that 1 GB file here); a clean
 //!   shutdown reopens in milliseconds. Retention bounds both.
-//! - Retention runs in the background
-//!   ([`spawn_retention`](DiskStore::spawn_retention)), not on append:
-//!   between runs the log may exceed its limits by one interval's worth.
+//! - Retention runs in the background ([`herald_store::spawn_retention`]),
+//!   not on append: between runs the log may exceed its limits by one
+//!   interval's worth. Each trim runs on the writer thread in transactions
+//!   of at most [`DiskOptions::trim_batch`] removals, interleaved with
+//!   append batches, so publishers wait one step at most.
 //! - Ids are unique among retained records: an append whose id is taken is
 //!   refused with [`DuplicateId`](herald_store::ErrorKind::DuplicateId),
 //!   checked in the group commit's transaction (one index lookup per
@@ -128,7 +130,6 @@
 mod codec;
 mod error;
 mod options;
-mod retention;
 mod schema;
 mod stats;
 mod store;

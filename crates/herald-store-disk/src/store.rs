@@ -507,4 +507,8 @@ impl Store for DiskStore {
         })
         .await?
     }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        DiskStore::close(self).await
+    }
 }

@@ -92,5 +92,5 @@ pub use cursor::Cursor;
 pub use error::{ErrorKind, StoreError};
 pub use memory::MemoryStore;
 pub use record::{NewRecord, Record};
-pub use retention::Retention;
+pub use retention::{spawn_retention, Retention};
 pub use store::Store;

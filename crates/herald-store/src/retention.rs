@@ -1,6 +1,20 @@
-//! [`Retention`]: how much history the log keeps.
+//! [`Retention`]: how much history the log keeps, and [`spawn_retention`],
+//! the one task that applies it to any [`Store`].
+//!
+//! Retention is applied by a task calling [`Store::trim`] on an interval,
+//! not on append: a durable backend would otherwise put deletes into every
+//! commit, on the publishers' latency path. Between runs the log may
+//! exceed `max_events` by what was appended in one interval, and hold
+//! records up to `max_age + interval` old; readers that need a gap
+//! reported get it anyway (`follow` reports what was trimmed).
 
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::{ErrorKind, Store};
 
 /// Retention policy. Both limits are optional (`None` = unlimited); when both
 /// are set a record is kept only while it satisfies both.
@@ -18,4 +32,45 @@ impl Retention {
     pub fn is_unlimited(&self) -> bool {
         self.max_events.is_none() && self.max_age.is_none()
     }
+}
+
+/// Spawns a task on the current Tokio runtime that applies `retention` to
+/// `store` every `interval`, the first time at once. It holds no strong
+/// handle between runs, so it ends by itself when the last other `Arc` of
+/// the store is dropped or the store is closed; abort the returned handle
+/// to stop it sooner. With an unlimited `retention` it ends at once.
+///
+/// Failed trims are logged (`tracing`, warn) and retried at the next tick.
+///
+/// # Panics
+///
+/// If called outside a Tokio runtime, or with a zero `interval`.
+pub fn spawn_retention(
+    store: &Arc<dyn Store>,
+    retention: Retention,
+    interval: Duration,
+) -> JoinHandle<()> {
+    assert!(!interval.is_zero(), "retention interval must be above zero");
+    let store: Weak<dyn Store> = Arc::downgrade(store);
+    tokio::spawn(async move {
+        if retention.is_unlimited() {
+            return;
+        }
+        let mut ticks = tokio::time::interval(interval);
+        // After a slow trim, wait a full interval rather than catching up
+        // with back-to-back trims.
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(store) = store.upgrade() else {
+                return;
+            };
+            match store.trim(&retention).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "retention trimmed records"),
+                Err(error) if error.kind() == ErrorKind::Closed => return,
+                Err(error) => tracing::warn!(%error, "retention trim failed"),
+            }
+        }
+    })
 }

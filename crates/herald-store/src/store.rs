@@ -113,4 +113,15 @@ pub trait Store: Send + Sync + 'static {
     /// The head's cursor counter is never reset: cursors are not reused even
     /// if everything is trimmed.
     async fn trim(&self, retention: &Retention) -> Result<u64, StoreError>;
+
+    /// Makes everything appended durable and releases the backend (flushes
+    /// and closes files, closes connections). After it, appends fail with
+    /// [`Closed`](crate::ErrorKind::Closed) and live follows end. Closing
+    /// twice is not an error.
+    ///
+    /// The default does nothing: a backend whose appends are durable when
+    /// they return, and that holds nothing to release, needs no more.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

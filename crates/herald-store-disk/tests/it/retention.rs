@@ -1,6 +1,7 @@
 //! Retention: count and age limits hold, big trims run in bounded steps
 //! interleaved with appends, and trimmed ids stop resolving.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_store::testkit::sample;
@@ -113,7 +114,9 @@ async fn age_limit_holds() {
 async fn background_retention_enforces_count_and_age() {
     let dir = tempfile::tempdir().unwrap();
     let store = super::open(dir.path(), Durability::Deferred);
-    let task = store.spawn_retention(
+    let handle: Arc<dyn Store> = Arc::new(store.clone());
+    let task = herald_store::spawn_retention(
+        &handle,
         Retention {
             max_events: Some(5),
             max_age: Some(Duration::from_millis(500)),
@@ -149,6 +152,7 @@ async fn background_retention_enforces_count_and_age() {
     assert_eq!(store.bounds().await.unwrap().head, Cursor::new(50));
     // The task ends by itself once the store is gone.
     drop(store);
+    drop(handle);
     tokio::time::timeout(Duration::from_secs(5), task)
         .await
         .expect("retention task must end with the store")

@@ -169,8 +169,8 @@ fn authorization(
 /// The store behind the hub, with its retention running.
 struct History {
     store: Arc<dyn Store>,
-    /// The disk store, to report where it is and to close it cleanly.
-    disk: Option<DiskStore>,
+    /// Where the disk store keeps it, for the banner.
+    disk: Option<(PathBuf, &'static str)>,
 }
 
 impl History {
@@ -180,14 +180,11 @@ impl History {
             max_age: (config.store.max_age_secs > 0)
                 .then(|| Duration::from_secs(config.store.max_age_secs)),
         };
-        Ok(match config.store.kind {
-            StoreKind::Memory => {
-                let store = Arc::new(MemoryStore::with_retention(retention.clone()));
-                if retention.max_age.is_some() {
-                    tokio::spawn(trim_periodically(store.clone(), retention));
-                }
-                History { store, disk: None }
-            }
+        let (store, disk): (Arc<dyn Store>, _) = match config.store.kind {
+            StoreKind::Memory => (
+                Arc::new(MemoryStore::with_retention(retention.clone())),
+                None,
+            ),
             StoreKind::Disk => {
                 let options = DiskOptions {
                     durability: config.store.durability.into(),
@@ -196,25 +193,23 @@ impl History {
                 let disk = DiskStore::open(&config.data_dir, options).with_context(|| {
                     format!("cannot open the store in {}", config.data_dir.display())
                 })?;
-                // Trimming runs in the background in bounded batches, so it
-                // never stalls publishers for long.
-                disk.spawn_retention(retention, Duration::from_secs(1));
-                History {
-                    store: Arc::new(disk.clone()),
-                    disk: Some(disk),
-                }
+                let about = (disk.path().to_owned(), disk.options().durability.as_str());
+                (Arc::new(disk), Some(about))
             }
-        })
+        };
+        // One retention task whatever the store: trims in the background,
+        // so publishers never wait for a large trim.
+        herald_store::spawn_retention(&store, retention, Duration::from_secs(1));
+        Ok(History { store, disk })
     }
 
-    /// Flushes and closes the disk store (nothing to do in memory).
+    /// Makes what was appended durable and releases the store.
     async fn close(self) -> anyhow::Result<()> {
-        if let Some(disk) = self.disk {
-            disk.close()
-                .await
-                .context("cannot close the store cleanly")?;
-            tracing::info!("store closed");
-        }
+        self.store
+            .close()
+            .await
+            .context("cannot close the store cleanly")?;
+        tracing::info!("store closed");
         Ok(())
     }
 }
@@ -233,9 +228,9 @@ fn announce(
     tracing::info!(%open_files, "listening on http://{local}");
     tracing::info!(url = %hub_url, "hub URL {hub_url}");
     match &history.disk {
-        Some(disk) => tracing::info!(
-            path = %disk.path().display(),
-            durability = disk.options().durability.as_str(),
+        Some((path, durability)) => tracing::info!(
+            path = %path.display(),
+            durability,
             "history on disk"
         ),
         None => tracing::info!("history in memory (lost at exit)"),
@@ -296,16 +291,6 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
     let path = local_key::publisher_token_path(&config.data_dir);
     local_key::write_private(&path, &jwt)?;
     Ok((path, jwt))
-}
-
-async fn trim_periodically(store: Arc<MemoryStore>, retention: Retention) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        ticker.tick().await;
-        if let Err(err) = store.trim(&retention).await {
-            tracing::warn!("retention: {err}");
-        }
-    }
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.
