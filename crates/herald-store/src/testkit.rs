@@ -85,6 +85,106 @@ where
     );
 }
 
+/// Runs the checks about two handles on one log (two nodes of a cluster,
+/// or two processes), each on a fresh, empty log: `make_pair` returns two
+/// handles to the same new log, as separate as the backend allows (for a
+/// network store, two separate connections). What one appends, the other
+/// reads, resolves and follows; ids are unique across both; a trim through
+/// one is seen through the other.
+pub async fn run_two_handles<S, F, Fut>(make_pair: F)
+where
+    S: Store,
+    F: Fn() -> Fut,
+    Fut: Future<Output = (S, S)>,
+{
+    macro_rules! run {
+        ($($check:ident),* $(,)?) => {$(
+            eprintln!("herald-store testkit: {}", stringify!($check));
+            let (a, b) = make_pair().await;
+            $check(a, b).await;
+        )*};
+    }
+    run!(
+        appended_through_one_is_read_through_the_other,
+        followed_through_the_other,
+        ids_are_unique_across_handles,
+        trimmed_through_one_is_seen_through_the_other,
+    );
+}
+
+/// What handle A appends, handle B reads, resolves and bounds.
+pub async fn appended_through_one_is_read_through_the_other<S: Store>(a: S, b: S) {
+    let check = "appended_through_one_is_read_through_the_other";
+    let appended = append_n(check, &a, "two", 3).await;
+    assert_eq!(
+        ok(check, b.read_after(Cursor::ZERO, 10).await),
+        appended,
+        "{check}: B reads what A appended"
+    );
+    for record in &appended {
+        assert_eq!(
+            ok(check, b.resolve(&record.id).await),
+            Some(record.cursor),
+            "{check}: B resolves {}",
+            record.id
+        );
+    }
+    assert_eq!(
+        ok(check, b.bounds().await).head,
+        appended[2].cursor,
+        "{check}: B's head"
+    );
+    // And the other way, continuing the same sequence of cursors.
+    let more = append_n(check, &b, "owt", 1).await;
+    assert!(more[0].cursor > appended[2].cursor, "{check}: one log");
+    assert_eq!(
+        ok(check, a.read_after(appended[2].cursor, 10).await),
+        more,
+        "{check}: A reads what B appended"
+    );
+}
+
+/// A follow through handle B yields what handle A appends, live, in order.
+pub async fn followed_through_the_other<S: Store>(a: S, b: S) {
+    let check = "followed_through_the_other";
+    let before = append_n(check, &a, "old", 2).await;
+    let mut follower = b.follow(Cursor::ZERO);
+    assert_eq!(
+        take(check, &mut follower, 2).await,
+        before,
+        "{check}: replay"
+    );
+    expect_quiet(check, &mut follower).await;
+    let live = append_n(check, &a, "new", 3).await;
+    assert_eq!(take(check, &mut follower, 3).await, live, "{check}: live");
+}
+
+/// An id appended through one handle is refused through the other.
+pub async fn ids_are_unique_across_handles<S: Store>(a: S, b: S) {
+    let check = "ids_are_unique_across_handles";
+    ok(check, a.append(sample("shared-id")).await);
+    expect_duplicate(check, "through B", b.append(sample("shared-id")).await);
+}
+
+/// A trim through handle A is what handle B reads and follows.
+pub async fn trimmed_through_one_is_seen_through_the_other<S: Store>(a: S, b: S) {
+    let check = "trimmed_through_one_is_seen_through_the_other";
+    let appended = append_n(check, &a, "t", 4).await;
+    assert_eq!(ok(check, a.trim(&keep(1)).await), 3, "{check}: trim to 1");
+    assert_eq!(
+        ok(check, b.read_after(Cursor::ZERO, 10).await),
+        appended[3..],
+        "{check}: B reads what is retained"
+    );
+    assert_eq!(
+        ok(check, b.resolve(&appended[0].id).await),
+        None,
+        "{check}: trimmed id"
+    );
+    let mut follower = b.follow(Cursor::ZERO);
+    expect_trimmed(check, &mut follower).await;
+}
+
 /// A small, valid record with id `id`: one topic derived from the id, and an
 /// SSE frame carrying it. Handy for backends' own tests too.
 pub fn sample(id: &str) -> NewRecord {

@@ -70,3 +70,14 @@ async fn store_with_tiny_batches_passes_the_contract() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn two_handles_on_one_disk_store_pass_the_contract() {
+    // One process opens a redb file once: its handles share the writer.
+    let fresh = Fresh::new(DiskOptions::default());
+    herald_store::testkit::run_two_handles(|| {
+        let store = fresh.open();
+        async move { (store.clone(), store) }
+    })
+    .await;
+}

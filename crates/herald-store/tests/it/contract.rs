@@ -24,3 +24,12 @@ async fn memory_store_with_lax_retention_passes_the_contract() {
     herald_store::testkit::run_all(|| async { MemoryStore::with_retention(retention.clone()) })
         .await;
 }
+
+#[tokio::test]
+async fn two_handles_on_one_memory_store_pass_the_contract() {
+    herald_store::testkit::run_two_handles(|| async {
+        let store = MemoryStore::new();
+        (store.clone(), store)
+    })
+    .await;
+}
