@@ -1,0 +1,342 @@
+//! The clustered store of the Herald hub: the [`herald_store::Store`]
+//! contract on one Redis Stream, shared by every `herald serve` node.
+//!
+//! One stream is the hub-wide log. Every record is an entry whose id is
+//! `0-<cursor>`, with the cursor taken from an `INCR` counter in the same
+//! Lua script as the `XADD` and the id index (a hash from event id to
+//! cursor). Redis runs a script as one step, so cursors are gap-free and
+//! ordered across all nodes, a duplicate id is refused atomically, and a
+//! batch is stored whole or not at all. History is `XRANGE` after a cursor;
+//! [`follow`](Store::follow) replays that way, then blocks in `XREAD` on a
+//! connection of its own; [`trim`](Store::trim) removes records from the
+//! oldest end, their index entries with them, in a script. Redis's clock
+//! stamps `published_at`, so all nodes share one clock.
+//!
+//! TLS and AUTH come with the URL (`redis://user:password@host:6379/0`);
+//! see the [`redis`] crate for the URL forms.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use herald_store::{NewRecord, Store};
+//! use herald_store_redis::RedisStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), herald_store::StoreError> {
+//! // Every node of one hub connects with the same prefix.
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/", "herald").await?;
+//! let record = store
+//!     .append(NewRecord {
+//!         id: "urn:uuid:1".into(),
+//!         topics: vec!["https://example.com/books/1".to_owned()].into(),
+//!         private: false,
+//!         frame: bytes::Bytes::from_static(b"id: urn:uuid:1\ndata: hello\n\n"),
+//!     })
+//!     .await?;
+//! assert_eq!(store.resolve("urn:uuid:1").await?, Some(record.cursor));
+//! # Ok(()) }
+//! ```
+//!
+//! # Limits
+//!
+//! - Cursors and stamps pass through Lua's doubles: exact below 2^53
+//!   (a million appends a second for 285 years).
+//! - An append is acknowledged once Redis has it in memory; how durable that
+//!   is depends on Redis's `appendonly`/`appendfsync` and replicas.
+//! - A Redis that restarts empty (no persistence) resets the counter: this
+//!   store does not detect that yet (issue 11, item 4).
+//! - One `XREAD` connection per [`follow`](Store::follow) call: the hub
+//!   makes one per node, which is what this is for; a follow per subscriber
+//!   would be a connection per subscriber.
+//! - `rediss://` needs one of the `redis` crate's TLS features, not enabled
+//!   here yet.
+
+mod entry;
+mod error;
+mod follow;
+mod keys;
+mod scripts;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+use herald_store::{Bounds, Cursor, NewRecord, Record, Retention, Store, StoreError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Value;
+use tokio::sync::watch;
+
+use crate::entry::{decode_entries, encode_topics, number, time_of};
+use crate::error::unavailable;
+use crate::keys::Keys;
+
+/// How many records one trim script removes at most: a trim of millions of
+/// records is many short scripts, never one that stalls Redis (and every
+/// node) for seconds.
+const TRIM_CHUNK: u64 = 1_000;
+
+/// How long one command may take before it fails: well above a large batch
+/// or a trim chunk on a loaded Redis, well below a client's patience.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Redis Streams [`Store`]: a cheap `Clone` handle; all clones share one
+/// connection manager (multiplexed, reconnecting).
+///
+/// Handles made by separate [`connect`](RedisStore::connect) calls with the
+/// same prefix (on one node or many) see one log. Followers end when the
+/// last clone of the handle they came from is dropped.
+#[derive(Clone)]
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: redis::Client,
+    connection: ConnectionManager,
+    keys: Keys,
+    /// Never sent on: dropped with the last handle, which ends followers.
+    closed: watch::Sender<()>,
+}
+
+/// Whether `error` came from a Redis that could not be reached (refused,
+/// reset, timed out), as opposed to a command Redis refused or bad data.
+pub fn is_unavailable(error: &StoreError) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<redis::RedisError>())
+        .is_some_and(error::connection_lost)
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` and uses the log under `prefix` (its
+    /// keys are `{prefix}:log`, `{prefix}:seq`, ...: one hash slot).
+    ///
+    /// # Errors
+    ///
+    /// [`Backend`](herald_store::ErrorKind::Backend) if the URL is invalid or
+    /// Redis cannot be reached.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(3)
+            .set_max_delay(Duration::from_secs(1));
+        let connection = ConnectionManager::new_with_config(client.clone(), config)
+            .await
+            .map_err(unavailable)?;
+        Ok(RedisStore {
+            shared: Arc::new(Shared {
+                client,
+                connection,
+                keys: Keys::new(prefix),
+                closed: watch::Sender::new(()),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("log", &self.shared.keys.log)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn connection(&self) -> ConnectionManager {
+        // A clone is a handle on the same multiplexed connection.
+        self.connection.clone()
+    }
+
+    async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = scripts::APPEND.prepare_invoke();
+        invocation
+            .key(&self.keys.log)
+            .key(&self.keys.seq)
+            .key(&self.keys.ids)
+            .key(&self.keys.last_ts)
+            .arg(records.len());
+        for record in &records {
+            invocation
+                .arg(record.id.as_bytes())
+                .arg(if record.private { "1" } else { "0" })
+                .arg(encode_topics(&record.topics))
+                .arg(&record.frame[..]);
+        }
+        let reply: Vec<Value> = invocation
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        match reply.as_slice() {
+            [Value::Int(0), Value::BulkString(id)] => {
+                Err(StoreError::duplicate_id(&String::from_utf8_lossy(id)))
+            }
+            [Value::Int(1), last, ts] => {
+                let last = number(last, "the appended cursor")?;
+                let published_at = time_of(number(ts, "the append's stamp")?);
+                let count = records.len() as u64;
+                let first = last
+                    .checked_sub(count - 1)
+                    .filter(|first| *first > 0)
+                    .ok_or_else(|| StoreError::corrupt("the cursor counter is behind the log"))?;
+                Ok(records
+                    .into_iter()
+                    .zip(first..)
+                    .map(|(record, cursor)| record.into_record(Cursor::new(cursor), published_at))
+                    .collect())
+            }
+            _ => Err(StoreError::corrupt(format!(
+                "unexpected append reply {reply:?}"
+            ))),
+        }
+    }
+
+    /// The trim mark and up to `limit` records after `after`, in one step.
+    async fn read_batch(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<(Cursor, Vec<Record>), StoreError> {
+        let reply: Vec<Value> = scripts::READ
+            .key(&self.keys.log)
+            .key(&self.keys.trimmed)
+            .arg(entry::after(after).unwrap_or_default())
+            .arg(limit)
+            .invoke_async(&mut self.connection())
+            .await
+            .map_err(unavailable)?;
+        let [trimmed, entries] = <[Value; 2]>::try_from(reply)
+            .map_err(|_| StoreError::corrupt("unexpected read reply"))?;
+        let trimmed = Cursor::new(number(&trimmed, "the trim mark")?);
+        Ok((trimmed, decode_entries(entries)?))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn append(&self, record: NewRecord) -> Result<Record, StoreError> {
+        let mut appended = self.shared.append(vec![record]).await?;
+        appended
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("append produced no record"))
+    }
+
+    async fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
+        self.shared.append(records).await
+    }
+
+    async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
+        let Some(start) = entry::after(after).filter(|_| limit > 0) else {
+            return Ok(Vec::new());
+        };
+        // Redis takes a signed 64-bit count.
+        let count = i64::try_from(limit).unwrap_or(i64::MAX);
+        let reply: Value = redis::cmd("XRANGE")
+            .arg(&self.shared.keys.log)
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.shared.connection())
+            .await
+            .map_err(unavailable)?;
+        decode_entries(reply)
+    }
+
+    async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
+        let reply: Value = redis::cmd("HGET")
+            .arg(&self.shared.keys.ids)
+            .arg(id)
+            .query_async(&mut self.shared.connection())
+            .await
+            .map_err(unavailable)?;
+        match reply {
+            Value::Nil => Ok(None),
+            value => Ok(Some(Cursor::new(number(&value, "an indexed cursor")?))),
+        }
+    }
+
+    async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError> {
+        let reply: Value = scripts::RESOLVE_RECORD
+            .key(&self.shared.keys.log)
+            .key(&self.shared.keys.ids)
+            .arg(id)
+            .invoke_async(&mut self.shared.connection())
+            .await
+            .map_err(unavailable)?;
+        if reply == Value::Nil {
+            return Ok(None);
+        }
+        let mut records = decode_entries(reply)?;
+        match records.pop() {
+            Some(record) if records.is_empty() && &*record.id == id => Ok(Some(record)),
+            None => Err(StoreError::corrupt(format!(
+                "the index names a record for {id:?} that is not in the log"
+            ))),
+            Some(_) => Err(StoreError::corrupt(format!(
+                "the index names the wrong record for {id:?}"
+            ))),
+        }
+    }
+
+    async fn bounds(&self) -> Result<Bounds, StoreError> {
+        let reply: Vec<Value> = scripts::BOUNDS
+            .key(&self.shared.keys.log)
+            .key(&self.shared.keys.seq)
+            .invoke_async(&mut self.shared.connection())
+            .await
+            .map_err(unavailable)?;
+        let (head, oldest) = match reply.as_slice() {
+            [head] => (head, None),
+            [head, Value::BulkString(oldest)] => (head, Some(entry::cursor_of(oldest)?)),
+            _ => return Err(StoreError::corrupt("unexpected bounds reply")),
+        };
+        Ok(Bounds {
+            oldest,
+            head: Cursor::new(number(head, "the head")?),
+        })
+    }
+
+    fn follow(&self, after: Cursor) -> BoxStream<'static, Result<Record, StoreError>> {
+        follow::follow(
+            Arc::downgrade(&self.shared),
+            self.shared.client.clone(),
+            self.shared.keys.log.clone(),
+            self.shared.closed.subscribe(),
+            after,
+        )
+    }
+
+    async fn trim(&self, retention: &Retention) -> Result<u64, StoreError> {
+        if retention.is_unlimited() {
+            return Ok(0);
+        }
+        let max_events = retention
+            .max_events
+            .map_or(-1, |max| i64::try_from(max).unwrap_or(i64::MAX));
+        let max_age = retention
+            .max_age
+            .map_or(-1, |age| i64::try_from(age.as_micros()).unwrap_or(i64::MAX));
+        let mut removed = 0;
+        loop {
+            let chunk: u64 = scripts::TRIM
+                .key(&self.shared.keys.log)
+                .key(&self.shared.keys.ids)
+                .key(&self.shared.keys.trimmed)
+                .arg(max_events)
+                .arg(max_age)
+                .arg(TRIM_CHUNK)
+                .invoke_async(&mut self.shared.connection())
+                .await
+                .map_err(unavailable)?;
+            removed += chunk;
+            if chunk < TRIM_CHUNK {
+                return Ok(removed);
+            }
+        }
+    }
+}

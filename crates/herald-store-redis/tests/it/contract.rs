@@ -1,0 +1,15 @@
+//! The backend contract suite, unchanged, each check on a fresh key prefix.
+
+use crate::server::RedisServer;
+
+#[tokio::test]
+async fn redis_store_passes_the_contract() {
+    let server = RedisServer::start();
+    herald_store::testkit::run_all(|| server.fresh_store()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_passes_the_contract_on_a_multi_thread_runtime() {
+    let server = RedisServer::start();
+    herald_store::testkit::run_all(|| server.fresh_store()).await;
+}
