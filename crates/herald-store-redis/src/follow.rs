@@ -42,7 +42,7 @@ pub(crate) fn follow(
     shared: Weak<Shared>,
     client: redis::Client,
     log: String,
-    closed: watch::Receiver<()>,
+    closed: watch::Receiver<bool>,
     after: Cursor,
 ) -> BoxStream<'static, Result<Record, StoreError>> {
     let follower = Follower {
@@ -63,8 +63,9 @@ struct Follower {
     shared: Weak<Shared>,
     client: redis::Client,
     log: String,
-    /// Errors once every store handle is gone: the stream then ends.
-    closed: watch::Receiver<()>,
+    /// `true` once the store is closed; errors once every handle is gone.
+    /// Either ends the stream.
+    closed: watch::Receiver<bool>,
     /// The dedicated connection for `XREAD BLOCK`, opened when first needed.
     reader: Option<MultiplexedConnection>,
     /// Cursor of the last record yielded (or the starting `after`).
@@ -86,7 +87,7 @@ impl Follower {
                 self.next = record.cursor;
                 return Some((Ok(record), self));
             }
-            if self.finished {
+            if self.finished || *self.closed.borrow() {
                 return None;
             }
             let shared = self.shared.upgrade()?;
@@ -161,7 +162,7 @@ impl Follower {
             reply = xread.query_async::<Value>(reader) => {
                 decode_xread(reply.map_err(unavailable)?).map(Woken::Records)
             }
-            _ = self.closed.changed() => Ok(Woken::Closed),
+            _ = self.closed.wait_for(|closed| *closed) => Ok(Woken::Closed),
         }
     }
 }

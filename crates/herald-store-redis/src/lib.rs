@@ -62,7 +62,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use herald_store::{Bounds, Cursor, NewRecord, Record, Retention, Store, StoreError};
+use herald_store::{Bounds, Cursor, ErrorKind, NewRecord, Record, Retention, Store, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Value;
 use tokio::sync::watch;
@@ -95,8 +95,9 @@ struct Shared {
     client: redis::Client,
     connection: ConnectionManager,
     keys: Keys,
-    /// Never sent on: dropped with the last handle, which ends followers.
-    closed: watch::Sender<()>,
+    /// `true` once [`close`](Store::close) ran; dropped with the last
+    /// handle. Either ends followers.
+    closed: watch::Sender<bool>,
 }
 
 /// Whether `error` came from a Redis that could not be reached (refused,
@@ -129,7 +130,7 @@ impl RedisStore {
                 client,
                 connection,
                 keys: Keys::new(prefix),
-                closed: watch::Sender::new(()),
+                closed: watch::Sender::new(false),
             }),
         })
     }
@@ -144,9 +145,14 @@ impl fmt::Debug for RedisStore {
 }
 
 impl Shared {
-    fn connection(&self) -> ConnectionManager {
+    /// A handle on the shared connection, or `Closed` after
+    /// [`close`](Store::close).
+    fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        if *self.closed.borrow() {
+            return Err(StoreError::new(ErrorKind::Closed));
+        }
         // A clone is a handle on the same multiplexed connection.
-        self.connection.clone()
+        Ok(self.connection.clone())
     }
 
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError> {
@@ -168,7 +174,7 @@ impl Shared {
                 .arg(&record.frame[..]);
         }
         let reply: Vec<Value> = invocation
-            .invoke_async(&mut self.connection())
+            .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         match reply.as_slice() {
@@ -206,7 +212,7 @@ impl Shared {
             .key(&self.keys.trimmed)
             .arg(entry::after(after).unwrap_or_default())
             .arg(limit)
-            .invoke_async(&mut self.connection())
+            .invoke_async(&mut self.connection()?)
             .await
             .map_err(unavailable)?;
         let [trimmed, entries] = <[Value; 2]>::try_from(reply)
@@ -241,7 +247,7 @@ impl Store for RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(count)
-            .query_async(&mut self.shared.connection())
+            .query_async(&mut self.shared.connection()?)
             .await
             .map_err(unavailable)?;
         decode_entries(reply)
@@ -251,7 +257,7 @@ impl Store for RedisStore {
         let reply: Value = redis::cmd("HGET")
             .arg(&self.shared.keys.ids)
             .arg(id)
-            .query_async(&mut self.shared.connection())
+            .query_async(&mut self.shared.connection()?)
             .await
             .map_err(unavailable)?;
         match reply {
@@ -265,7 +271,7 @@ impl Store for RedisStore {
             .key(&self.shared.keys.log)
             .key(&self.shared.keys.ids)
             .arg(id)
-            .invoke_async(&mut self.shared.connection())
+            .invoke_async(&mut self.shared.connection()?)
             .await
             .map_err(unavailable)?;
         if reply == Value::Nil {
@@ -287,7 +293,7 @@ impl Store for RedisStore {
         let reply: Vec<Value> = scripts::BOUNDS
             .key(&self.shared.keys.log)
             .key(&self.shared.keys.seq)
-            .invoke_async(&mut self.shared.connection())
+            .invoke_async(&mut self.shared.connection()?)
             .await
             .map_err(unavailable)?;
         let (head, oldest) = match reply.as_slice() {
@@ -330,7 +336,7 @@ impl Store for RedisStore {
                 .arg(max_events)
                 .arg(max_age)
                 .arg(TRIM_CHUNK)
-                .invoke_async(&mut self.shared.connection())
+                .invoke_async(&mut self.shared.connection()?)
                 .await
                 .map_err(unavailable)?;
             removed += chunk;
@@ -338,5 +344,14 @@ impl Store for RedisStore {
                 return Ok(removed);
             }
         }
+    }
+
+    /// Every append was in Redis when it returned, so there is nothing to
+    /// flush: closing refuses further calls (`Closed`) and ends this
+    /// handle's followers, which drop their connections. The shared
+    /// connection goes with the last clone of the handle.
+    async fn close(&self) -> Result<(), StoreError> {
+        self.shared.closed.send_replace(true);
+        Ok(())
     }
 }

@@ -98,3 +98,31 @@ async fn a_redis_that_goes_away_fails_calls() {
         .expect("the follower notices");
     assert_eq!(next.unwrap().unwrap_err().kind(), ErrorKind::Backend);
 }
+
+/// After `close`, calls are refused with `Closed` and followers end; the
+/// log stays for other handles.
+#[tokio::test]
+async fn close_refuses_calls_and_ends_followers() {
+    let server = RedisServer::start();
+    let prefix = fresh_prefix();
+    let store = server.store(&prefix).await;
+    let first = store.append(sample("a")).await.unwrap();
+    let mut follower = store.follow(Cursor::ZERO);
+    assert_eq!(follower.next().await.unwrap().unwrap(), first);
+    let parked = tokio::spawn(async move { follower.next().await.is_none() });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    store.close().await.unwrap();
+    store.close().await.unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), parked)
+        .await
+        .expect("a parked follower ends at close")
+        .unwrap();
+    assert!(ended);
+    assert_eq!(
+        store.append(sample("b")).await.unwrap_err().kind(),
+        ErrorKind::Closed
+    );
+    assert!(store.follow(Cursor::ZERO).next().await.is_none());
+    let other = server.store(&prefix).await;
+    assert_eq!(other.resolve("a").await.unwrap(), Some(first.cursor));
+}
