@@ -4,8 +4,8 @@
 //! branch on [`StoreError::kind`], read the cause through
 //! [`source`](std::error::Error::source), and new kinds can be added without
 //! breaking anyone. An enum with public variants carrying each backend's error
-//! type was rejected: it would make this crate depend on redb (and on a
-//! Redis client once the planned Redis store, issue 11, exists).
+//! type was rejected: it would make this crate depend on redb and on a
+//! Redis client.
 
 use std::error::Error as StdError;
 use std::fmt;

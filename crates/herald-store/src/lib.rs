@@ -14,8 +14,8 @@
 //! in-memory backend [`MemoryStore`], the live-follow loop backends build
 //! [`Store::follow`] from ([`follow::follow_log`]), and (cargo feature
 //! `testkit`) the contract suite that every backend must pass. Durable
-//! backends live in their own crates: `herald-store-disk` today; a Redis
-//! Streams store for clusters is planned (issue 11) and does not exist yet.
+//! backends live in their own crates: `herald-store-disk` (one node, redb)
+//! and `herald-store-redis` (a cluster's shared log on Redis Streams).
 //! Nothing here knows HTTP or the Mercure wire format.
 //!
 //! # Example

@@ -11,8 +11,8 @@ use crate::{Bounds, Cursor, NewRecord, Record, Retention, StoreError};
 /// One ordered, hub-wide log of published updates.
 ///
 /// Implementations: [`MemoryStore`](crate::MemoryStore) here; the embedded
-/// disk store in `herald-store-disk` (a Redis Streams store is planned,
-/// issue 11, not written yet). Every implementation must pass the contract
+/// disk store in `herald-store-disk`; the cluster store on Redis Streams in
+/// `herald-store-redis`. Every implementation must pass the contract
 /// suite in `testkit` (cargo feature `testkit`).
 ///
 /// # Cancel safety
