@@ -10,14 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::{details, legacy_mode, read_events, start, start_with, token, TestHub, SECRET};
-
-/// A raw connection to the hub.
-async fn connect(hub: &TestHub) -> TcpStream {
-    TcpStream::connect(hub.base.trim_start_matches("http://"))
-        .await
-        .unwrap()
-}
+use crate::{
+    details, legacy_mode, read_events, read_until, start, start_with, token, TestHub, SECRET,
+};
 
 /// Reads until the hub closes the connection or `limit` passes; returns
 /// what came and whether the hub closed.
@@ -36,21 +31,7 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, 
 
 /// Reads one response head (and whatever came with it).
 async fn read_head(stream: &mut TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !out.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .expect("a response head in time")
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed before a response: {:?}",
-            String::from_utf8_lossy(&out)
-        );
-        out.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&out).into()
+    read_until(stream, "\r\n\r\n").await
 }
 
 fn publish_head(hub: &TestHub, length: usize, token: Option<&str>) -> String {
@@ -160,7 +141,7 @@ fn urlencode(text: &str) -> String {
 #[tokio::test]
 async fn an_oversized_content_length_is_413_at_once() {
     let hub = start().await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     let head = publish_head(&hub, 10 << 20, Some(&hub.admin_token()));
     stream.write_all(head.as_bytes()).await.unwrap();
     // No body byte is sent: the answer must not wait for it.
@@ -172,7 +153,7 @@ async fn an_oversized_content_length_is_413_at_once() {
 async fn a_body_without_a_valid_token_is_not_read() {
     let hub = start().await;
     // Declared large: refused from the headers.
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     stream
         .write_all(publish_head(&hub, (2 << 20) - 1024, None).as_bytes())
         .await
@@ -181,7 +162,7 @@ async fn a_body_without_a_valid_token_is_not_read() {
     assert!(response.starts_with("HTTP/1.1 401"), "{response}");
     // Chunked, sent past the small budget, then stalled: refused as soon
     // as the budget is exceeded, not held.
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     let head = format!(
         "POST /.well-known/mercure HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\nauthorization: Bearer not.a.token\r\n\r\n{:x}\r\n{}\r\n",
         40_000,
@@ -198,7 +179,7 @@ async fn a_body_without_a_valid_token_is_not_read() {
 #[tokio::test]
 async fn a_stalled_body_gets_408_at_its_deadline() {
     let hub = start_with(|config| config.body_timeout_secs = 1).await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     let head = publish_head(&hub, 100, Some(&hub.admin_token()));
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(b"topic=/a&data=").await.unwrap();
@@ -215,7 +196,7 @@ async fn a_trickled_request_head_is_cut_at_one_deadline() {
         "GET /.well-known/mercure?match=/a HTTP/1.1\r\n",
         "GET /healthz HTTP/1.1\r\n",
     ] {
-        let mut stream = connect(&hub).await;
+        let mut stream = hub.connect().await;
         stream.write_all(first.as_bytes()).await.unwrap();
         // One header byte every 200 ms: each read is quick, the head never
         // ends. Before, the deadline was per read.
@@ -239,7 +220,7 @@ async fn a_trickled_request_head_is_cut_at_one_deadline() {
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     let hub = start_with(|config| config.head_timeout_secs = 1).await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
@@ -253,7 +234,7 @@ async fn idle_keep_alive_connections_are_closed() {
 #[tokio::test]
 async fn idle_http2_connections_are_closed() {
     let hub = start_with(|config| config.head_timeout_secs = 1).await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     // The HTTP/2 preface and an empty SETTINGS frame, then nothing.
     stream
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
@@ -268,10 +249,10 @@ async fn connections_per_address_are_capped() {
     let hub = start_with(|config| config.max_connections_per_ip = 3).await;
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(connect(&hub).await);
+        held.push(hub.connect().await);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut refused = connect(&hub).await;
+    let mut refused = hub.connect().await;
     let (answer, closed) = read_until_closed(&mut refused, Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(closed);
@@ -294,9 +275,9 @@ async fn past_the_total_cap_the_hub_answers_503() {
         config.max_connections_per_ip = 0;
     })
     .await;
-    let _held = [connect(&hub).await, connect(&hub).await];
+    let _held = [hub.connect().await, hub.connect().await];
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut refused = connect(&hub).await;
+    let mut refused = hub.connect().await;
     let (answer, _) = read_until_closed(&mut refused, Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("retry-after: 5"), "{answer}");
@@ -306,7 +287,7 @@ async fn past_the_total_cap_the_hub_answers_503() {
 /// connection, and checks that the hub lets the subscription go at once
 /// (heartbeats are off, so no failed write would tell it).
 async fn abandon_subscription(hub: &TestHub, requests: &[&[u8]]) {
-    let mut stream = connect(hub).await;
+    let mut stream = hub.connect().await;
     let mut head = String::new();
     for request in requests {
         stream.write_all(request).await.unwrap();
@@ -355,7 +336,7 @@ async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
     // read. The read-side watcher must not cut the answer off.
     let hub = start().await;
     for _ in 0..20 {
-        let mut stream = connect(&hub).await;
+        let mut stream = hub.connect().await;
         stream
             .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
             .await

@@ -4,38 +4,13 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use crate::{start, TestHub};
-
-async fn connect(hub: &TestHub) -> TcpStream {
-    TcpStream::connect(hub.base.trim_start_matches("http://"))
-        .await
-        .unwrap()
-}
-
-/// Reads until `needle` shows up (or 10 s pass); returns what was read.
-async fn read_until(stream: &mut TcpStream, needle: &str) -> String {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !String::from_utf8_lossy(&seen).contains(needle) {
-        let mut buf = [0u8; 4096];
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
-            .await
-            .expect("in time")
-            .unwrap();
-        if n == 0 {
-            break;
-        }
-        seen.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&seen).into_owned()
-}
+use crate::{read_until, start};
 
 #[tokio::test]
 async fn a_head_sent_one_byte_at_a_time_still_subscribes() {
     let hub = start().await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     for byte in b"GET /.well-known/mercure?match=/slow HTTP/1.1\r\nHost: h\r\n\r\n" {
         stream.write_all(&[*byte]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -57,7 +32,7 @@ async fn a_head_sent_one_byte_at_a_time_still_subscribes() {
 #[tokio::test]
 async fn an_error_is_a_complete_response_then_close() {
     let hub = start().await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     stream
         .write_all(b"GET /.well-known/mercure?match_bogus=1 HTTP/1.1\r\nHost: h\r\n\r\n")
         .await
@@ -75,7 +50,7 @@ async fn an_error_is_a_complete_response_then_close() {
 #[tokio::test]
 async fn http_1_0_clients_are_served_too() {
     let hub = start().await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     stream
         .write_all(b"GET /.well-known/mercure?match=/old HTTP/1.0\r\n\r\n")
         .await
@@ -86,7 +61,7 @@ async fn http_1_0_clients_are_served_too() {
 #[tokio::test]
 async fn other_requests_and_pipelined_ones_go_to_hyper() {
     let hub = start().await;
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     // Two requests in one write: not an EventSource, so hyper serves both.
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\nGET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
@@ -96,7 +71,7 @@ async fn other_requests_and_pipelined_ones_go_to_hyper() {
     stream.read_to_string(&mut all).await.unwrap();
     assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 2, "{all}");
     // A malformed head gets hyper's 400.
-    let mut stream = connect(&hub).await;
+    let mut stream = hub.connect().await;
     stream
         .write_all(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n")
         .await

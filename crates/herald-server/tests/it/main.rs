@@ -168,10 +168,37 @@ impl TestHub {
         response.text().await.unwrap()
     }
 
+    /// A raw TCP connection to the hub.
+    pub async fn connect(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.base.trim_start_matches("http://"))
+            .await
+            .unwrap()
+    }
+
     /// GET on the subscribe endpoint with a raw query string.
     pub fn subscribe_request(&self, query: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}?{query}", self.url))
     }
+}
+
+/// Reads a raw socket until `needle` shows up, the peer closes, or 10 s
+/// pass; returns what was read.
+pub async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let mut buf = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("in time")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
 }
 
 /// Reads an event stream's frames until `n` events came (or 10 s passed).
