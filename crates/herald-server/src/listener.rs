@@ -55,6 +55,11 @@ pub(crate) struct ConnectionHandle {
 /// How long open connections may take to finish after shutdown.
 const DRAIN: Duration = Duration::from_secs(5);
 
+/// The most a connection served by hyper buffers of its input: the
+/// largest request head it accepts (browsers' heads, cookies included, stay
+/// well under 16 KiB; proxies commonly allow 8 to 64 KiB).
+const MAX_REQUEST_BUFFER: usize = 64 * 1024;
+
 /// How long hyper may go on answering a client that closed its side.
 const HALF_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -263,10 +268,14 @@ async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, 
     // With a timer, hyper's header-read timeout covers each whole request
     // head on HTTP/1.1, from when the connection goes idle: so it is the
     // keep-alive idle timeout there too.
+    // hyper's read buffer is what a request head may fill: 400 KiB by
+    // default, which an anonymous client could make the hub hold on every
+    // connection for the whole head deadline. Heads past it get 431.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(head_timeout);
+        .header_read_timeout(head_timeout)
+        .max_buf_size(MAX_REQUEST_BUFFER);
     builder.http2().timer(TokioTimer::new());
     let socket = SharedSocket::new(stream);
     let io = TokioIo::new(Rewind::new(prefix, socket.clone()));

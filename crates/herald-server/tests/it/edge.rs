@@ -218,6 +218,27 @@ async fn a_trickled_request_head_is_cut_at_one_deadline() {
 }
 
 #[tokio::test]
+async fn request_heads_past_64_kib_are_refused_with_431() {
+    // Past the lean path's 16 KiB, hyper reads on: by default up to 400 KiB
+    // per connection, held for the whole head deadline.
+    let hub = start().await;
+    for (size, status) in [(40 << 10, "200"), (100 << 10, "431")] {
+        let mut stream = hub.connect().await;
+        let head = format!(
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n",
+            "p".repeat(size)
+        );
+        // The hub may answer (and close) before it has read everything.
+        let _ = stream.write_all(head.as_bytes()).await;
+        let answer = read_head(&mut stream).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{size} bytes: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     let hub = start_with(|config| config.head_timeout_secs = 1).await;
     let mut stream = hub.connect().await;
