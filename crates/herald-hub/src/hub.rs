@@ -14,7 +14,8 @@ use crate::state::{Registered, Shared};
 use crate::subscriber::CloseReason;
 use crate::subscription::{ResumePoint, SubscribeRequest, Subscription};
 use crate::{
-    dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Update, ValidUpdate,
+    dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Unhealthy, Update,
+    ValidUpdate,
 };
 
 /// A running hub. Cheap to clone; the background tasks (the dispatcher and
@@ -182,6 +183,21 @@ impl Hub {
     /// The hub's counters.
     pub fn stats(&self) -> HubStats {
         self.shared().counters.snapshot()
+    }
+
+    /// Whether the hub can serve now: it is open and its store answers a
+    /// read. Cheap to call often: the store is asked at most once a second
+    /// (see the `health` module), and never waited on for more than two.
+    ///
+    /// # Errors
+    ///
+    /// [`Unhealthy`] saying why not.
+    pub async fn health(&self) -> Result<(), Unhealthy> {
+        let shared = self.shared();
+        if shared.registry().closed {
+            return Err(Unhealthy::Closed);
+        }
+        shared.health.check(shared.store.as_ref()).await
     }
 
     /// Subscribers connected now.

@@ -48,6 +48,7 @@ mod config;
 mod delivery;
 mod dispatcher;
 mod error;
+mod health;
 mod hub;
 mod registry;
 mod reserved;
@@ -63,6 +64,7 @@ pub mod matcher;
 
 pub use config::{HubConfig, IdKind, PublishLimits};
 pub use error::{InvalidUpdate, PublishError, SizeLimit, SubscribeError, UpdateTooLarge};
+pub use health::Unhealthy;
 pub use hub::Hub;
 pub use reserved::{EARLIEST, GAP_EVENT_TYPE};
 pub use stats::HubStats;

@@ -18,6 +18,7 @@ use herald_store::{Cursor, Store};
 use tokio::sync::Notify;
 
 use crate::grant::Grants;
+use crate::health::Probe;
 use crate::matcher::Matcher;
 use crate::registry::Registry;
 use crate::stats::Counters;
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub config: HubConfig,
     registry: Mutex<Registry>,
     pub counters: Counters,
+    pub health: Probe,
     next_subscriber: AtomicU64,
 }
 
@@ -49,6 +51,7 @@ impl Shared {
             config,
             registry: Mutex::new(Registry::starting_at(head)),
             counters: Counters::default(),
+            health: Probe::default(),
             next_subscriber: AtomicU64::new(1),
         }
     }

@@ -5,13 +5,21 @@
 //!
 //! The conversions from the hub's errors only choose the status and the
 //! text; a 503 is logged once, where it is answered (`into_response`), so
-//! a `?` never logs as a side effect.
+//! a `?` never logs as a side effect. Every 503 and 429 says when to try
+//! again ([`RETRY_AFTER_SECS`]): a publisher that retries then, during a
+//! store outage or while a node restarts, gets its update stored instead
+//! of hammering.
 
 use axum::response::{IntoResponse, Response};
 use herald_hub::{PublishError, SubscribeError};
 use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::AuthError;
+
+/// The `Retry-After` of every 503 and 429, in seconds: long enough for a
+/// store to come back or a load balancer to notice a node is gone, short
+/// enough that a publisher's retry is not a noticeable delay.
+pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 
 /// An error response.
 #[derive(Debug)]
@@ -61,15 +69,20 @@ impl From<SubscribeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut retry_later = false;
         let (status, text) = match self {
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
             ApiError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
             ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
-            ApiError::TooManyConnections(why) => (StatusCode::TOO_MANY_REQUESTS, why.to_owned()),
+            ApiError::TooManyConnections(why) => {
+                retry_later = true;
+                (StatusCode::TOO_MANY_REQUESTS, why.to_owned())
+            }
             ApiError::Unavailable(why) => {
                 // The hub cannot serve (its store failed, or it is closing):
                 // the operator needs to know, the client only gets the text.
                 tracing::warn!("answering 503: {why}");
+                retry_later = true;
                 (StatusCode::SERVICE_UNAVAILABLE, why)
             }
             ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
@@ -87,6 +100,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if retry_later {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         response
     }
 }

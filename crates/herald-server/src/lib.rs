@@ -30,7 +30,7 @@
 //! | --- | --- |
 //! | `GET /.well-known/mercure` | subscribe (`match`, `match_urlpattern`, legacy `topic`; `Last-Event-ID`) |
 //! | `POST /.well-known/mercure` | publish (form-encoded or JSON) |
-//! | `GET /healthz` | liveness: `ok` |
+//! | `GET /healthz` | `ok`, or 503 while the hub is closing or its store is unreachable |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /` | a page saying what this is |
 

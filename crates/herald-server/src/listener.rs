@@ -39,6 +39,7 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+use crate::error::RETRY_AFTER_SECS;
 use crate::lean::{self, FirstRequest};
 use crate::limits::{self, Full, Slot, Slots};
 use crate::rewind::Rewind;
@@ -208,7 +209,7 @@ async fn refuse(mut stream: TcpStream, full: Full) {
         ),
     };
     let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{why}",
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: {RETRY_AFTER_SECS}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{why}",
         why.len()
     );
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {

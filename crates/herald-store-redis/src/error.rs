@@ -1,27 +1,26 @@
 //! Redis errors as [`StoreError`]s.
 //!
-//! A failed round trip (refused, reset, timed out, or an error reply) is
-//! [`ErrorKind::Backend`](herald_store::ErrorKind::Backend) with the Redis
-//! error as its source: the kind herald-store has for "the engine failed",
-//! which the hub retries with backoff. herald-store has no separate
-//! "unavailable" kind; [`is_unavailable`](crate::is_unavailable) tells a
-//! lost connection from a refused command for callers that care.
+//! A round trip that could not reach Redis (refused, reset, dropped, timed
+//! out) is [`ErrorKind::Unavailable`]: nothing was done and the call may work
+//! a moment later (the hub answers publishes 503 with `Retry-After`, and its
+//! dispatcher follows again with backoff). A command Redis answered with an
+//! error is [`ErrorKind::Backend`]. Either way the Redis error is the source.
 
-use herald_store::StoreError;
+use herald_store::{ErrorKind, StoreError};
 use redis::RedisError;
 
-/// A Redis error as a `Backend` store error, saying whether Redis could not
-/// be reached.
-pub(crate) fn unavailable(error: RedisError) -> StoreError {
-    let message = if connection_lost(&error) {
-        "redis is unavailable"
+/// A Redis error as a store error of the kind it is.
+pub(crate) fn from_redis(error: RedisError) -> StoreError {
+    if connection_lost(&error) {
+        StoreError::new(ErrorKind::Unavailable)
+            .with_message("cannot reach redis")
+            .with_source(error)
     } else {
-        "redis refused a command"
-    };
-    StoreError::backend(error).with_message(message)
+        StoreError::backend(error).with_message("redis refused a command")
+    }
 }
 
-pub(crate) fn connection_lost(error: &RedisError) -> bool {
+fn connection_lost(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_connection_refusal()
         || error.is_connection_dropped()

@@ -27,7 +27,7 @@ use redis::{AsyncConnectionConfig, Value};
 use tokio::sync::watch;
 
 use crate::entry::{decode_entries, entry_id};
-use crate::error::unavailable;
+use crate::error::from_redis;
 use crate::Shared;
 
 /// How many records one read returns.
@@ -145,7 +145,7 @@ impl Follower {
                     .client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(from_redis)?;
                 self.reader.insert(connection)
             }
         };
@@ -160,7 +160,7 @@ impl Follower {
             .arg(entry_id(self.next));
         tokio::select! {
             reply = xread.query_async::<Value>(reader) => {
-                decode_xread(reply.map_err(unavailable)?).map(Woken::Records)
+                decode_xread(reply.map_err(from_redis)?).map(Woken::Records)
             }
             _ = self.closed.wait_for(|closed| *closed) => Ok(Woken::Closed),
         }

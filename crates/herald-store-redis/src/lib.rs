@@ -68,7 +68,7 @@ use redis::Value;
 use tokio::sync::watch;
 
 use crate::entry::{decode_entries, encode_topics, number, time_of};
-use crate::error::unavailable;
+use crate::error::from_redis;
 use crate::keys::Keys;
 
 /// How many records one trim script removes at most: a trim of millions of
@@ -100,31 +100,24 @@ struct Shared {
     closed: watch::Sender<bool>,
 }
 
-/// Whether `error` came from a Redis that could not be reached (refused,
-/// reset, timed out), as opposed to a command Redis refused or bad data.
-pub fn is_unavailable(error: &StoreError) -> bool {
-    std::error::Error::source(error)
-        .and_then(|source| source.downcast_ref::<redis::RedisError>())
-        .is_some_and(error::connection_lost)
-}
-
 impl RedisStore {
     /// Connects to the Redis at `url` and uses the log under `prefix` (its
     /// keys are `{prefix}:log`, `{prefix}:seq`, ...: one hash slot).
     ///
     /// # Errors
     ///
-    /// [`Backend`](herald_store::ErrorKind::Backend) if the URL is invalid or
-    /// Redis cannot be reached.
+    /// [`Backend`](herald_store::ErrorKind::Backend) if the URL is invalid,
+    /// [`Unavailable`](herald_store::ErrorKind::Unavailable) if Redis cannot
+    /// be reached.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
+        let client = redis::Client::open(url).map_err(from_redis)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(3)
             .set_max_delay(Duration::from_secs(1));
         let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         Ok(RedisStore {
             shared: Arc::new(Shared {
                 client,
@@ -176,7 +169,7 @@ impl Shared {
         let reply: Vec<Value> = invocation
             .invoke_async(&mut self.connection()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         match reply.as_slice() {
             [Value::Int(0), Value::BulkString(id)] => {
                 Err(StoreError::duplicate_id(&String::from_utf8_lossy(id)))
@@ -214,7 +207,7 @@ impl Shared {
             .arg(limit)
             .invoke_async(&mut self.connection()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         let [trimmed, entries] = <[Value; 2]>::try_from(reply)
             .map_err(|_| StoreError::corrupt("unexpected read reply"))?;
         let trimmed = Cursor::new(number(&trimmed, "the trim mark")?);
@@ -249,7 +242,7 @@ impl Store for RedisStore {
             .arg(count)
             .query_async(&mut self.shared.connection()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         decode_entries(reply)
     }
 
@@ -259,7 +252,7 @@ impl Store for RedisStore {
             .arg(id)
             .query_async(&mut self.shared.connection()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         match reply {
             Value::Nil => Ok(None),
             value => Ok(Some(Cursor::new(number(&value, "an indexed cursor")?))),
@@ -273,7 +266,7 @@ impl Store for RedisStore {
             .arg(id)
             .invoke_async(&mut self.shared.connection()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         if reply == Value::Nil {
             return Ok(None);
         }
@@ -295,7 +288,7 @@ impl Store for RedisStore {
             .key(&self.shared.keys.seq)
             .invoke_async(&mut self.shared.connection()?)
             .await
-            .map_err(unavailable)?;
+            .map_err(from_redis)?;
         let (head, oldest) = match reply.as_slice() {
             [head] => (head, None),
             [head, Value::BulkString(oldest)] => (head, Some(entry::cursor_of(oldest)?)),
@@ -338,7 +331,7 @@ impl Store for RedisStore {
                 .arg(TRIM_CHUNK)
                 .invoke_async(&mut self.shared.connection()?)
                 .await
-                .map_err(unavailable)?;
+                .map_err(from_redis)?;
             removed += chunk;
             if chunk < TRIM_CHUNK {
                 return Ok(removed);

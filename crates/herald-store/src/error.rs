@@ -22,9 +22,14 @@ pub enum ErrorKind {
     Trimmed,
     /// The store was closed or shut down.
     Closed,
-    /// The backend's engine failed (I/O, network, ...); the cause is the
-    /// error's [`source`](std::error::Error::source).
+    /// The backend's engine failed (I/O, a refused command, ...); the cause
+    /// is the error's [`source`](std::error::Error::source).
     Backend,
+    /// The backend could not be reached (a network store that is down,
+    /// restarting or partitioned away): nothing was done, and the same call
+    /// may well work a moment later. The cause is the error's
+    /// [`source`](std::error::Error::source).
+    Unavailable,
     /// Stored data could not be decoded, or broke an invariant of the log.
     Corrupt,
     /// An append was refused because a retained record already has its id
@@ -39,6 +44,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Trimmed => "records were trimmed by retention",
             ErrorKind::Closed => "store is closed",
             ErrorKind::Backend => "storage backend failed",
+            ErrorKind::Unavailable => "storage backend is unavailable",
             ErrorKind::Corrupt => "stored data is corrupt",
             ErrorKind::DuplicateId => "an event with this id is already stored",
         })
@@ -74,6 +80,14 @@ impl StoreError {
         E: Into<Box<dyn StdError + Send + Sync + 'static>>,
     {
         StoreError::new(ErrorKind::Backend).with_source(source)
+    }
+
+    /// An [`ErrorKind::Unavailable`] error caused by `source`.
+    pub fn unavailable<E>(source: E) -> Self
+    where
+        E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+    {
+        StoreError::new(ErrorKind::Unavailable).with_source(source)
     }
 
     /// A [`ErrorKind::Corrupt`] error saying what was wrong.
@@ -142,6 +156,10 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::Backend);
         assert_eq!(err.to_string(), "storage backend failed: appending batch");
         assert_eq!(err.source().unwrap().to_string(), "disk on fire");
+
+        let err = StoreError::unavailable("connection refused");
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert_eq!(err.to_string(), "storage backend is unavailable");
 
         let err = StoreError::from(ErrorKind::Trimmed);
         assert_eq!(err.to_string(), "records were trimmed by retention");

@@ -3,12 +3,14 @@
 //! that ends closes the hub instead of leaving it accepting subscribers
 //! that would never receive anything.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use herald_hub::{CloseReason, Hub, PublishError, SubscribeError, SubscribeRequest, Update};
+use herald_hub::{
+    CloseReason, Hub, PublishError, SubscribeError, SubscribeRequest, Unhealthy, Update,
+};
 use herald_store::{Bounds, Cursor, MemoryStore, NewRecord, Record, Retention, Store, StoreError};
 use tokio::sync::watch;
 
@@ -35,6 +37,9 @@ struct Faulty {
     failing_follows: AtomicUsize,
     /// Follows opened so far.
     follows: AtomicUsize,
+    /// While set, reading the bounds fails as a store that cannot be
+    /// reached does.
+    unreachable: AtomicBool,
 }
 
 impl Faulty {
@@ -44,6 +49,7 @@ impl Faulty {
             fault: watch::Sender::new(Fault::None),
             failing_follows: AtomicUsize::new(0),
             follows: AtomicUsize::new(0),
+            unreachable: AtomicBool::new(false),
         })
     }
 }
@@ -71,6 +77,9 @@ impl Store for Faulty {
     }
 
     async fn bounds(&self) -> Result<Bounds, StoreError> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("injected: connection refused"));
+        }
         self.inner.bounds().await
     }
 
@@ -190,4 +199,28 @@ async fn a_live_log_that_ends_closes_the_hub() {
     );
     let refused = publish(&hub, Update::new("/t", "lost")).await;
     assert!(matches!(refused, Err(PublishError::Closed)), "{refused:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_follows_the_store_and_asks_it_at_most_once_a_second() {
+    let store = Faulty::new();
+    let hub = hub_on(&store).await;
+    assert_eq!(hub.health().await, Ok(()));
+
+    store.unreachable.store(true, Ordering::SeqCst);
+    // The answer of a second ago still stands: a burst of checks costs
+    // the store one read a second.
+    assert_eq!(hub.health().await, Ok(()));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let Err(Unhealthy::Store(why)) = hub.health().await else {
+        panic!("unhealthy while the store cannot be reached");
+    };
+    assert!(why.contains("connection refused"), "{why}");
+
+    store.unreachable.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(hub.health().await, Ok(()));
+
+    hub.shutdown(None);
+    assert_eq!(hub.health().await, Err(Unhealthy::Closed));
 }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 
+use crate::error::ApiError;
 use crate::AppState;
 
 /// Form-decodes a query string or body the way `URLSearchParams` does.
@@ -17,9 +18,14 @@ pub(crate) fn form_pairs(input: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `GET /healthz`.
-pub async fn healthz() -> &'static str {
-    "ok\n"
+/// `GET /healthz`: `200 ok` while the hub is open and its store answers;
+/// `503` with the reason (and `Retry-After`) otherwise, so a load balancer
+/// takes a node whose store is unreachable out of rotation.
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    match state.hub.health().await {
+        Ok(()) => Ok("ok\n"),
+        Err(why) => Err(ApiError::Unavailable(why.to_string())),
+    }
 }
 
 /// `GET /metrics`: the hub's counters in the Prometheus text format.

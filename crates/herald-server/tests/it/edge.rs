@@ -514,3 +514,32 @@ async fn a_multi_byte_token_type_is_a_401_not_a_panic() {
     let _ = token;
     assert_eq!(hub.publish(&[("topic", "/t")]).await.status(), 200);
 }
+
+/// A hub that cannot serve says so with 503 and when to come back, on the
+/// health check a load balancer polls and on a publish.
+#[tokio::test]
+async fn a_closed_hub_is_unhealthy_and_refuses_publishes_with_retry_after() {
+    let hub = start().await;
+    let health = hub
+        .http
+        .get(format!("{}/healthz", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    hub.hub.shutdown(None);
+    let health = hub
+        .http
+        .get(format!("{}/healthz", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    assert_eq!(health.headers()["retry-after"], "5");
+    assert_eq!(health.text().await.unwrap(), "the hub is shutting down\n");
+
+    let refused = hub.publish(&[("topic", "/t"), ("data", "x")]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+}

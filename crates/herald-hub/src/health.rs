@@ -1,0 +1,84 @@
+//! [`Hub::health`](crate::Hub::health): whether the hub can serve now —
+//! open, and its store answering.
+//!
+//! A health check is an anonymous, unauthenticated request that load
+//! balancers send every few seconds, and anyone else may send in a loop. So
+//! the store is asked at most once per [`FRESH_FOR`], however many checks
+//! arrive (they wait for the one probe in flight, then read its answer),
+//! and a probe gives up after [`PROBE_TIMEOUT`]: a store that hangs is as
+//! unhealthy as one that refuses.
+
+use std::fmt;
+use std::time::Duration;
+
+use herald_store::{Store, StoreError};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// How long one probe's answer is reused.
+const FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// How long a probe waits for the store.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the hub cannot serve now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unhealthy {
+    /// The hub is shutting down, or its store's live log ended.
+    Closed,
+    /// The store did not answer a read: says why.
+    Store(String),
+}
+
+impl fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unhealthy::Closed => f.write_str("the hub is shutting down"),
+            Unhealthy::Store(why) => write!(f, "the store is not answering: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Unhealthy {}
+
+/// The last probe of the store and when it ran.
+#[derive(Default)]
+pub(crate) struct Probe {
+    last: Mutex<Option<(Instant, Result<(), Unhealthy>)>>,
+}
+
+impl Probe {
+    /// The store's health, from a probe at most [`FRESH_FOR`] old.
+    pub async fn check(&self, store: &dyn Store) -> Result<(), Unhealthy> {
+        // Held across the probe on purpose: concurrent checks queue here
+        // and then find a fresh answer, so the store sees one read.
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last {
+            if at.elapsed() < FRESH_FOR {
+                return answer.clone();
+            }
+        }
+        let answer = match tokio::time::timeout(PROBE_TIMEOUT, store.bounds()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(Unhealthy::Store(chain(&error))),
+            Err(_) => Err(Unhealthy::Store(format!(
+                "no answer within {PROBE_TIMEOUT:?}"
+            ))),
+        };
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+}
+
+/// The error and its causes on one line.
+fn chain(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
