@@ -23,12 +23,6 @@ pub(crate) fn entry_id(cursor: Cursor) -> String {
     format!("0-{cursor}")
 }
 
-/// The exclusive `XRANGE` start after `cursor`; `None` past the last
-/// possible id (Redis refuses an exclusive start at the maximum id).
-pub(crate) fn after(cursor: Cursor) -> Option<String> {
-    (cursor.get() < u64::MAX).then(|| format!("(0-{cursor}"))
-}
-
 /// The cursor of an entry id `0-<cursor>`.
 pub(crate) fn cursor_of(entry_id: &[u8]) -> Result<Cursor, StoreError> {
     std::str::from_utf8(entry_id)
@@ -212,10 +206,8 @@ mod tests {
     }
 
     #[test]
-    fn cursors_and_ranges() {
+    fn cursors_and_entry_ids() {
         assert_eq!(entry_id(Cursor::new(7)), "0-7");
         assert_eq!(cursor_of(b"0-7").unwrap(), Cursor::new(7));
-        assert_eq!(after(Cursor::ZERO).as_deref(), Some("(0-0"));
-        assert_eq!(after(Cursor::new(u64::MAX)), None);
     }
 }

@@ -118,6 +118,10 @@ impl Follower {
                         record.cursor.get() == expected
                     });
                     if contiguous {
+                        if let (Some(last), Some(shared)) = (records.last(), self.shared.upgrade())
+                        {
+                            shared.saw(last.cursor.get());
+                        }
                         self.buffer = records.into();
                     }
                     // Else a hole: read again, the script reports the trim.

@@ -43,8 +43,14 @@
 //!   (a million appends a second for 285 years).
 //! - An append is acknowledged once Redis has it in memory; how durable that
 //!   is depends on Redis's `appendonly`/`appendfsync` and replicas.
-//! - A Redis that restarts empty (no persistence) resets the counter: this
-//!   store does not detect that yet (issue 11, item 4).
+//! - A Redis that lost acknowledged records (restarted without its data,
+//!   lost the tail of its AOF, failed over to a replica that lagged) is
+//!   detected by the next call of any node that had seen them: the counter
+//!   is moved back up so no cursor is handed out twice, and the history up
+//!   to the loss counts as trimmed, so whoever resumes into it is told of a
+//!   gap (see the `scripts` module). A node that started after the loss and
+//!   appended before the others noticed may see those few records reported
+//!   as trimmed too: a gap is reported where none was, never the reverse.
 //! - One `XREAD` connection per [`follow`](Store::follow) call: the hub
 //!   makes one per node, which is what this is for; a follow per subscriber
 //!   would be a connection per subscriber.
@@ -56,9 +62,12 @@ mod error;
 mod follow;
 mod keys;
 mod scripts;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
@@ -98,6 +107,12 @@ struct Shared {
     /// `true` once [`close`](Store::close) ran; dropped with the last
     /// handle. Either ends followers.
     closed: watch::Sender<bool>,
+    /// This, for the background sweep a restore starts.
+    me: Weak<Shared>,
+    /// The highest cursor this handle has seen appended, read or followed:
+    /// the floor below which the log's counter must never be (see
+    /// `scripts`, "A log that went back").
+    seen: AtomicU64,
 }
 
 impl RedisStore {
@@ -119,11 +134,13 @@ impl RedisStore {
             .await
             .map_err(from_redis)?;
         Ok(RedisStore {
-            shared: Arc::new(Shared {
+            shared: Arc::new_cyclic(|me| Shared {
                 client,
                 connection,
                 keys: Keys::new(prefix),
                 closed: watch::Sender::new(false),
+                me: me.clone(),
+                seen: AtomicU64::new(0),
             }),
         })
     }
@@ -158,6 +175,8 @@ impl Shared {
             .key(&self.keys.seq)
             .key(&self.keys.ids)
             .key(&self.keys.last_ts)
+            .key(&self.keys.trimmed)
+            .arg(self.floor())
             .arg(records.len());
         for record in &records {
             invocation
@@ -171,11 +190,14 @@ impl Shared {
             .await
             .map_err(from_redis)?;
         match reply.as_slice() {
-            [Value::Int(0), Value::BulkString(id)] => {
+            [Value::Int(0), Value::BulkString(id), restored] => {
+                self.restored(restored);
                 Err(StoreError::duplicate_id(&String::from_utf8_lossy(id)))
             }
-            [Value::Int(1), last, ts] => {
+            [Value::Int(1), last, ts, restored] => {
+                self.restored(restored);
                 let last = number(last, "the appended cursor")?;
+                self.saw(last);
                 let published_at = time_of(number(ts, "the append's stamp")?);
                 let count = records.len() as u64;
                 let first = last
@@ -194,24 +216,115 @@ impl Shared {
         }
     }
 
-    /// The trim mark and up to `limit` records after `after`, in one step.
+    /// The trim mark and up to `limit` retained records after `after`, in
+    /// one step.
     async fn read_batch(
         &self,
         after: Cursor,
         limit: usize,
     ) -> Result<(Cursor, Vec<Record>), StoreError> {
+        // Past the last possible cursor nothing follows (and Redis refuses
+        // an exclusive start at the maximum id).
+        let after = if after.get() < u64::MAX {
+            after.to_string()
+        } else {
+            String::new()
+        };
+        // Redis takes a signed 64-bit count.
+        let count = i64::try_from(limit).unwrap_or(i64::MAX);
         let reply: Vec<Value> = scripts::READ
             .key(&self.keys.log)
             .key(&self.keys.trimmed)
-            .arg(entry::after(after).unwrap_or_default())
-            .arg(limit)
+            .key(&self.keys.seq)
+            .arg(self.floor())
+            .arg(after)
+            .arg(count)
             .invoke_async(&mut self.connection()?)
             .await
             .map_err(from_redis)?;
-        let [trimmed, entries] = <[Value; 2]>::try_from(reply)
+        let [trimmed, entries, restored] = <[Value; 3]>::try_from(reply)
             .map_err(|_| StoreError::corrupt("unexpected read reply"))?;
-        let trimmed = Cursor::new(number(&trimmed, "the trim mark")?);
-        Ok((trimmed, decode_entries(entries)?))
+        self.restored(&restored);
+        let trimmed = number(&trimmed, "the trim mark")?;
+        let records = decode_entries(entries)?;
+        self.saw(records.last().map_or(trimmed, |record| record.cursor.get()));
+        Ok((Cursor::new(trimmed), records))
+    }
+
+    /// The floor this handle passes to the scripts.
+    fn floor(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the log had a record at `cursor`.
+    pub(crate) fn saw(&self, cursor: u64) {
+        self.seen.fetch_max(cursor, Ordering::Relaxed);
+    }
+
+    /// Acts on a script's restore answer: `-1` if the counter was in step,
+    /// else the counter Redis had before the script moved it up to this
+    /// handle's floor. Records up to the floor are now trimmed: says so,
+    /// and sweeps the survivors below the mark out of Redis's memory in the
+    /// background (reads already skip them).
+    fn restored(&self, restored: &Value) {
+        let Value::Int(before) = *restored else {
+            return;
+        };
+        let Ok(before) = u64::try_from(before) else {
+            return;
+        };
+        tracing::warn!(
+            log = %self.keys.log,
+            counter = before,
+            floor = self.floor(),
+            "redis lost acknowledged records (cursors {} to {}): it restarted without \
+             its data, failed over to a replica that lagged, or the keys were deleted; \
+             the history up to cursor {} is dropped so that every client resuming into \
+             it is told of the gap",
+            before + 1,
+            self.floor(),
+            self.floor(),
+        );
+        tokio::spawn(sweep(self.me.clone()));
+    }
+
+    /// Runs the trim script once: removes up to [`TRIM_CHUNK`] records
+    /// below the trim mark, then by `retention`.
+    async fn trim_chunk(&self, retention: &Retention) -> Result<u64, StoreError> {
+        let max_events = retention
+            .max_events
+            .map_or(-1, |max| i64::try_from(max).unwrap_or(i64::MAX));
+        let max_age = retention
+            .max_age
+            .map_or(-1, |age| i64::try_from(age.as_micros()).unwrap_or(i64::MAX));
+        scripts::TRIM
+            .key(&self.keys.log)
+            .key(&self.keys.ids)
+            .key(&self.keys.trimmed)
+            .arg(max_events)
+            .arg(max_age)
+            .arg(TRIM_CHUNK)
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(from_redis)
+    }
+}
+
+/// Removes the records a restore left below the trim mark, chunk by chunk.
+async fn sweep(shared: Weak<Shared>) {
+    let everything = Retention::default();
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        match shared.trim_chunk(&everything).await {
+            Ok(removed) if removed < TRIM_CHUNK => return,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot sweep the records below the trim mark");
+                return;
+            }
+        }
     }
 }
 
@@ -229,28 +342,19 @@ impl Store for RedisStore {
     }
 
     async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let Some(start) = entry::after(after).filter(|_| limit > 0) else {
+        if limit == 0 {
             return Ok(Vec::new());
-        };
-        // Redis takes a signed 64-bit count.
-        let count = i64::try_from(limit).unwrap_or(i64::MAX);
-        let reply: Value = redis::cmd("XRANGE")
-            .arg(&self.shared.keys.log)
-            .arg(start)
-            .arg("+")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(&mut self.shared.connection()?)
-            .await
-            .map_err(from_redis)?;
-        decode_entries(reply)
+        }
+        let (_, records) = self.shared.read_batch(after, limit).await?;
+        Ok(records)
     }
 
     async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
-        let reply: Value = redis::cmd("HGET")
-            .arg(&self.shared.keys.ids)
+        let reply: Value = scripts::RESOLVE
+            .key(&self.shared.keys.ids)
+            .key(&self.shared.keys.trimmed)
             .arg(id)
-            .query_async(&mut self.shared.connection()?)
+            .invoke_async(&mut self.shared.connection()?)
             .await
             .map_err(from_redis)?;
         match reply {
@@ -263,6 +367,7 @@ impl Store for RedisStore {
         let reply: Value = scripts::RESOLVE_RECORD
             .key(&self.shared.keys.log)
             .key(&self.shared.keys.ids)
+            .key(&self.shared.keys.trimmed)
             .arg(id)
             .invoke_async(&mut self.shared.connection()?)
             .await
@@ -286,17 +391,24 @@ impl Store for RedisStore {
         let reply: Vec<Value> = scripts::BOUNDS
             .key(&self.shared.keys.log)
             .key(&self.shared.keys.seq)
+            .key(&self.shared.keys.trimmed)
+            .arg(self.shared.floor())
             .invoke_async(&mut self.shared.connection()?)
             .await
             .map_err(from_redis)?;
-        let (head, oldest) = match reply.as_slice() {
-            [head] => (head, None),
-            [head, Value::BulkString(oldest)] => (head, Some(entry::cursor_of(oldest)?)),
+        let (restored, head, oldest) = match reply.as_slice() {
+            [restored, head] => (restored, head, None),
+            [restored, head, Value::BulkString(oldest)] => {
+                (restored, head, Some(entry::cursor_of(oldest)?))
+            }
             _ => return Err(StoreError::corrupt("unexpected bounds reply")),
         };
+        self.shared.restored(restored);
+        let head = number(head, "the head")?;
+        self.shared.saw(head);
         Ok(Bounds {
             oldest,
-            head: Cursor::new(number(head, "the head")?),
+            head: Cursor::new(head),
         })
     }
 
@@ -314,24 +426,9 @@ impl Store for RedisStore {
         if retention.is_unlimited() {
             return Ok(0);
         }
-        let max_events = retention
-            .max_events
-            .map_or(-1, |max| i64::try_from(max).unwrap_or(i64::MAX));
-        let max_age = retention
-            .max_age
-            .map_or(-1, |age| i64::try_from(age.as_micros()).unwrap_or(i64::MAX));
         let mut removed = 0;
         loop {
-            let chunk: u64 = scripts::TRIM
-                .key(&self.shared.keys.log)
-                .key(&self.shared.keys.ids)
-                .key(&self.shared.keys.trimmed)
-                .arg(max_events)
-                .arg(max_age)
-                .arg(TRIM_CHUNK)
-                .invoke_async(&mut self.shared.connection()?)
-                .await
-                .map_err(from_redis)?;
+            let chunk = self.shared.trim_chunk(retention).await?;
             removed += chunk;
             if chunk < TRIM_CHUNK {
                 return Ok(removed);

@@ -8,28 +8,66 @@
 //!
 //! Numbers: Lua 5.1 (Redis's) has only doubles, so cursors and timestamps
 //! are formatted with `%.0f`, exact below 2^53 (see the crate's `# Limits`).
+//!
+//! # A log that went back
+//!
+//! The scripts that append, follow or read the head first run [`RESTORE`]
+//! with the highest cursor the calling node has seen (its *floor*). A
+//! counter below the floor means Redis lost records it had acknowledged: it
+//! restarted without its data (no persistence), or with the tail of its AOF
+//! missing (`appendfsync everysec`), or the keys were deleted. Left alone,
+//! the counter would hand out cursors again that nodes already dispatched,
+//! and their followers, waiting after the old head, would never see the new
+//! records. So the script moves the counter up to the floor and raises the
+//! trim mark to it: the lost cursors are never reused, and whoever still
+//! needed them is told of a gap exactly as for records trimmed by
+//! retention. Each script returns the old counter when it did this (else
+//! `-1`), so the node can log it.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
+/// The restore step every script below starts with (see the module docs).
+/// `restore(seq_key, trimmed_key, floor)` returns the old counter if it was
+/// behind `floor` (and now is not), else `-1`.
+const RESTORE: &str = r#"
+local function restore(seq_key, trimmed_key, floor)
+  local seq = tonumber(redis.call('GET', seq_key) or '0')
+  if seq >= floor then return -1 end
+  local mark = string.format('%.0f', floor)
+  redis.call('SET', seq_key, mark)
+  if tonumber(redis.call('GET', trimmed_key) or '0') < floor then
+    redis.call('SET', trimmed_key, mark)
+  end
+  return seq
+end
+"#;
+
+/// A script that starts with [`RESTORE`].
+fn restoring(body: &str) -> Script {
+    Script::new(&format!("{RESTORE}{body}"))
+}
+
 /// Appends a batch, all or nothing.
 ///
-/// KEYS: log, seq, ids, last_ts. ARGV: count, then per record: id, private
-/// (`0`/`1`), topics (encoded), frame. Returns `{0, id}` if `id` is retained
-/// or repeats in the batch (nothing stored), else `{1, last_cursor, ts}`:
-/// the batch got the cursors `last_cursor - count + 1 ..= last_cursor` and
-/// the one stamp `ts` (microseconds since the epoch, Redis's clock, clamped
-/// so it never goes back).
+/// KEYS: log, seq, ids, last_ts, trimmed. ARGV: floor, count, then per
+/// record: id, private (`0`/`1`), topics (encoded), frame. Returns
+/// `{0, id, restored}` if `id` is retained or repeats in the batch (nothing stored),
+/// else `{1, last_cursor, ts, restored}`: the batch got the cursors
+/// `last_cursor - count + 1 ..= last_cursor` and the one stamp `ts`
+/// (microseconds since the epoch, Redis's clock, clamped so it never goes
+/// back); `restored` is [`RESTORE`]'s answer.
 pub(crate) static APPEND: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    restoring(
         r#"
-local count = tonumber(ARGV[1])
+local restored = restore(KEYS[2], KEYS[5], tonumber(ARGV[1]))
+local count = tonumber(ARGV[2])
 local seen = {}
 for i = 0, count - 1 do
-  local id = ARGV[2 + i * 4]
+  local id = ARGV[3 + i * 4]
   if seen[id] or redis.call('HEXISTS', KEYS[3], id) == 1 then
-    return {0, id}
+    return {0, id, restored}
   end
   seen[id] = true
 end
@@ -41,63 +79,93 @@ ts = string.format('%.0f', ts)
 redis.call('SET', KEYS[4], ts)
 local cursor = '0'
 for i = 0, count - 1 do
-  local at = 2 + i * 4
+  local at = 3 + i * 4
   cursor = string.format('%.0f', redis.call('INCR', KEYS[2]))
   redis.call('XADD', KEYS[1], '0-' .. cursor,
     'id', ARGV[at], 'ts', ts, 'private', ARGV[at + 1],
     'topics', ARGV[at + 2], 'frame', ARGV[at + 3])
   redis.call('HSET', KEYS[3], ARGV[at], cursor)
 end
-return {1, cursor, ts}
+return {1, cursor, ts, restored}
 "#,
     )
 });
 
-/// One consistent view for a follower: the trim mark and the next entries.
+/// Records after a cursor with the trim mark, in one consistent view: what
+/// [`read_after`](herald_store::Store::read_after) returns, and what a
+/// follower needs to tell a gap from the end of the log.
 ///
-/// KEYS: log, trimmed. ARGV: exclusive start (`(0-<cursor>`, or empty for
-/// "past the end"), count. Returns `{trimmed_through, entries}`.
+/// KEYS: log, trimmed, seq. ARGV: floor, after (a cursor, or empty for
+/// "past the end"), count. Returns `{trimmed_through, entries, restored}`:
+/// the entries after both `after` and the trim mark (records at or below
+/// the mark are trimmed, even while a sweep has yet to remove them).
 pub(crate) static READ: LazyLock<Script> = LazyLock::new(|| {
+    restoring(
+        r#"
+local restored = restore(KEYS[3], KEYS[2], tonumber(ARGV[1]))
+local trimmed = redis.call('GET', KEYS[2]) or '0'
+if ARGV[2] == '' then return {trimmed, {}, restored} end
+local from = ARGV[2]
+if tonumber(trimmed) > tonumber(from) then from = trimmed end
+return {trimmed, redis.call('XRANGE', KEYS[1], '(0-' .. from, '+', 'COUNT', ARGV[3]), restored}
+"#,
+    )
+});
+
+/// The cursor an id names, if its record is retained.
+///
+/// KEYS: ids, trimmed. ARGV: id. Returns the cursor, or nil.
+pub(crate) static RESOLVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local trimmed = redis.call('GET', KEYS[2]) or '0'
-if ARGV[1] == '' then return {trimmed, {}} end
-return {trimmed, redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])}
+local cursor = redis.call('HGET', KEYS[1], ARGV[1])
+if not cursor or tonumber(cursor) <= tonumber(redis.call('GET', KEYS[2]) or '0') then
+  return false
+end
+return cursor
 "#,
     )
 });
 
 /// The record an id names, in one step (the index and the stream agree).
 ///
-/// KEYS: log, ids. ARGV: id. Returns nil, or the `XRANGE` of its one entry.
+/// KEYS: log, ids, trimmed. ARGV: id. Returns nil, or the `XRANGE` of its
+/// one entry.
 pub(crate) static RESOLVE_RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local cursor = redis.call('HGET', KEYS[2], ARGV[1])
-if not cursor then return false end
+if not cursor or tonumber(cursor) <= tonumber(redis.call('GET', KEYS[3]) or '0') then
+  return false
+end
 local id = '0-' .. cursor
 return redis.call('XRANGE', KEYS[1], id, id)
 "#,
     )
 });
 
-/// The head and the oldest retained entry id.
+/// The head and the oldest retained entry id (above the trim mark).
 ///
-/// KEYS: log, seq. Returns `{head}` or `{head, oldest_entry_id}`.
+/// KEYS: log, seq, trimmed. ARGV: floor. Returns `{restored, head}` or
+/// `{restored, head, oldest_entry_id}`.
 pub(crate) static BOUNDS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    restoring(
         r#"
+local restored = restore(KEYS[2], KEYS[3], tonumber(ARGV[1]))
 local head = redis.call('GET', KEYS[2]) or '0'
-local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if first[1] then return {head, first[1][1]} end
-return {head}
+local trimmed = redis.call('GET', KEYS[3]) or '0'
+local first = redis.call('XRANGE', KEYS[1], '(0-' .. trimmed, '+', 'COUNT', 1)
+if first[1] then return {restored, head, first[1][1]} end
+return {restored, head}
 "#,
     )
 });
 
-/// Trims at most `chunk` records from the oldest end: first beyond
-/// `max_events`, then older than `max_age`, removing their index entries
-/// (only where the index still names that record) and raising the trim mark.
+/// Removes at most `chunk` records from the oldest end: first those at or
+/// below the trim mark (left by a restore), then those beyond `max_events`,
+/// then those older than `max_age`, removing their index entries (only
+/// where the index still names that record). The trim mark only ever
+/// rises.
 ///
 /// KEYS: log, ids, trimmed. ARGV: max_events (`-1`: none), max_age in
 /// microseconds (`-1`: none), chunk. Returns how many were removed; fewer
@@ -108,6 +176,7 @@ pub(crate) static TRIM: LazyLock<Script> = LazyLock::new(|| {
 local max_events = tonumber(ARGV[1])
 local max_age = tonumber(ARGV[2])
 local chunk = tonumber(ARGV[3])
+local mark = redis.call('GET', KEYS[3]) or '0'
 local removed = 0
 local last = nil
 local function field(entry, name)
@@ -127,9 +196,12 @@ local function drop(entry)
   last = cursor
   removed = removed + 1
 end
-if max_events >= 0 then
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '0-' .. mark, 'COUNT', chunk)) do
+  drop(entry)
+end
+if max_events >= 0 and removed < chunk then
   local excess = redis.call('XLEN', KEYS[1]) - max_events
-  if excess > chunk then excess = chunk end
+  if excess > chunk - removed then excess = chunk - removed end
   if excess > 0 then
     for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
       drop(entry)
@@ -145,7 +217,9 @@ if max_age >= 0 and removed < chunk then
     if ts and ts < cutoff then drop(entry) else break end
   end
 end
-if last then redis.call('SET', KEYS[3], last) end
+if last and tonumber(last) > tonumber(mark) then
+  redis.call('SET', KEYS[3], last)
+end
 return removed
 "#,
     )

@@ -1,6 +1,6 @@
 //! The backend contract suite, unchanged, each check on a fresh key prefix.
 
-use crate::server::RedisServer;
+use herald_store_redis::testkit::RedisServer;
 
 #[tokio::test]
 async fn redis_store_passes_the_contract() {
@@ -20,7 +20,7 @@ async fn redis_store_passes_the_contract_on_a_multi_thread_runtime() {
 async fn two_redis_handles_pass_the_two_handle_checks() {
     let server = RedisServer::start();
     herald_store::testkit::run_two_handles(|| async {
-        let prefix = crate::server::fresh_prefix();
+        let prefix = herald_store_redis::testkit::fresh_prefix();
         (server.store(&prefix).await, server.store(&prefix).await)
     })
     .await;

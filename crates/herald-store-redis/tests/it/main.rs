@@ -4,5 +4,5 @@
 //! must do (two handles on one log, errors for bad data and a gone Redis).
 
 mod contract;
+mod lost_data;
 mod redis_only;
-mod server;

@@ -4,7 +4,7 @@ use futures_util::StreamExt;
 use herald_store::testkit::sample;
 use herald_store::{Cursor, ErrorKind, Store};
 
-use crate::server::{fresh_prefix, RedisServer};
+use herald_store_redis::testkit::{fresh_prefix, RedisServer};
 
 /// Two nodes' view of one log: appends through one handle are read,
 /// resolved and followed through another connected separately.
