@@ -139,7 +139,7 @@ async fn a_lost_tail_is_a_gap_for_everyone_resuming_before_it() {
     assert_eq!(error.kind(), ErrorKind::Trimmed);
     assert_eq!(
         store.read_after(Cursor::ZERO, 10).await.unwrap(),
-        [r6.clone()]
+        std::slice::from_ref(&r6)
     );
     let mut from_start = store.follow(store.bounds().await.unwrap().before_oldest());
     assert_eq!(next(&mut from_start).await.unwrap(), r6);
