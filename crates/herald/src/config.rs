@@ -36,11 +36,17 @@ pub struct HeraldConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     /// `disk`: durable history in `data_dir/herald.redb`; `memory`: history
-    /// lives in memory and is lost at exit.
+    /// lives in memory and is lost at exit; `redis`: one log in Redis shared
+    /// by every node of a cluster.
     pub kind: StoreKind,
     /// With the disk store: `fsync` (a publish is answered once it is on
     /// disk) or `none` (answered at once, on disk within a second).
     pub durability: DurabilitySetting,
+    /// With the Redis store: the server (`redis://[user:password@]host:port/db`).
+    pub redis_url: String,
+    /// With the Redis store: the prefix of its keys; nodes of one hub share
+    /// it, hubs sharing a Redis each need their own.
+    pub redis_prefix: String,
     /// Keep at most this many events (0: unlimited).
     pub max_events: u64,
     /// Keep events at most this many seconds (0: unlimited).
@@ -55,6 +61,8 @@ pub enum StoreKind {
     Disk,
     /// In memory: fast, lost at exit.
     Memory,
+    /// In Redis (Streams): shared by every node of a cluster.
+    Redis,
 }
 
 /// What an acknowledged publish survives (disk store).
@@ -119,6 +127,8 @@ impl Default for StoreSettings {
         StoreSettings {
             kind: StoreKind::Disk,
             durability: herald_store_disk::DiskOptions::default().durability.into(),
+            redis_url: "redis://127.0.0.1:6379/".to_owned(),
+            redis_prefix: "herald".to_owned(),
             // Retention is the binary's policy (the store keeps everything
             // unless told): enough history for reconnects, bounded disk.
             max_events: 100_000,
@@ -187,6 +197,20 @@ impl HeraldConfig {
         self.hub_url()?;
         if self.hub.max_pending_bytes < 4096 {
             anyhow::bail!("hub.max_pending_bytes must be at least 4096");
+        }
+        if self.store.kind == StoreKind::Redis {
+            let url = url::Url::parse(&self.store.redis_url).with_context(|| {
+                format!("store.redis_url {:?} is not a URL", self.store.redis_url)
+            })?;
+            anyhow::ensure!(
+                matches!(url.scheme(), "redis" | "rediss" | "redis+unix" | "unix"),
+                "store.redis_url {:?} is not a redis:// URL",
+                self.store.redis_url
+            );
+            anyhow::ensure!(
+                !self.store.redis_prefix.is_empty(),
+                "store.redis_prefix must not be empty"
+            );
         }
         Ok(())
     }

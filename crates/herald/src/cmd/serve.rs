@@ -9,6 +9,7 @@ use herald_hub::Hub;
 use herald_server::auth::{IssuerConfig, KeyConfig};
 use herald_store::{MemoryStore, Retention, Store};
 use herald_store_disk::{DiskOptions, DiskStore};
+use herald_store_redis::RedisStore;
 
 use crate::config::{DurabilitySetting, HeraldConfig, StoreKind};
 use crate::local_key::{self, TokenSpec, LOCAL_ISSUER};
@@ -39,6 +40,12 @@ pub struct Args {
     /// What an acknowledged publish survives, with the disk store [default: fsync].
     #[arg(long, value_enum)]
     durability: Option<DurabilitySetting>,
+    /// The Redis server, with --store redis [default: redis://127.0.0.1:6379/].
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+    /// The prefix of the hub's Redis keys, the same on every node [default: herald].
+    #[arg(long, value_name = "PREFIX")]
+    redis_prefix: Option<String>,
     /// Allow a browser origin (CORS, with credentials); repeatable.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
@@ -85,6 +92,12 @@ impl Args {
         }
         if let Some(durability) = self.durability {
             config.store.durability = durability;
+        }
+        if let Some(url) = self.redis_url {
+            config.store.redis_url = url;
+        }
+        if let Some(prefix) = self.redis_prefix {
+            config.store.redis_prefix = prefix;
         }
         config.server.cors_origins.extend(self.cors_origins);
         if self.no_anonymous {
@@ -169,8 +182,21 @@ fn authorization(
 /// The store behind the hub, with its retention running.
 struct History {
     store: Arc<dyn Store>,
-    /// Where the disk store keeps it, for the banner.
-    disk: Option<(PathBuf, &'static str)>,
+    /// Where it is, for the banner.
+    place: Place,
+}
+
+/// Where the history lives.
+enum Place {
+    Memory,
+    Disk {
+        path: PathBuf,
+        durability: &'static str,
+    },
+    Redis {
+        server: String,
+        prefix: String,
+    },
 }
 
 impl History {
@@ -180,10 +206,10 @@ impl History {
             max_age: (config.store.max_age_secs > 0)
                 .then(|| Duration::from_secs(config.store.max_age_secs)),
         };
-        let (store, disk): (Arc<dyn Store>, _) = match config.store.kind {
+        let (store, place): (Arc<dyn Store>, _) = match config.store.kind {
             StoreKind::Memory => (
                 Arc::new(MemoryStore::with_retention(retention.clone())),
-                None,
+                Place::Memory,
             ),
             StoreKind::Disk => {
                 let options = DiskOptions {
@@ -193,14 +219,29 @@ impl History {
                 let disk = DiskStore::open(&config.data_dir, options).with_context(|| {
                     format!("cannot open the store in {}", config.data_dir.display())
                 })?;
-                let about = (disk.path().to_owned(), disk.options().durability.as_str());
-                (Arc::new(disk), Some(about))
+                let place = Place::Disk {
+                    path: disk.path().to_owned(),
+                    durability: disk.options().durability.as_str(),
+                };
+                (Arc::new(disk), place)
+            }
+            StoreKind::Redis => {
+                let settings = &config.store;
+                let server = without_password(&settings.redis_url);
+                let redis = RedisStore::connect(&settings.redis_url, &settings.redis_prefix)
+                    .await
+                    .with_context(|| format!("cannot use the Redis at {server}"))?;
+                let place = Place::Redis {
+                    server,
+                    prefix: settings.redis_prefix.clone(),
+                };
+                (Arc::new(redis), place)
             }
         };
         // One retention task whatever the store: trims in the background,
         // so publishers never wait for a large trim.
         herald_store::spawn_retention(&store, retention, Duration::from_secs(1));
-        Ok(History { store, disk })
+        Ok(History { store, place })
     }
 
     /// Makes what was appended durable and releases the store.
@@ -227,13 +268,18 @@ fn announce(
     let local = listener.local_addr()?;
     tracing::info!(%open_files, "listening on http://{local}");
     tracing::info!(url = %hub_url, "hub URL {hub_url}");
-    match &history.disk {
-        Some((path, durability)) => tracing::info!(
+    match &history.place {
+        Place::Disk { path, durability } => tracing::info!(
             path = %path.display(),
             durability,
             "history on disk"
         ),
-        None => tracing::info!("history in memory (lost at exit)"),
+        Place::Memory => tracing::info!("history in memory (lost at exit)"),
+        Place::Redis { server, prefix } => tracing::info!(
+            %server,
+            prefix,
+            "history in Redis, shared with every node using this prefix"
+        ),
     }
     if let Some((path, token)) = local_token {
         tracing::info!(
@@ -243,6 +289,18 @@ fn announce(
         println!("{token}");
     }
     Ok(())
+}
+
+/// A Redis URL fit for a log line: any password replaced by `***`.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(an invalid URL)".to_owned(),
+    }
 }
 
 /// Binds with a deep accept queue. `TcpListener::bind` asks for 128 (std's

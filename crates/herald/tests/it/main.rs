@@ -1,9 +1,11 @@
 //! End-to-end tests of the `herald` binary, run as a user runs it.
 
 mod bench;
+mod cluster;
 mod decode;
 mod durability;
 mod edge;
+mod nodes;
 mod publish;
 mod tail;
 mod token;

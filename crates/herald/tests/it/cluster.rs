@@ -1,0 +1,222 @@
+//! `herald serve --store redis`: several nodes, one hub. A publish on any
+//! node reaches subscribers on every node, a client resumes on any node
+//! with an id another node gave it, and a Redis outage costs publishes a
+//! 503 (never a 200 for an update that is not stored) while subscribers
+//! keep their streams.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use herald_proto::{Decoder, MessageEvent};
+use herald_store_redis::testkit::{fresh_prefix, Persistence, RedisServer};
+
+use crate::nodes::Cluster;
+
+/// Any public URL: clients talk to the nodes directly here.
+const PUBLIC_URL: &str = "http://hub.test/.well-known/mercure";
+
+/// An open subscription, read event by event.
+struct Subscription {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    decoder: Decoder,
+}
+
+impl Subscription {
+    async fn open(node_url: &str, topic: &str, last_event_id: Option<&str>) -> Subscription {
+        let mut request = reqwest::Client::new().get(format!("{node_url}?match={topic}"));
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        Subscription {
+            body: response.bytes_stream().boxed(),
+            decoder: Decoder::new(),
+        }
+    }
+
+    /// The next `n` events, within 20 s.
+    async fn events(&mut self, n: usize) -> Vec<MessageEvent> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut events = Vec::new();
+        while events.len() < n {
+            while let Some(event) = self.decoder.next_event() {
+                events.push(event);
+            }
+            if events.len() >= n {
+                break;
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .unwrap_or_else(|_| panic!("{} of {n} events in 20 s", events.len()))
+                .expect("the stream stays open")
+                .unwrap();
+            self.decoder.feed(&chunk).unwrap();
+        }
+        events
+    }
+}
+
+async fn publish(node_url: &str, token: &str, topic: &str, data: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(node_url)
+        .bearer_auth(token)
+        .form(&[("topic", topic), ("data", data)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn publish_ok(node_url: &str, token: &str, topic: &str, data: &str) -> String {
+    let response = publish(node_url, token, topic, data).await;
+    assert_eq!(response.status(), 200, "publish {data:?}");
+    response.text().await.unwrap()
+}
+
+/// `GET /healthz` on a node: its status.
+async fn health(base: &str) -> u16 {
+    reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits until `check` holds, up to 20 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} in 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_publish_on_one_node_reaches_every_node_and_ids_resume_anywhere() {
+    let redis = RedisServer::start();
+    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 3, PUBLIC_URL, &[]);
+    let [a, b, c] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let mut on_b = Subscription::open(&b.url, "/news", None).await;
+    let mut on_c = Subscription::open(&c.url, "/news", None).await;
+
+    let mut ids = Vec::new();
+    for (node, data) in [(a, "one"), (b, "two"), (c, "three")] {
+        ids.push(publish_ok(&node.url, &cluster.token, "/news", data).await);
+    }
+    for subscription in [&mut on_b, &mut on_c] {
+        let got = subscription.events(3).await;
+        let got: Vec<(&str, &str)> = got.iter().map(|e| (e.last_event_id(), e.data())).collect();
+        assert_eq!(
+            got,
+            [
+                (ids[0].as_str(), "one"),
+                (ids[1].as_str(), "two"),
+                (ids[2].as_str(), "three")
+            ],
+            "every node delivers every update, in one order"
+        );
+    }
+
+    // An id from node b resumes on node a: the history is the cluster's.
+    let mut resumed = Subscription::open(&a.url, "/news", Some(&ids[0])).await;
+    let got = resumed.events(2).await;
+    assert_eq!(
+        got.iter().map(MessageEvent::data).collect::<Vec<_>>(),
+        ["two", "three"]
+    );
+    assert_eq!(health(&a.base).await, 200);
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
+    let mut redis = RedisServer::start_with(Persistence::Aof);
+    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 2, PUBLIC_URL, &[]);
+    let [a, b] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let mut on_b = Subscription::open(&b.url, "/t", None).await;
+    let before = publish_ok(&a.url, &cluster.token, "/t", "before").await;
+    assert_eq!(on_b.events(1).await[0].data(), "before");
+
+    redis.kill();
+    let refused = publish(&a.url, &cluster.token, "/t", "during").await;
+    assert_eq!(
+        refused.status(),
+        503,
+        "never a 200 for an update not stored"
+    );
+    assert_eq!(refused.headers()["retry-after"], "5");
+    eventually("node a unhealthy", async || health(&a.base).await == 503).await;
+
+    redis.start_again();
+    eventually("node a healthy again", async || {
+        health(&a.base).await == 200
+    })
+    .await;
+    let after = loop {
+        // The connection comes back within a retry or two.
+        let response = publish(&a.url, &cluster.token, "/t", "after").await;
+        if response.status() == 200 {
+            break response.text().await.unwrap();
+        }
+        assert_eq!(response.status(), 503);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The subscriber kept its stream: the next event is the next update,
+    // no gap report, nothing twice.
+    let next = on_b.events(1).await;
+    assert_eq!(
+        (
+            next[0].event_type(),
+            next[0].data(),
+            next[0].last_event_id()
+        ),
+        ("message", "after", after.as_str())
+    );
+    // And the history survived the restart (AOF): resuming from the id
+    // published before the outage replays what came after, no gap.
+    let mut resumed = Subscription::open(&b.url, "/t", Some(&before)).await;
+    let replayed = resumed.events(1).await;
+    assert_eq!(
+        (replayed[0].event_type(), replayed[0].data()),
+        ("message", "after")
+    );
+}
+
+#[tokio::test]
+async fn a_redis_that_restarted_empty_is_reported_as_a_gap() {
+    let mut redis = RedisServer::start_with(Persistence::None);
+    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 2, PUBLIC_URL, &[]);
+    let [a, b] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let mut on_b = Subscription::open(&b.url, "/t", None).await;
+    let before = publish_ok(&a.url, &cluster.token, "/t", "before").await;
+    assert_eq!(on_b.events(1).await[0].data(), "before");
+
+    redis.restart();
+    eventually("node a healthy again", async || {
+        health(&a.base).await == 200
+    })
+    .await;
+    let after = loop {
+        let response = publish(&b.url, &cluster.token, "/t", "after").await;
+        if response.status() == 200 {
+            break response.text().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The live subscriber missed nothing: it goes on.
+    let next = on_b.events(1).await;
+    assert_eq!(
+        (next[0].data(), next[0].last_event_id()),
+        ("after", after.as_str())
+    );
+    // A client resuming from before the loss is told, in-band.
+    let mut resumed = Subscription::open(&a.url, "/t", Some(&before)).await;
+    let got = resumed.events(2).await;
+    assert_eq!(got[0].event_type(), herald_hub::GAP_EVENT_TYPE);
+    assert_eq!(got[1].data(), "after");
+}
