@@ -17,8 +17,6 @@ pub struct Node {
     pub base: String,
     /// This node's Mercure endpoint, `BASE/.well-known/mercure`.
     pub url: String,
-    /// The node's process id.
-    pub pid: u32,
 }
 
 impl Node {
@@ -110,7 +108,6 @@ impl Cluster {
             .trim()
             .to_owned();
         self.nodes.push(Node {
-            pid: child.id(),
             child: Mutex::new(Some(child)),
             url: format!("{base}/.well-known/mercure"),
             base,
