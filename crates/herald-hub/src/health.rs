@@ -71,13 +71,18 @@ impl Probe {
     }
 }
 
-/// The error and its causes on one line.
+/// The error and its causes on one line. A cause whose text its parent
+/// already printed (some errors show their source in their own `Display`)
+/// is not repeated.
 fn chain(error: &StoreError) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
