@@ -5,6 +5,8 @@ mod cluster;
 mod decode;
 mod durability;
 mod edge;
+mod failover;
+mod nginx;
 mod nodes;
 mod publish;
 mod tail;
