@@ -133,6 +133,10 @@ async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
     // Recorded before the banner, so a script that waits for "listening
     // on" then runs `herald publish --data DIR` finds it; removed at exit.
     let _recorded = crate::local_hub::record(&config.data_dir, &hub_url)?;
+    // Installed before the banner: a supervisor (or a test) that sends
+    // SIGTERM as soon as it reads "listening on" gets a clean stop, not
+    // the default action.
+    let shutdown = shutdown_signal()?;
     announce(
         &listener,
         &hub_url,
@@ -141,7 +145,7 @@ async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
         local_token.as_ref(),
     )?;
     herald_server::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
     history.close().await
 }
@@ -351,20 +355,25 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
     Ok((path, jwt))
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// SIGINT (Ctrl-C) or SIGTERM: the handlers are installed now, the
+/// returned future resolves when either signal arrives.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        )
+    };
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    tracing::info!("shutdown signal received");
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown signal received");
+    })
 }
