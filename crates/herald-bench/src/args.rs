@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::target::HttpUrl;
+
 /// The longest run `--duration` may ask for, in seconds.
 pub const MAX_DURATION_SECS: f64 = 600.0;
 /// The highest `--max-connections` accepted.
@@ -25,17 +27,25 @@ pub enum PublishFormat {
     Raw,
 }
 
+/// The most subscribe URLs (hub nodes) one run spreads over.
+pub const MAX_URLS: usize = 1024;
+
 /// Options of a benchmark run.
 ///
 /// Subscriber `n` (0-based) subscribes to topic `n mod --topics`; `{i}` in
 /// the URL, `--topic` and `--publish-url` stands for that topic's index.
+/// With several URLs (the nodes of one hub) subscriber `n` uses URL
+/// `(n mod T + n div T) mod K`: every node gets an equal share and every
+/// topic.
 #[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
 pub struct BenchArgs {
     /// Subscribe URL template, e.g.
     /// `http://127.0.0.1:8080/.well-known/mercure?match=/t/{i}`; `{i}` is
-    /// replaced by the subscriber's topic index.
-    #[arg(value_name = "URL")]
-    pub url: String,
+    /// replaced by the subscriber's topic index. Give several (the nodes of
+    /// one hub) to spread the subscribers over them; the publisher uses the
+    /// first one's host unless --publish-url says otherwise.
+    #[arg(value_name = "URL", required = true, num_args = 1..)]
+    pub urls: Vec<String>,
     /// Number of subscriptions to open.
     #[arg(long, short = 'n', default_value_t = 100)]
     pub subscribers: usize,
@@ -100,7 +110,9 @@ pub struct BenchArgs {
     pub processes: usize,
     /// The hub's pid: its RSS (VmRSS) is read before and after connecting to
     /// report KiB per subscriber. Repeat it for a hub of several processes
-    /// (nginx workers): their RSS is summed.
+    /// (nginx workers): their RSS is summed, and each is reported. With
+    /// several URLs, give one per URL in the same order (each node's RSS
+    /// is then divided by that node's subscribers).
     #[arg(long, value_name = "PID")]
     pub hub_pid: Vec<u32>,
     /// Print the report as one JSON line.
@@ -144,6 +156,7 @@ impl BenchArgs {
     /// A message naming the option that is out of bounds.
     pub fn validate(&self) -> anyhow::Result<()> {
         use anyhow::bail;
+        self.validate_urls()?;
         if self.max_connections > MAX_CONNECTIONS_CEILING {
             bail!("--max-connections is at most {MAX_CONNECTIONS_CEILING}");
         }
@@ -191,8 +204,133 @@ impl BenchArgs {
         Ok(())
     }
 
+    /// Checks the subscribe URLs: at least one, each an `http://` URL, all
+    /// naming the same topic when the topic comes from them, and
+    /// `--hub-pid` given once per URL when there are several.
+    fn validate_urls(&self) -> anyhow::Result<()> {
+        use anyhow::bail;
+        if self.urls.is_empty() || self.urls.len() > MAX_URLS {
+            bail!("give between 1 and {MAX_URLS} subscribe URLs");
+        }
+        let parsed = self
+            .urls
+            .iter()
+            .map(|url| HttpUrl::parse(url))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if self.topic.is_none() {
+            let first = topic_template(&parsed[0]);
+            if let Some(other) = parsed[1..].iter().find(|url| topic_template(url) != first) {
+                bail!(
+                    "the subscribe URLs name different topics ({:?} and {:?}): the publisher \
+                     would miss some; give --topic or make them alike",
+                    first.unwrap_or_default(),
+                    topic_template(other).unwrap_or_default()
+                );
+            }
+        }
+        if self.urls.len() > 1 && !self.hub_pid.is_empty() && self.hub_pid.len() != self.urls.len()
+        {
+            bail!(
+                "{} subscribe URLs but {} --hub-pid: give one --hub-pid per URL, in the same \
+                 order, or none",
+                self.urls.len(),
+                self.hub_pid.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the run publishes at all.
     pub fn publishes(&self) -> bool {
         self.max_rate || self.rate > 0.0
+    }
+}
+
+/// The topic a subscribe URL names: its `match`, `topic` or `id` query
+/// parameter, the first present (`None` without one).
+pub(crate) fn topic_template(url: &HttpUrl) -> Option<String> {
+    ["match", "topic", "id"]
+        .iter()
+        .find_map(|name| url.query_param(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("bench").chain(args.iter().copied())).map(|c| c.bench)
+    }
+
+    /// Parses and validates; the error message on refusal.
+    fn check(args: &[&str]) -> Result<BenchArgs, String> {
+        let args = parse(args).map_err(|e| e.to_string())?;
+        args.validate().map_err(|e| e.to_string())?;
+        Ok(args)
+    }
+
+    const A: &str = "http://127.0.0.1:8081/.well-known/mercure?match=/t/{i}";
+    const B: &str = "http://127.0.0.1:8082/.well-known/mercure?match=/t/{i}";
+    const C: &str = "http://127.0.0.1:8083/.well-known/mercure?match=/t/{i}";
+
+    #[test]
+    fn one_or_several_urls() {
+        assert_eq!(check(&[A]).unwrap().urls, [A]);
+        let args = check(&[A, B, C, "-n", "30"]).unwrap();
+        assert_eq!(args.urls, [A, B, C]);
+        assert_eq!(args.subscribers, 30);
+        // Options may come between them.
+        assert_eq!(check(&[A, "-n", "30", B]).unwrap().urls, [A, B]);
+        assert!(parse(&[]).is_err(), "a URL is required");
+    }
+
+    #[test]
+    fn hub_pids_pair_with_urls() {
+        // One URL: any number of pids (a hub of several processes).
+        assert!(check(&[A, "--hub-pid", "1", "--hub-pid", "2"]).is_ok());
+        // Several URLs: none, or one each.
+        assert!(check(&[A, B]).is_ok());
+        assert!(check(&[A, B, "--hub-pid", "1", "--hub-pid", "2"]).is_ok());
+        let error = check(&[A, B, C, "--hub-pid", "1", "--hub-pid", "2"]).unwrap_err();
+        assert!(error.contains("one --hub-pid per URL"), "{error}");
+    }
+
+    #[test]
+    fn every_url_is_checked() {
+        let error = check(&[A, "https://127.0.0.1:1/?match=/t/{i}"]).unwrap_err();
+        assert!(error.contains("only http://"), "{error}");
+        // The topic comes from the URLs: they must agree...
+        let other = "http://127.0.0.1:8082/.well-known/mercure?match=/u/{i}";
+        let error = check(&[A, other]).unwrap_err();
+        assert!(error.contains("different topics"), "{error}");
+        // ...unless --topic names it.
+        assert!(check(&[A, other, "--topic", "/t/{i}"]).is_ok());
+    }
+
+    #[test]
+    fn bounds() {
+        for (args, says) in [
+            (
+                &[A, "--max-connections", "2000000"][..],
+                "--max-connections",
+            ),
+            (&[A, "-n", "101000"], "exceeds --max-connections"),
+            (&[A, "--duration", "601"], "--duration"),
+            (&[A, "--topics", "0"], "--topics"),
+            (&[A, "--publishers", "0"], "--publishers"),
+            (&[A, "--reconnect-storm"], "needs a publisher"),
+        ] {
+            let error = check(args).unwrap_err();
+            assert!(error.contains(says), "{args:?}: {error}");
+        }
+        assert!(check(&[A, "-n", "100000", "--source-ips", "32"]).is_ok());
     }
 }

@@ -4,20 +4,19 @@
 //! drain, and total up.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use tokio::task::LocalSet;
 
-use crate::args::{BenchArgs, PublishFormat};
+use crate::args::{topic_template, BenchArgs, PublishFormat};
 use crate::fleet::{Fleet, Tally};
 use crate::payload::now_nanos;
 use crate::progress::Progress;
 use crate::publisher::{PublishStats, Publisher, PublisherConfig};
-use crate::report::{LatencyReport, Report, StormReport};
+use crate::report::{HubProcess, LatencyReport, MachineCpu, NodeReport, Report, StormReport};
 use crate::stats::Counters;
-use crate::subscriber::SubscriberConfig;
+use crate::subscriber::{SubscribeTarget, SubscriberConfig};
 use crate::target::{self, HttpUrl};
 use crate::{limits, procfs};
 
@@ -31,12 +30,13 @@ pub fn block_on_local<F: Future>(future: F) -> F::Output {
 }
 
 /// Where the publisher sends what.
+///
+/// `sub` is the first subscribe URL: its topic and host are the defaults
+/// (every node of a hub delivers every update, so one is enough).
 fn publisher_config(args: &BenchArgs, sub: &HttpUrl) -> anyhow::Result<(HttpUrl, PublisherConfig)> {
     let topic_template = match &args.topic {
         Some(topic) => topic.clone(),
-        None => ["match", "topic", "id"]
-            .iter()
-            .find_map(|name| sub.query_param(name))
+        None => topic_template(sub)
             .context("no topic: give --topic, or a match=, topic= or id= parameter in the URL")?,
     };
     let origin = format!("http://{}", sub.authority());
@@ -103,14 +103,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     let started = Instant::now();
     let targets = Targets::resolve(&args).await?;
     let processes = processes_for(args.subscribers, args.processes)?;
-    let hub_rss_before_kib = hub_rss(&args.hub_pid);
-    if !args.hub_pid.is_empty() && hub_rss_before_kib.is_none() {
-        bail!("cannot read the RSS of --hub-pid {:?}", args.hub_pid);
+    let rss_before = hub_rss(&args.hub_pid);
+    if let Some(i) = rss_before.iter().position(Option::is_none) {
+        bail!("cannot read the RSS of --hub-pid {}", args.hub_pid[i]);
     }
     let mut progress = Progress::new();
     let (mut fleet, connect_secs) = connect(&args, &targets, processes, &mut progress).await?;
-    let hub_rss_after_kib = if args.hub_pid.is_empty() {
-        None
+    let rss_after = if args.hub_pid.is_empty() {
+        Vec::new()
     } else {
         let n = args.subscribers;
         wait(args.settle, "settling", &mut fleet, &mut progress, n).await?;
@@ -128,38 +128,44 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             started,
             processes,
             connect_secs,
-            hub_rss_before_kib,
-            hub_rss_after_kib,
+            rss_before,
+            rss_after,
         },
         window,
         tally,
     ))
 }
 
-/// Where the subscribers connect and, when the run publishes, where the
-/// publisher sends what; both resolved (and checked for loopback).
+/// Where the subscribers connect (every subscribe URL) and, when the run
+/// publishes, where the publisher sends what; all resolved and checked for
+/// loopback.
 struct Targets {
-    sub_url: HttpUrl,
-    addr: SocketAddr,
+    nodes: Vec<SubscribeTarget>,
     publishing: Option<PublisherConfig>,
 }
 
 impl Targets {
     async fn resolve(args: &BenchArgs) -> anyhow::Result<Targets> {
-        let sub_url = HttpUrl::parse(&args.url)?;
-        let addr = sub_url.resolve(args.allow_remote).await?;
+        let mut nodes = Vec::with_capacity(args.urls.len());
+        let mut first = None;
+        for url in &args.urls {
+            let sub_url = HttpUrl::parse(url)?;
+            nodes.push(SubscribeTarget {
+                addr: sub_url.resolve(args.allow_remote).await?,
+                host: sub_url.authority(),
+                path_template: sub_url.path.clone(),
+            });
+            first.get_or_insert(sub_url);
+        }
+        let first = first.context("no subscribe URL")?;
         let publishing = if args.publishes() {
-            let (url, mut config) = publisher_config(args, &sub_url)?;
+            let (url, mut config) = publisher_config(args, &first)?;
             config.addr = url.resolve(args.allow_remote).await?;
             Some(config)
         } else {
             None
         };
-        Ok(Targets {
-            sub_url,
-            addr,
-            publishing,
-        })
+        Ok(Targets { nodes, publishing })
     }
 }
 
@@ -183,13 +189,41 @@ fn processes_for(n: usize, asked: usize) -> anyhow::Result<usize> {
     Ok(processes)
 }
 
-/// The hub's RSS: of several processes (nginx workers), summed. `None`
-/// without pids or when one cannot be read.
-fn hub_rss(pids: &[u32]) -> Option<u64> {
-    if pids.is_empty() {
-        return None;
+/// The RSS of each hub process, in KiB (`None` where it cannot be read).
+fn hub_rss(pids: &[u32]) -> Vec<Option<u64>> {
+    pids.iter().map(|&pid| procfs::rss_kib(pid)).collect()
+}
+
+/// The sum of some processes' readings: `None` without any, or when one
+/// could not be read.
+fn summed<T: std::iter::Sum>(readings: impl IntoIterator<Item = Option<T>>) -> Option<T> {
+    let mut readings = readings.into_iter().peekable();
+    readings.peek()?;
+    readings.sum()
+}
+
+/// The indexes of the `--hub-pid`s that belong to node `node` of `nodes`:
+/// with one node all of them (a hub of several processes), with several
+/// the one at the same position (validation makes the counts match).
+fn pids_of_node(node: usize, nodes: usize, pids: usize) -> std::ops::Range<usize> {
+    if nodes == 1 {
+        0..pids
+    } else if pids == nodes {
+        node..node + 1
+    } else {
+        0..0
     }
-    pids.iter().map(|&pid| procfs::rss_kib(pid)).sum()
+}
+
+/// Growth per subscriber, KiB: `None` without both readings or with no
+/// subscriber.
+fn per_subscriber(before: Option<u64>, after: Option<u64>, subscribers: u64) -> Option<f64> {
+    match (before, after) {
+        (Some(before), Some(after)) if subscribers > 0 => {
+            Some((after as f64 - before as f64) / subscribers as f64)
+        }
+        _ => None,
+    }
 }
 
 /// Starts the subscribers and waits until every subscription settled, or
@@ -204,9 +238,7 @@ async fn connect(
     let n = args.subscribers;
     let connect_start = now_nanos();
     let config = SubscriberConfig {
-        addr: targets.addr,
-        host: targets.sub_url.authority(),
-        path_template: targets.sub_url.path.clone(),
+        targets: targets.nodes.clone(),
         topics: args.topics,
         first: 0,
         count: n,
@@ -240,6 +272,51 @@ struct Window {
     publish_stats: PublishStats,
     /// When the reconnect storm began, if there was one.
     storm_start: Option<u64>,
+    /// Per `--hub-pid`, CPU seconds used within it.
+    hub_cpu_secs: Vec<Option<f64>>,
+    /// Each CPU of the machine within it.
+    machine_cpus: Vec<MachineCpu>,
+}
+
+/// CPU readings at the start of a window: the hub processes' CPU seconds
+/// and the machine's CPU times. `end` gives what was used since.
+struct CpuWatch {
+    hub: Vec<Option<f64>>,
+    machine: Vec<procfs::CpuTimes>,
+}
+
+impl CpuWatch {
+    fn start(pids: &[u32]) -> CpuWatch {
+        CpuWatch {
+            hub: pids.iter().map(|&pid| procfs::cpu_secs(pid)).collect(),
+            machine: procfs::cpu_times(),
+        }
+    }
+
+    /// Per pid, CPU seconds since the start; per CPU, its busy and stolen
+    /// share.
+    fn end(self, pids: &[u32]) -> (Vec<Option<f64>>, Vec<MachineCpu>) {
+        let hub = pids
+            .iter()
+            .zip(self.hub)
+            .map(|(&pid, start)| Some(procfs::cpu_secs(pid)? - start?))
+            .collect();
+        let machine = procfs::cpu_times()
+            .iter()
+            .zip(&self.machine)
+            .enumerate()
+            .map(|(cpu, (end, start))| {
+                let total = end.total.saturating_sub(start.total).max(1) as f64;
+                let share = |e: u64, s: u64| 100.0 * e.saturating_sub(s) as f64 / total;
+                MachineCpu {
+                    cpu,
+                    busy_percent: share(end.busy, start.busy),
+                    steal_percent: share(end.steal, start.steal),
+                }
+            })
+            .collect();
+        (hub, machine)
+    }
 }
 
 /// Publishes through warmup and the measurement window (with the reconnect
@@ -255,6 +332,7 @@ async fn measure(
     wait(args.warmup, "warmup", fleet, progress, n).await?;
     fleet.set_measuring(true).await?;
     let window_start = Instant::now();
+    let cpu_watch = CpuWatch::start(&args.hub_pid);
     let sent_before = publisher.sent();
     let mut storm_start = None;
     if args.reconnect_storm {
@@ -264,6 +342,7 @@ async fn measure(
     wait(args.duration, "measuring", fleet, progress, n).await?;
     fleet.set_measuring(false).await?;
     let elapsed = window_start.elapsed();
+    let (hub_cpu_secs, machine_cpus) = cpu_watch.end(&args.hub_pid);
     let published = publisher.sent() - sent_before;
     let publish_stats = publisher.stop().await;
     drain(fleet).await?;
@@ -272,6 +351,8 @@ async fn measure(
         published,
         publish_stats,
         storm_start,
+        hub_cpu_secs,
+        machine_cpus,
     })
 }
 
@@ -298,9 +379,13 @@ async fn idle(
     progress: &mut Progress,
 ) -> anyhow::Result<Window> {
     let idle_start = Instant::now();
+    let cpu_watch = CpuWatch::start(&args.hub_pid);
     wait(args.duration, "idle", fleet, progress, args.subscribers).await?;
+    let (hub_cpu_secs, machine_cpus) = cpu_watch.end(&args.hub_pid);
     Ok(Window {
         elapsed: idle_start.elapsed(),
+        hub_cpu_secs,
+        machine_cpus,
         ..Window::default()
     })
 }
@@ -310,8 +395,10 @@ struct Setup {
     started: Instant,
     processes: usize,
     connect_secs: f64,
-    hub_rss_before_kib: Option<u64>,
-    hub_rss_after_kib: Option<u64>,
+    /// Per `--hub-pid`, before connecting.
+    rss_before: Vec<Option<u64>>,
+    /// Per `--hub-pid`, with every subscription open (empty without pids).
+    rss_after: Vec<Option<u64>>,
 }
 
 /// Totals everything up.
@@ -320,13 +407,57 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         started,
         processes,
         connect_secs,
-        hub_rss_before_kib,
-        hub_rss_after_kib,
+        rss_before,
+        rss_after,
     } = setup;
+    let window_secs = window.elapsed.as_secs_f64().max(1e-9);
+    let rss_after_of = |i: usize| rss_after.get(i).copied().flatten();
+    let cpu_percent_of = |i: usize| {
+        let secs = window.hub_cpu_secs.get(i).copied().flatten()?;
+        Some(100.0 * secs / window_secs)
+    };
+    let hub_processes = args
+        .hub_pid
+        .iter()
+        .enumerate()
+        .map(|(i, &pid)| HubProcess {
+            pid,
+            rss_before_kib: rss_before[i].unwrap_or(0),
+            rss_after_kib: rss_after_of(i),
+            cpu_percent: cpu_percent_of(i),
+        })
+        .collect();
+    let nodes = args
+        .urls
+        .iter()
+        .enumerate()
+        .map(|(node, url)| {
+            let pids = pids_of_node(node, args.urls.len(), args.hub_pid.len());
+            let established = tally
+                .stats
+                .established_per_target
+                .get(node)
+                .copied()
+                .unwrap_or(0);
+            let before = summed(pids.clone().map(|i| rss_before[i]));
+            let after = summed(pids.clone().map(rss_after_of));
+            NodeReport {
+                url: url.clone(),
+                established,
+                pids: args.hub_pid[pids.clone()].to_vec(),
+                rss_before_kib: before,
+                rss_after_kib: after,
+                kib_per_subscriber: per_subscriber(before, after, established),
+                cpu_percent: summed(pids.map(cpu_percent_of)),
+            }
+        })
+        .collect();
+    let hub_rss_before_kib = summed(rss_before.iter().copied());
+    let hub_rss_after_kib = summed(rss_after.iter().copied());
+    let hub_cpu_percent = summed((0..args.hub_pid.len()).map(cpu_percent_of));
     let publish_stats = window.publish_stats;
     let c = tally.stats.counters;
     let wall_secs = started.elapsed().as_secs_f64();
-    let window_secs = window.elapsed.as_secs_f64().max(1e-9);
     let loadgen_cpu_secs = procfs::self_cpu_secs() + tally.stats.cpu_secs;
     let storm = window.storm_start.map(|start| {
         let reconnect_secs = secs_between(start, c.last_reconnect_nanos);
@@ -340,7 +471,7 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         }
     });
     Report {
-        target: args.url.clone(),
+        target: args.urls[0].clone(),
         subscribers: args.subscribers,
         topics: args.topics,
         processes,
@@ -368,12 +499,15 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         foreign: c.foreign,
         hub_rss_before_kib,
         hub_rss_after_kib,
-        hub_kib_per_subscriber: match (hub_rss_before_kib, hub_rss_after_kib) {
-            (Some(before), Some(after)) if c.established > 0 => {
-                Some((after as f64 - before as f64) / c.established as f64)
-            }
-            _ => None,
-        },
+        hub_kib_per_subscriber: per_subscriber(
+            hub_rss_before_kib,
+            hub_rss_after_kib,
+            c.established,
+        ),
+        hub_cpu_percent,
+        hub_processes,
+        nodes,
+        machine_cpus: window.machine_cpus,
         loadgen_cpu_secs,
         loadgen_cpu_percent: 100.0 * loadgen_cpu_secs / wall_secs.max(1e-9),
         duration_secs: window.elapsed.as_secs_f64(),

@@ -109,6 +109,13 @@ impl Fleet {
         let mut absorb = |stats: FinalStats, first_error: Option<String>| {
             tally.stats.counters.add(&stats.counters);
             tally.stats.missing += stats.missing;
+            let per_target = &mut tally.stats.established_per_target;
+            if per_target.len() < stats.established_per_target.len() {
+                per_target.resize(stats.established_per_target.len(), 0);
+            }
+            for (total, n) in per_target.iter_mut().zip(&stats.established_per_target) {
+                *total += n;
+            }
             tally.stats.cpu_secs += stats.cpu_secs;
             tally.latency.add_pairs(&stats.latency);
             if tally.first_error.is_none() {

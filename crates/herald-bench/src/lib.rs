@@ -1,14 +1,17 @@
 //! A load generator for Server-Sent Events hubs: the engine of `herald bench`.
 //!
 //! It opens N subscriptions (raw TCP and a hand-written HTTP/1.1 `GET`, spread
-//! over source addresses 127.0.0.1–127.0.0.K and, when one process cannot
-//! hold N sockets, over child processes), publishes events at a rate R or as
+//! over source addresses 127.0.0.1–127.0.0.K, over the nodes of a hub when
+//! given several URLs, and, when one process cannot hold N sockets, over
+//! child processes), publishes events at a rate R or as
 //! fast as the hub answers, and decodes every stream with
 //! [`herald_proto::Decoder`], the project's one SSE parser. Each event's data
 //! carries a per-topic sequence number and its send time, so the subscribers
 //! measure publish→receive latency (an HDR histogram) and count gaps and
 //! duplicates. The [`Report`] adds connect rate, deliveries per second, the
-//! hub's RSS per subscriber (given its pid) and the generator's own CPU time.
+//! hub's RSS per subscriber and CPU (given its pids; per node too,
+//! [`NodeReport`]), the generator's own CPU time, and how busy each CPU of
+//! the machine was (and how much the hypervisor stole) while measuring.
 //!
 //! It speaks to Herald (the Mercure protocol) and to the peers we compare
 //! against: nginx + nchan, and "raw" hubs that take the event as the body of
@@ -72,9 +75,9 @@ mod stats;
 mod subscriber;
 mod target;
 
-pub use args::{BenchArgs, PublishFormat, MAX_DURATION_SECS};
+pub use args::{BenchArgs, PublishFormat, MAX_DURATION_SECS, MAX_URLS};
 pub use limits::raise_nofile;
-pub use report::{Report, StormReport};
+pub use report::{HubProcess, MachineCpu, NodeReport, Report, StormReport};
 pub use shard::{worker_main, WORKER_SUBCOMMAND};
 
 /// Runs a benchmark to completion and returns its report.

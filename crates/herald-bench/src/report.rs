@@ -37,10 +37,57 @@ pub struct StormReport {
     pub caught_up_secs: f64,
 }
 
+/// One `--hub-pid`: its resident memory and CPU.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HubProcess {
+    /// The process.
+    pub pid: u32,
+    /// VmRSS before connecting, KiB.
+    pub rss_before_kib: u64,
+    /// VmRSS with every subscription open, KiB (`None` if it could not be
+    /// read then).
+    pub rss_after_kib: Option<u64>,
+    /// CPU used in the measurement window, % of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+/// One subscribe URL: a node of the hub.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NodeReport {
+    /// The subscribe URL template.
+    pub url: String,
+    /// Subscriptions established on it.
+    pub established: u64,
+    /// The `--hub-pid`s counted as this node: all of them with one URL, the
+    /// one at the same position with several.
+    pub pids: Vec<u32>,
+    /// Their RSS before connecting, KiB.
+    pub rss_before_kib: Option<u64>,
+    /// Their RSS with every subscription open, KiB.
+    pub rss_after_kib: Option<u64>,
+    /// (after − before) / established on this node, KiB.
+    pub kib_per_subscriber: Option<f64>,
+    /// Their CPU in the measurement window, % of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+/// One CPU of the machine over the measurement window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MachineCpu {
+    /// Its number (`cpuN` in `/proc/stat`).
+    pub cpu: usize,
+    /// Busy (not idle, iowait or stolen), % of the window.
+    pub busy_percent: f64,
+    /// Stolen by the hypervisor (a virtual machine waiting for its host),
+    /// % of the window: high steal makes latencies noisy.
+    pub steal_percent: f64,
+}
+
 /// What a run measured.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
-    /// The subscribe URL template.
+    /// The (first) subscribe URL template; with several, each is in
+    /// `nodes`.
     pub target: String,
     /// Subscribers asked for.
     pub subscribers: usize,
@@ -84,8 +131,19 @@ pub struct Report {
     pub hub_rss_before_kib: Option<u64>,
     /// Hub RSS with every subscription open, KiB.
     pub hub_rss_after_kib: Option<u64>,
-    /// (after − before) / established, KiB.
+    /// (after − before) / established, KiB, over every hub process.
     pub hub_kib_per_subscriber: Option<f64>,
+    /// CPU of every hub process in the measurement window, summed, % of
+    /// one core.
+    pub hub_cpu_percent: Option<f64>,
+    /// Per `--hub-pid`: its RSS before and after (the sums above add them)
+    /// and its CPU.
+    pub hub_processes: Vec<HubProcess>,
+    /// Per subscribe URL: its subscribers, and with `--hub-pid` its memory.
+    pub nodes: Vec<NodeReport>,
+    /// Each CPU of the machine over the measurement window (everything on
+    /// it: hub, load generator, other jobs).
+    pub machine_cpus: Vec<MachineCpu>,
     /// CPU seconds of the load generator (all its processes).
     pub loadgen_cpu_secs: f64,
     /// Load generator CPU over the wall time, in % of one core.
@@ -186,6 +244,37 @@ impl fmt::Display for Report {
                 ),
             )?;
         }
+        if let Some(cpu) = self.hub_cpu_percent {
+            row("hub CPU", format!("{cpu:.0}% of a core in the window"))?;
+        }
+        if self.nodes.len() > 1 {
+            for (i, node) in self.nodes.iter().enumerate() {
+                let mut line = format!("{} established", node.established);
+                if let (Some(before), Some(after)) = (node.rss_before_kib, node.rss_after_kib) {
+                    line += &format!(
+                        ", RSS {before} → {after} KiB, {:.2} KiB per subscriber",
+                        node.kib_per_subscriber.unwrap_or(0.0)
+                    );
+                }
+                if let Some(cpu) = node.cpu_percent {
+                    line += &format!(", CPU {cpu:.0}%");
+                }
+                row(&format!("node {}", i + 1), format!("{line} ({})", node.url))?;
+            }
+        }
+        if !self.machine_cpus.is_empty() {
+            let cpus: Vec<String> = self
+                .machine_cpus
+                .iter()
+                .map(|c| {
+                    format!(
+                        "cpu{} {:.0}% busy, {:.0}% stolen",
+                        c.cpu, c.busy_percent, c.steal_percent
+                    )
+                })
+                .collect();
+            row("machine in window", cpus.join("; "))?;
+        }
         row(
             "load generator CPU",
             format!(
@@ -221,12 +310,39 @@ mod tests {
             hub_rss_after_kib: Some(5000),
             hub_kib_per_subscriber: Some(4.0),
             storm: Some(StormReport::default()),
+            nodes: vec![
+                NodeReport {
+                    url: "http://127.0.0.1:1/".into(),
+                    established: 3,
+                    rss_before_kib: Some(10),
+                    rss_after_kib: Some(16),
+                    kib_per_subscriber: Some(2.0),
+                    ..NodeReport::default()
+                },
+                NodeReport {
+                    url: "http://127.0.0.1:2/".into(),
+                    ..NodeReport::default()
+                },
+            ],
+            machine_cpus: vec![MachineCpu {
+                cpu: 1,
+                busy_percent: 50.0,
+                steal_percent: 7.0,
+            }],
             ..Report::default()
         };
         let text = report.to_string();
+        assert!(text.contains("cpu1 50% busy, 7% stolen"), "{text}");
         assert!(text.contains("1.23M/s"), "{text}");
         assert!(text.contains("4.00 KiB per subscriber"), "{text}");
+        assert!(text.contains("node 1"), "{text}");
+        assert!(
+            text.contains("3 established, RSS 10 → 16 KiB, 2.00 KiB per subscriber"),
+            "{text}"
+        );
+        assert!(text.contains("node 2"), "{text}");
         let json = serde_json::to_string(&report).unwrap();
         assert!(json.contains(r#""hub_kib_per_subscriber":4.0"#), "{json}");
+        assert!(json.contains(r#""kib_per_subscriber":2.0"#), "{json}");
     }
 }

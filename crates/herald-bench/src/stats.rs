@@ -128,6 +128,8 @@ pub struct FinalStats {
     /// Events published but never received by a live subscriber of their
     /// topic by the end (after the drain).
     pub missing: u64,
+    /// Subscriptions established, per subscribe URL (node).
+    pub established_per_target: Vec<u64>,
     /// The latency samples, as (µs, count) pairs.
     pub latency: Vec<(u64, u64)>,
     /// CPU seconds the process used.

@@ -2,7 +2,8 @@
 //! buffer each, counters shared without atomics (the process runs one
 //! single-threaded runtime).
 //!
-//! A subscriber connects (bound to its source address first), sends a
+//! A subscriber connects to its node (one of the run's subscribe URLs,
+//! [`target::node_of`]; bound to its source address first), sends a
 //! hand-written `GET`, parses the response head, then feeds the body
 //! through [`BodyDecoder`] into [`herald_proto::Decoder`]. Each event's
 //! payload gives its topic, sequence number and send time: the subscriber
@@ -29,15 +30,23 @@ use crate::payload;
 use crate::stats::{Counters, FinalStats, Latency};
 use crate::target;
 
-/// What a process needs to run its share of the subscribers.
+/// One subscribe URL, resolved: a node of the hub.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SubscriberConfig {
-    /// The hub's address.
+pub struct SubscribeTarget {
+    /// The node's address.
     pub addr: SocketAddr,
     /// The `Host` header.
     pub host: String,
     /// Path and query template (`{i}`: topic index).
     pub path_template: String,
+}
+
+/// What a process needs to run its share of the subscribers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubscriberConfig {
+    /// The hub's nodes (one or more); subscriber n uses
+    /// [`target::node_of`]`(n, topics, targets.len())`.
+    pub targets: Vec<SubscribeTarget>,
     /// Number of topics (subscriber n gets topic n mod topics).
     pub topics: usize,
     /// Global index of this process's first subscriber.
@@ -133,6 +142,7 @@ impl SubscriberSet {
         self.tasks.abort_all();
         let config = &self.shared.config;
         let mut missing = 0;
+        let mut established_per_target = vec![0; config.targets.len()];
         for (local, expected) in self.shared.expected.iter().enumerate() {
             let expected = expected.get();
             if expected == NEVER {
@@ -141,10 +151,13 @@ impl SubscriberSet {
             let topic = (config.first + local) % config.topics;
             let sent = published.get(topic).copied().unwrap_or(0);
             missing += sent.saturating_sub(expected);
+            let node = target::node_of(config.first + local, config.topics, config.targets.len());
+            established_per_target[node] += 1;
         }
         FinalStats {
             counters: self.counters(),
             missing,
+            established_per_target,
             latency: self.shared.latency.borrow().to_pairs(),
             cpu_secs: 0.0,
         }
@@ -169,6 +182,7 @@ struct Connection {
 
 async fn connect(
     shared: &Shared,
+    node: &SubscribeTarget,
     index: usize,
     path: &str,
     last_event_id: Option<&str>,
@@ -177,18 +191,18 @@ async fn connect(
     let config = &shared.config;
     let _permit = shared.permits.acquire().await;
     let attempt = async {
-        let socket = if config.addr.is_ipv4() {
+        let socket = if node.addr.is_ipv4() {
             TcpSocket::new_v4()?
         } else {
             TcpSocket::new_v6()?
         };
-        if let Some(ip) = source_ip(index, config.source_ips, config.addr) {
+        if let Some(ip) = source_ip(index, config.source_ips, node.addr) {
             socket.bind(SocketAddr::new(ip, 0))?;
         }
-        let mut stream = socket.connect(config.addr).await?;
+        let mut stream = socket.connect(node.addr).await?;
         stream.set_nodelay(true)?;
         let mut request = Vec::with_capacity(128 + path.len());
-        http1::write_get(&mut request, &config.host, path, last_event_id);
+        http1::write_get(&mut request, &node.host, path, last_event_id);
         stream.write_all(&request).await?;
         let mut filled = 0;
         loop {
@@ -282,7 +296,8 @@ async fn subscriber(shared: Rc<Shared>, local: usize) {
     let config = &shared.config;
     let index = config.first + local;
     let topic = index % config.topics;
-    let path = target::expand(&config.path_template, topic, "");
+    let node = &config.targets[target::node_of(index, config.topics, config.targets.len())];
+    let path = target::expand(&node.path_template, topic, "");
     let mut buf = vec![0u8; config.read_buffer];
     let mut storm = pin!(shared.storm.notified());
     let mut decoder = Decoder::new();
@@ -292,7 +307,7 @@ async fn subscriber(shared: Rc<Shared>, local: usize) {
         pending_catch_up: None,
     };
 
-    let mut conn = match connect(&shared, index, &path, None, &mut buf).await {
+    let mut conn = match connect(&shared, node, index, &path, None, &mut buf).await {
         Ok(conn) => conn,
         Err(error) => {
             shared.note_error(&error);
@@ -340,7 +355,7 @@ async fn subscriber(shared: Rc<Shared>, local: usize) {
                 drop(conn);
                 decoder.finish();
                 let last_id = decoder.last_event_id().to_owned();
-                match connect(&shared, index, &path, Some(&last_id), &mut buf).await {
+                match connect(&shared, node, index, &path, Some(&last_id), &mut buf).await {
                     Ok(new) => {
                         conn = new;
                         let now = payload::now_nanos();

@@ -111,6 +111,23 @@ pub fn check_loopback(ip: IpAddr, allow_remote: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Which of `nodes` subscribe URLs subscriber `index` uses when there are
+/// `topics` topics: with topic `t = n mod T` and round `r = n div T`, URL
+/// `(t + r) mod K`.
+///
+/// Plain `n mod K` was the first idea, rejected: when T and K share a
+/// factor it sends each topic to some nodes only (6 topics over 6 nodes:
+/// one topic per node), so a node would fan out a part of what it receives
+/// and the nodes would not be alike. Shifting by the round gives every node
+/// every topic and each node the same share of the subscribers, within T
+/// (to within one when T divides N). With one topic, or one topic per
+/// subscriber, it is `n mod K`.
+pub fn node_of(index: usize, topics: usize, nodes: usize) -> usize {
+    let topics = topics.max(1);
+    let nodes = nodes.max(1);
+    ((index % topics) % nodes + (index / topics) % nodes) % nodes
+}
+
 /// Replaces `{i}` with `index` and `{topic}` with `topic` (already encoded
 /// as the caller needs).
 pub fn expand(template: &str, index: usize, topic: &str) -> String {
@@ -197,6 +214,59 @@ mod tests {
         assert!(url.resolve(false).await.is_err());
         let url = HttpUrl::parse("http://localhost:80/").unwrap();
         assert!(url.resolve(false).await.unwrap().ip().is_loopback());
+    }
+
+    /// Subscribers per (node, topic) for `n` subscribers.
+    fn spread(n: usize, topics: usize, nodes: usize) -> Vec<Vec<usize>> {
+        let mut counts = vec![vec![0; topics]; nodes];
+        for index in 0..n {
+            counts[node_of(index, topics, nodes)][index % topics] += 1;
+        }
+        counts
+    }
+
+    #[test]
+    fn nodes_share_subscribers_and_topics() {
+        // (subscribers, topics, nodes, largest allowed difference between
+        // two nodes' subscriber counts)
+        for (n, topics, nodes, slack) in [
+            (100_000, 1, 6, 1),
+            (100_000, 5, 6, 5),
+            (100_000, 6, 6, 1),
+            (100_000, 12, 6, 1),
+            (12_000, 4, 3, 4),
+            (1000, 1000, 6, 1),
+            (7, 2, 3, 2),
+            (10, 3, 1, 0),
+        ] {
+            let counts = spread(n, topics, nodes);
+            let per_node: Vec<usize> = counts.iter().map(|c| c.iter().sum()).collect();
+            let (lo, hi) = (per_node.iter().min(), per_node.iter().max());
+            let (lo, hi) = (lo.copied().unwrap(), hi.copied().unwrap());
+            assert!(hi - lo <= slack, "{n}/{topics}/{nodes}: {per_node:?}");
+            assert_eq!(per_node.iter().sum::<usize>(), n);
+            // Every node holds subscribers of every topic (when there are
+            // enough subscribers for that).
+            if n >= topics * nodes {
+                for (node, c) in counts.iter().enumerate() {
+                    assert!(
+                        c.iter().all(|&k| k > 0),
+                        "{n}/{topics}/{nodes}: node {node} {c:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_topic_or_one_node_is_plain_modulo() {
+        for index in 0..100 {
+            assert_eq!(node_of(index, 1, 6), index % 6);
+            assert_eq!(node_of(index, 100, 6), index % 6);
+            assert_eq!(node_of(index, 7, 1), 0);
+        }
+        // Six topics over six nodes: not one topic per node.
+        assert_ne!(node_of(6, 6, 6), node_of(0, 6, 6));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A tiny SSE hub for the tests: raw TCP, `GET /sub?topic=X` streams (chunked
 //! or until close), `POST /pub?topic=X` fans the body out as `data:` with a
 //! numeric id; `Last-Event-ID` replays the topic's history after that id.
+//! Several listeners may share one state, as the nodes of one hub.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,9 +34,23 @@ impl Drop for Hub {
 
 impl Hub {
     pub async fn start(chunked: bool) -> Hub {
+        Hub::start_on(Arc::default(), chunked).await
+    }
+
+    /// `k` listeners over one state: the nodes of one hub (a publish on any
+    /// reaches the subscribers of all).
+    pub async fn start_nodes(k: usize, chunked: bool) -> Vec<Hub> {
+        let state = Arc::<Mutex<State>>::default();
+        let mut nodes = Vec::new();
+        for _ in 0..k {
+            nodes.push(Hub::start_on(Arc::clone(&state), chunked).await);
+        }
+        nodes
+    }
+
+    async fn start_on(state: Arc<Mutex<State>>, chunked: bool) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(Mutex::new(State::default()));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {

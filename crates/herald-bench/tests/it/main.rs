@@ -7,7 +7,7 @@ use herald_bench::{BenchArgs, PublishFormat};
 
 fn args(url: String, publish_url: String) -> BenchArgs {
     BenchArgs {
-        url,
+        urls: vec![url],
         subscribers: 50,
         topics: 1,
         topic: None,
@@ -97,6 +97,49 @@ async fn workers_in_child_processes() {
     assert_exact(&report, 50);
     assert_eq!(report.processes, 2);
     assert_eq!(report.deliveries, 50 * report.published, "{report}");
+}
+
+#[tokio::test]
+async fn subscribers_spread_over_the_nodes_of_a_hub() {
+    let nodes = hub::Hub::start_nodes(3, true).await;
+    let mut args = args(nodes[0].subscribe_url("t{i}"), nodes[1].publish_url());
+    args.urls = nodes.iter().map(|n| n.subscribe_url("t{i}")).collect();
+    args.subscribers = 60;
+    args.topics = 4;
+    let me = std::process::id();
+    args.hub_pid = vec![me, me, me];
+    let report = herald_bench::run(args).await.unwrap();
+    assert_exact(&report, 60);
+    // Each topic's events reach its 15 subscribers, wherever they are.
+    assert_eq!(report.deliveries, 15 * report.published, "{report}");
+    assert_eq!(report.nodes.len(), 3, "{report}");
+    for (node, hub) in report.nodes.iter().zip(&nodes) {
+        assert_eq!(node.established, 20, "{report}");
+        assert_eq!(node.url, hub.subscribe_url("t{i}"));
+        assert_eq!(node.pids, [me]);
+        assert!(node.kib_per_subscriber.is_some(), "{report}");
+    }
+    assert_eq!(report.hub_processes.len(), 3, "{report}");
+    // The summed figures stay: three readings of the same process.
+    let after: u64 = report
+        .hub_processes
+        .iter()
+        .filter_map(|p| p.rss_after_kib)
+        .sum();
+    assert_eq!(report.hub_rss_after_kib, Some(after), "{report}");
+    assert!(report.hub_cpu_percent.is_some(), "{report}");
+    assert!(report.nodes[0].cpu_percent.is_some(), "{report}");
+    assert!(!report.machine_cpus.is_empty(), "{report}");
+}
+
+#[tokio::test]
+async fn every_url_must_be_loopback() {
+    let hub = hub::Hub::start(true).await;
+    let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
+    args.urls.push("http://192.0.2.1:80/sub?topic=t{i}".into());
+    args.hub_pid = Vec::new();
+    let error = herald_bench::run(args).await.unwrap_err();
+    assert!(error.to_string().contains("loopback"), "{error}");
 }
 
 #[tokio::test]
