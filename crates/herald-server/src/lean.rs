@@ -25,8 +25,7 @@ use bytes::{Bytes, BytesMut};
 use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt as _;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
@@ -53,7 +52,10 @@ pub(crate) enum FirstRequest {
 /// Reads the first request head and decides who serves it. The whole head
 /// must arrive within `deadline` (one deadline, not one per read: a client
 /// sending a byte now and then holds its connection no longer).
-pub(crate) async fn read_first(stream: &mut TcpStream, deadline: Duration) -> FirstRequest {
+pub(crate) async fn read_first<S>(stream: &mut S, deadline: Duration) -> FirstRequest
+where
+    S: AsyncRead + Unpin,
+{
     let mut buf = BytesMut::with_capacity(1024);
     let read = async {
         loop {
@@ -125,13 +127,15 @@ fn subscribe_request(head: &httparse::Request<'_, '_>) -> Option<Request<axum::b
 /// (an error, to a client that may not read it); the accept loop passes
 /// its head timeout. The event stream itself has no deadline: it ends when
 /// the stream does, the client leaves, or the hub cuts it off.
-pub(crate) async fn serve_subscribe(
-    mut stream: TcpStream,
+pub(crate) async fn serve_subscribe<S>(
+    mut stream: S,
     peer: SocketAddr,
     app: Router,
     request: Box<Request<axum::body::Body>>,
     write_deadline: Duration,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let kill = Arc::new(Notify::new());
     // Boxed: answering the request (the router, the response head) takes
     // far more state than streaming does, and only for a moment, while this
@@ -155,14 +159,17 @@ pub(crate) async fn serve_subscribe(
 /// Runs the request through the router and writes the response head.
 /// Returns the event stream's body, or `None` when the response was
 /// complete (an error) or the client is gone.
-async fn respond(
-    stream: &mut TcpStream,
+async fn respond<S>(
+    stream: &mut S,
     peer: SocketAddr,
     app: Router,
     mut request: Request<axum::body::Body>,
     kill: Arc<Notify>,
     write_deadline: Duration,
-) -> Option<axum::body::Body> {
+) -> Option<axum::body::Body>
+where
+    S: AsyncWrite + Unpin,
+{
     request.extensions_mut().insert(ConnectInfo(peer));
     request.extensions_mut().insert(ConnectionHandle { kill });
     let Ok(response) = app.oneshot(request).await;
@@ -179,6 +186,8 @@ async fn respond(
     }
     let (parts, body) = response.into_parts();
     stream.write_all(&head(&parts, None)).await.ok()?;
+    // A no-op on a plain socket; over TLS the record goes out now.
+    stream.flush().await.ok()?;
     Some(body)
 }
 
@@ -193,12 +202,14 @@ enum Ended {
 
 /// Writes the event stream's frames as they come until it ends, the
 /// client goes away, or the hub cuts the subscriber off.
-async fn stream_body(
-    mut stream: TcpStream,
-    mut body: axum::body::Body,
-    kill: Arc<Notify>,
-) -> Ended {
-    let (mut reader, mut writer) = stream.split();
+async fn stream_body<S>(stream: S, mut body: axum::body::Body, kill: Arc<Notify>) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Reads and writes wait at once (the client leaving, the next frame
+    // going out); one task polls both halves, so the split's lock is never
+    // contended.
+    let (mut reader, mut writer) = tokio::io::split(stream);
     // The client sends nothing more; a read returns only when it closes
     // (or misbehaves). A few bytes on the stack are enough to notice.
     let mut scratch = [0u8; 16];
@@ -225,8 +236,13 @@ async fn stream_body(
         };
         // The write can block for as long as the client does not read: the
         // kill switch must be heard here too.
+        // Flushed frame by frame: nothing may wait in a TLS buffer.
+        let write = async {
+            writer.write_all(&data).await?;
+            writer.flush().await
+        };
         tokio::select! {
-            written = writer.write_all(&data) => {
+            written = write => {
                 if written.is_err() {
                     return Ended::Done;
                 }
@@ -241,7 +257,10 @@ async fn stream_body(
 /// Writes a complete response and closes: the head (with its length when
 /// the body knows it), then the body's frames as they come, whatever their
 /// size; without a length, closing the connection ends the body.
-async fn write_whole(stream: &mut TcpStream, response: Response<axum::body::Body>) {
+async fn write_whole<S>(stream: &mut S, response: Response<axum::body::Body>)
+where
+    S: AsyncWrite + Unpin,
+{
     let (parts, mut body) = response.into_parts();
     let length = body
         .size_hint()
@@ -257,6 +276,7 @@ async fn write_whole(stream: &mut TcpStream, response: Response<axum::body::Body
             }
         }
     }
+    let _ = stream.flush().await;
     let _ = stream.shutdown().await;
 }
 

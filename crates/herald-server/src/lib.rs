@@ -48,6 +48,7 @@ mod routes;
 mod serve;
 mod shared_socket;
 mod sse;
+mod tls;
 
 use std::sync::Arc;
 
@@ -60,6 +61,7 @@ pub use error::ApiError;
 pub use routes::publish::{parse_update, UNAUTHORIZED_BODY_BYTES};
 pub use routes::subscribe::{parse_matchers, MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION};
 pub use serve::{serve, Serve, WithGracefulShutdown};
+pub use tls::{Tls, TlsError};
 
 use crate::auth::Authenticator;
 use crate::csrf::PublishOrigins;

@@ -32,10 +32,11 @@ use herald_proto::Encoder;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
@@ -44,7 +45,7 @@ use crate::lean::{self, FirstRequest};
 use crate::limits::{self, Full, Slot, Slots};
 use crate::rewind::Rewind;
 use crate::shared_socket::SharedSocket;
-use crate::HubApp;
+use crate::{HubApp, Tls};
 use tower::ServiceExt as _;
 
 /// Put in every request's extensions: closes the request's connection.
@@ -73,12 +74,15 @@ struct Edge {
     app: Router,
     head_timeout: Duration,
     stop: watch::Receiver<bool>,
+    /// With TLS: the handshake every connection starts with.
+    tls: Option<TlsAcceptor>,
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
 pub(crate) async fn run(
     listener: tokio::net::TcpListener,
     app: HubApp,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let HubApp {
@@ -100,10 +104,12 @@ pub(crate) async fn run(
         app,
         head_timeout: config.head_timeout(),
         stop: stop_rx,
+        tls: tls.as_ref().map(Tls::acceptor),
     };
     let connections = TaskTracker::new();
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, max_connections = total, "accepting connections");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, max_connections = total, "accepting connections");
     }
     let mut backoff = AcceptBackoff::default();
     tokio::pin!(shutdown);
@@ -127,7 +133,8 @@ pub(crate) async fn run(
                 let span = tracing::debug_span!("connection", %peer);
                 connections.spawn(connection(stream, peer, edge.clone(), slot).instrument(span));
             }
-            Err(full) if refusing.load(Ordering::Relaxed) < max_refusing => {
+            // A plain-text answer means nothing to a TLS client: just close.
+            Err(full) if edge.tls.is_none() && refusing.load(Ordering::Relaxed) < max_refusing => {
                 tracing::debug!("refused a connection from {peer}: {full:?}");
                 let refusing = Arc::clone(&refusing);
                 refusing.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +229,17 @@ async fn refuse(mut stream: TcpStream, full: Full) {
     .await;
 }
 
-async fn connection(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
+async fn connection(stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
+    match edge.tls.clone() {
+        None => plain(stream, peer, edge).await,
+        // Boxed: a TLS session's state is large, and only TLS connections
+        // should carry it.
+        Some(acceptor) => Box::pin(secure(stream, acceptor, peer, edge)).await,
+    }
+}
+
+/// A plain connection: the lean path for a subscribe, hyper for the rest.
+async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge) {
     // Boxed for the same reason as the hyper branch below: its parse state
     // is needed for a moment, not for the connection's lifetime.
     let first = Box::pin(lean::read_first(&mut stream, edge.head_timeout)).await;
@@ -234,16 +251,57 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: 
         // Boxed: hyper's connection state is several KiB, and an async
         // fn is as large as its largest branch; every idle subscriber
         // would pay for it.
-        FirstRequest::Hyper(prefix) => Box::pin(serve_hyper(stream, prefix, peer, edge)).await,
+        FirstRequest::Hyper(prefix) => {
+            let socket = SharedSocket::new(stream);
+            let io = Rewind::new(prefix, socket.clone());
+            Box::pin(serve_hyper(io, socket, peer, edge)).await
+        }
     }
 }
 
-/// Serves a connection with hyper, from the bytes already read on.
-async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, edge: Edge) {
+/// A TLS connection: the handshake within the head timeout, then HTTP/2
+/// if the client chose `h2`, else what a plain connection gets.
+async fn secure(stream: TcpStream, acceptor: TlsAcceptor, peer: SocketAddr, edge: Edge) {
+    let socket = SharedSocket::new(stream);
+    let mut tls =
+        match tokio::time::timeout(edge.head_timeout, acceptor.accept(socket.clone())).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(err)) => {
+                tracing::debug!("TLS handshake with {peer} failed: {err}");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake with {peer} took too long");
+                return;
+            }
+        };
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        return serve_hyper(tls, socket, peer, edge).await;
+    }
+    let first = Box::pin(lean::read_first(&mut tls, edge.head_timeout)).await;
+    match first {
+        FirstRequest::Gone => {}
+        FirstRequest::Subscribe(request) => {
+            lean::serve_subscribe(tls, peer, edge.app, request, edge.head_timeout).await
+        }
+        FirstRequest::Hyper(prefix) => {
+            Box::pin(serve_hyper(Rewind::new(prefix, tls), socket, peer, edge)).await
+        }
+    }
+}
+
+/// Serves a connection with hyper. `io` is the connection (plain or TLS,
+/// with any bytes already read put back); `socket` is its TCP socket, whose
+/// read side is watched for the client leaving.
+async fn serve_hyper<I>(io: I, socket: SharedSocket, peer: SocketAddr, edge: Edge)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Edge {
         app,
         head_timeout,
         mut stop,
+        tls: _,
     } = edge;
     let kill = Arc::new(Notify::new());
     let handle = ConnectionHandle {
@@ -278,9 +336,7 @@ async fn serve_hyper(stream: TcpStream, prefix: bytes::Bytes, peer: SocketAddr, 
         .header_read_timeout(head_timeout)
         .max_buf_size(MAX_REQUEST_BUFFER);
     builder.http2().timer(TokioTimer::new());
-    let socket = SharedSocket::new(stream);
-    let io = TokioIo::new(Rewind::new(prefix, socket.clone()));
-    let conn = builder.serve_connection(io, service);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {

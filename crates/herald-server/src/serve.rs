@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use tokio::net::TcpListener;
 
-use crate::{listener, HubApp};
+use crate::{listener, HubApp, Tls};
 
 /// Serves `app` on `listener`. Await it, or first add
 /// [`Serve::with_graceful_shutdown`].
@@ -18,7 +18,11 @@ use crate::{listener, HubApp};
 /// a subscriber the hub cuts off for lagging has its connection closed at
 /// once, even when it is too stalled to notice by itself.
 pub fn serve(listener: TcpListener, app: HubApp) -> Serve {
-    Serve { listener, app }
+    Serve {
+        listener,
+        app,
+        tls: None,
+    }
 }
 
 /// A server that runs until an I/O error; see [`serve`].
@@ -26,6 +30,7 @@ pub fn serve(listener: TcpListener, app: HubApp) -> Serve {
 pub struct Serve {
     listener: TcpListener,
     app: HubApp,
+    tls: Option<Tls>,
 }
 
 /// A server that stops at a signal; see [`Serve::with_graceful_shutdown`].
@@ -36,6 +41,15 @@ pub struct WithGracefulShutdown<F> {
 }
 
 impl Serve {
+    /// Serves over TLS only: every connection starts with a handshake
+    /// (bounded by `head_timeout_secs`), then speaks HTTP/2 if the client
+    /// chose `h2` by ALPN (browsers do), else HTTP/1.1. Keep a clone of
+    /// `tls` to [`reload`](Tls::reload) the certificate.
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Stops when `signal` resolves: stops accepting, tells every
     /// subscriber to reconnect soon (a `retry:` of `shutdown_retry_ms`),
     /// ends their streams, and resolves once open connections are done (or
@@ -61,6 +75,7 @@ impl IntoFuture for Serve {
         Box::pin(listener::run(
             self.listener,
             self.app,
+            self.tls,
             std::future::pending(),
         ))
     }
@@ -77,6 +92,7 @@ where
         Box::pin(listener::run(
             self.serve.listener,
             self.serve.app,
+            self.serve.tls,
             self.signal,
         ))
     }

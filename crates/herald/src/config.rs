@@ -23,6 +23,10 @@ pub struct HeraldConfig {
     /// Where the hub keeps its key, tokens and (with the disk store) its
     /// history.
     pub data_dir: PathBuf,
+    /// Serve over TLS with this certificate chain (PEM); needs `tls_key`.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    pub tls_key: Option<PathBuf>,
     /// The history store.
     pub store: StoreSettings,
     /// Fan-out settings.
@@ -115,6 +119,8 @@ impl Default for HeraldConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             data_dir: PathBuf::from("herald-data"),
+            tls_cert: None,
+            tls_key: None,
             store: StoreSettings::default(),
             hub: HubSettings::default(),
             server: ServerConfig::default(),
@@ -182,8 +188,13 @@ impl HeraldConfig {
                     std::net::IpAddr::V6(ip) => format!("[{ip}]"),
                     ip => ip.to_string(),
                 };
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
                 format!(
-                    "http://{host}:{}{}",
+                    "{scheme}://{host}:{}{}",
                     self.listen.port(),
                     herald_server::MERCURE_PATH
                 )
@@ -195,6 +206,10 @@ impl HeraldConfig {
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.hub_url()?;
+        anyhow::ensure!(
+            self.tls_cert.is_some() == self.tls_key.is_some(),
+            "TLS needs both a certificate and its key (--tls-cert and --tls-key)"
+        );
         if self.hub.max_pending_bytes < 4096 {
             anyhow::bail!("hub.max_pending_bytes must be at least 4096");
         }

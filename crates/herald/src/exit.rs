@@ -43,7 +43,7 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
 /// cause whose text already ends the line: some errors (a Redis client's,
 /// for one) print their source in their own `Display` and return it from
 /// `source()` as well, which `{:#}` would print twice.
-fn one_line(err: &anyhow::Error) -> String {
+pub fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
         let text = cause.to_string();

@@ -8,6 +8,7 @@ mod lean;
 mod load;
 mod publish;
 mod subscribe;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -43,9 +44,29 @@ pub async fn start() -> TestHub {
 
 /// Starts a hub, letting the test adjust the config.
 pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
+    launch(configure, None).await
+}
+
+/// Starts a hub over TLS (`https://localhost:PORT`), with `http` trusting
+/// its certificate.
+pub async fn start_tls(
+    tls: herald_server::Tls,
+    http: reqwest::Client,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> TestHub {
+    launch(configure, Some((tls, http))).await
+}
+
+async fn launch(
+    configure: impl FnOnce(&mut ServerConfig),
+    tls: Option<(herald_server::Tls, reqwest::Client)>,
+) -> TestHub {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = match tls {
+        Some(_) => format!("https://localhost:{port}"),
+        None => format!("http://127.0.0.1:{port}"),
+    };
     let url = format!("{base}/.well-known/mercure");
     let mut hub_config = HubConfig::new(url.parse().unwrap());
     hub_config.heartbeat = None;
@@ -62,12 +83,16 @@ pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
     configure(&mut config);
     config.shutdown_retry_ms = 100;
     let app = herald_server::HubApp::new(hub.clone(), config).unwrap();
-    tokio::spawn(async move { herald_server::serve(listener, app).await.unwrap() });
+    let (serve, http) = match tls {
+        Some((tls, http)) => (herald_server::serve(listener, app).with_tls(tls), http),
+        None => (herald_server::serve(listener, app), reqwest::Client::new()),
+    };
+    tokio::spawn(async move { serve.await.unwrap() });
     TestHub {
         base,
         url,
         hub,
-        http: reqwest::Client::new(),
+        http,
     }
 }
 
@@ -170,7 +195,8 @@ impl TestHub {
 
     /// A raw TCP connection to the hub.
     pub async fn connect(&self) -> tokio::net::TcpStream {
-        tokio::net::TcpStream::connect(self.base.trim_start_matches("http://"))
+        let authority = self.base.split_once("://").map_or(&*self.base, |(_, a)| a);
+        tokio::net::TcpStream::connect(authority.replace("localhost", "127.0.0.1"))
             .await
             .unwrap()
     }

@@ -34,6 +34,13 @@ pub struct Args {
     /// Directory for the key, tokens and history [default: ./herald-data].
     #[arg(long = "data", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate chain (PEM).
+    /// SIGHUP reloads it and the key without dropping streams.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// The history store [default: disk].
     #[arg(long, value_enum)]
     store: Option<StoreKind>,
@@ -87,6 +94,10 @@ impl Args {
         if let Some(dir) = self.data_dir {
             config.data_dir = dir;
         }
+        if let (Some(cert), Some(key)) = (self.tls_cert, self.tls_key) {
+            config.tls_cert = Some(cert);
+            config.tls_key = Some(key);
+        }
         if let Some(store) = self.store {
             config.store.kind = store;
         }
@@ -117,6 +128,11 @@ impl Args {
 /// Runs the hub, one phase after another: listen, authorization, history,
 /// the hub and its routes, the banner, then serving until a signal.
 async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
+    // Read before anything else: a bad certificate is a start-up error.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(herald_server::Tls::load(cert, key)?),
+        _ => None,
+    };
     let (listener, mut config, hub_url) = bind(config)?;
     let local_token = authorization(&mut config, &hub_url)?;
     let history = History::open(&config).await?;
@@ -139,14 +155,21 @@ async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
     let shutdown = shutdown_signal()?;
     announce(
         &listener,
+        tls.as_ref(),
         &hub_url,
         open_files,
         &history,
         local_token.as_ref(),
     )?;
-    herald_server::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let server = herald_server::serve(listener, app);
+    let server = match tls {
+        Some(tls) => {
+            reload_on_hangup(tls.clone())?;
+            server.with_tls(tls)
+        }
+        None => server,
+    };
+    server.with_graceful_shutdown(shutdown).await?;
     history.close().await
 }
 
@@ -264,13 +287,21 @@ impl History {
 /// alone goes to stdout, for scripts.
 fn announce(
     listener: &tokio::net::TcpListener,
+    tls: Option<&herald_server::Tls>,
     hub_url: &url::Url,
     open_files: u64,
     history: &History,
     local_token: Option<&(PathBuf, String)>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    tracing::info!(%open_files, "listening on http://{local}");
+    match tls {
+        Some(tls) => tracing::info!(
+            %open_files,
+            cert = %tls.cert_path().display(),
+            "listening on https://{local} (HTTP/2 and HTTP/1.1; SIGHUP reloads the certificate)"
+        ),
+        None => tracing::info!(%open_files, "listening on http://{local}"),
+    }
     tracing::info!(url = %hub_url, "hub URL {hub_url}");
     match &history.place {
         Place::Disk { path, durability } => tracing::info!(
@@ -353,6 +384,35 @@ fn local_key(config: &mut HeraldConfig, audience: &str) -> anyhow::Result<(PathB
     let path = local_key::publisher_token_path(&config.data_dir);
     local_key::write_private(&path, &jwt)?;
     Ok((path, jwt))
+}
+
+/// Reloads the certificate and key on every SIGHUP: new connections get
+/// the new pair, open ones keep theirs. A pair that cannot be used is
+/// logged and the old one stays.
+#[cfg(unix)]
+fn reload_on_hangup(tls: herald_server::Tls) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!(
+                    cert = %tls.cert_path().display(),
+                    "SIGHUP: reloaded the TLS certificate"
+                ),
+                Err(err) => tracing::error!(
+                    "SIGHUP: kept the TLS certificate in use: {}",
+                    crate::exit::one_line(&anyhow::Error::new(err))
+                ),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_hangup(_tls: herald_server::Tls) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM: the handlers are installed now, the

@@ -10,6 +10,7 @@ mod nginx;
 mod nodes;
 mod publish;
 mod tail;
+mod tls;
 mod token;
 
 use std::io::{BufRead, BufReader};
@@ -22,13 +23,13 @@ pub fn herald() -> Command {
     Command::new(env!("CARGO_BIN_EXE_herald"))
 }
 
-/// The `http://ADDR` of a `herald serve` log line that says where it
+/// The `http://ADDR` (or `https://`) of a `herald serve` log line that says where it
 /// listens.
 pub fn listening_address(line: &str) -> Option<&str> {
     let (_, rest) = line.split_once("listening on ")?;
     rest.split_whitespace()
         .next()
-        .filter(|url| url.starts_with("http://"))
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"))
 }
 
 /// Where a `herald serve` child (spawned with a piped stderr) listens:
