@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub head_timeout_secs: u64,
     /// Seconds a client may take to send a whole publish body (more: 408).
     pub body_timeout_secs: u64,
+    /// Most concurrent streams (requests, subscriptions) on one HTTP/2
+    /// connection: what one browser's tabs share.
+    pub http2_max_streams: u32,
     /// Origins allowed to publish with the token cookie, besides the hub's
     /// own (CSRF protection: a cookie-authenticated publish must carry an
     /// `Origin`, or else a `Referer`, from one of them; others get 403).
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             max_subscriptions: 0,
             head_timeout_secs: 10,
             body_timeout_secs: 30,
+            http2_max_streams: 100,
             publish_origins: Vec::new(),
             auth: AuthConfig::default(),
         }
@@ -108,6 +112,9 @@ impl ServerConfig {
 
     /// Checks what the types alone cannot.
     pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.http2_max_streams == 0 {
+            return Err("http2_max_streams must be at least 1".into());
+        }
         if self.head_timeout_secs == 0 {
             return Err("head_timeout_secs must be at least 1".into());
         }

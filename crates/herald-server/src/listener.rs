@@ -30,7 +30,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use herald_proto::Encoder;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -76,6 +76,8 @@ struct Edge {
     stop: watch::Receiver<bool>,
     /// With TLS: the handshake every connection starts with.
     tls: Option<TlsAcceptor>,
+    /// Most concurrent streams on one HTTP/2 connection.
+    http2_max_streams: u32,
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
@@ -105,6 +107,7 @@ pub(crate) async fn run(
         head_timeout: config.head_timeout(),
         stop: stop_rx,
         tls: tls.as_ref().map(Tls::acceptor),
+        http2_max_streams: config.http2_max_streams,
     };
     let connections = TaskTracker::new();
     if let Ok(addr) = listener.local_addr() {
@@ -302,6 +305,7 @@ where
         head_timeout,
         mut stop,
         tls: _,
+        http2_max_streams,
     } = edge;
     let kill = Arc::new(Notify::new());
     let handle = ConnectionHandle {
@@ -311,11 +315,21 @@ where
     let tracked = activity.clone();
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        request.extensions_mut().insert(handle.clone());
+        let connection = handle.clone();
         let busy = tracked.begin();
-        let response = app.clone().oneshot(request);
+        let app = app.clone();
         async move {
-            let Ok(response) = response.await;
+            // On HTTP/2 this runs in the stream's own task, which has its
+            // own kill switch (`StreamTasks`): a lagging subscriber has its
+            // stream reset and the other tabs' streams go on. On HTTP/1.1
+            // the request is the connection's.
+            let handle = STREAM_KILL
+                .try_with(|kill| ConnectionHandle {
+                    kill: Arc::clone(kill),
+                })
+                .unwrap_or(connection);
+            request.extensions_mut().insert(handle);
+            let Ok(response) = app.oneshot(request).await;
             // The request counts as in flight until its body is done: a
             // subscription's connection is never idle.
             Ok::<_, std::convert::Infallible>(
@@ -323,7 +337,7 @@ where
             )
         }
     });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(StreamTasks);
     // With a timer, hyper's header-read timeout covers each whole request
     // head on HTTP/1.1, from when the connection goes idle: so it is the
     // keep-alive idle timeout there too.
@@ -335,7 +349,18 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(head_timeout)
         .max_buf_size(MAX_REQUEST_BUFFER);
-    builder.http2().timer(TokioTimer::new());
+    // HTTP/2: the flow-control windows bound what a client may send
+    // before the hub reads (publish bodies; a subscriber sends nothing),
+    // the send buffer what waits per stream for a slow reader beyond the
+    // hub's own queue (`max_pending_bytes`), so 100 idle streams on one
+    // connection cost little; see docs/performance.md.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(http2_max_streams)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .max_send_buf_size(H2_SEND_BUFFER);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -366,6 +391,48 @@ where
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// What a client may send on one HTTP/2 stream before the hub reads it.
+const H2_STREAM_WINDOW: u32 = 64 * 1024;
+
+/// What a client may send on one HTTP/2 connection before the hub reads.
+const H2_CONNECTION_WINDOW: u32 = 256 * 1024;
+
+/// What waits to be sent on one HTTP/2 stream (whose reader is slow) before
+/// the hub stops producing for it.
+const H2_SEND_BUFFER: usize = 64 * 1024;
+
+tokio::task_local! {
+    /// The kill switch of the HTTP/2 stream whose task this is.
+    static STREAM_KILL: Arc<Notify>;
+}
+
+/// The executor hyper spawns HTTP/2 stream tasks with: each task gets a
+/// kill switch of its own (`STREAM_KILL`, for the request's
+/// `ConnectionHandle`); when it fires, the task is dropped, and h2 resets
+/// that stream (`RST_STREAM`), leaving the connection and its other
+/// streams alone.
+#[derive(Clone, Copy)]
+struct StreamTasks;
+
+impl<F> hyper::rt::Executor<F> for StreamTasks
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, task: F) {
+        let kill = Arc::new(Notify::new());
+        let killed = Arc::clone(&kill);
+        tokio::spawn(STREAM_KILL.scope(kill, async move {
+            tokio::select! {
+                _ = task => {}
+                _ = killed.notified() => {
+                    tracing::info!("reset the HTTP/2 stream of a subscriber that fell too far behind");
+                }
+            }
+        }));
     }
 }
 

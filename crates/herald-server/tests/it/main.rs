@@ -3,6 +3,7 @@
 
 mod access;
 mod edge;
+mod http2;
 mod hub_rules;
 mod lean;
 mod load;
