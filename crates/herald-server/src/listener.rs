@@ -78,6 +78,8 @@ struct Edge {
     tls: Option<TlsAcceptor>,
     /// Most concurrent streams on one HTTP/2 connection.
     http2_max_streams: u32,
+    /// Whether HTTP/1.1 subscriptions take the lean path.
+    lean: bool,
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
@@ -108,6 +110,7 @@ pub(crate) async fn run(
         stop: stop_rx,
         tls: tls.as_ref().map(Tls::acceptor),
         http2_max_streams: config.http2_max_streams,
+        lean: config.lean_subscribe,
     };
     let connections = TaskTracker::new();
     if let Ok(addr) = listener.local_addr() {
@@ -243,6 +246,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot
 
 /// A plain connection: the lean path for a subscribe, hyper for the rest.
 async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge) {
+    if !edge.lean {
+        let socket = SharedSocket::new(stream);
+        return Box::pin(serve_hyper(socket.clone(), socket, peer, edge)).await;
+    }
     // Boxed for the same reason as the hyper branch below: its parse state
     // is needed for a moment, not for the connection's lifetime.
     let first = Box::pin(lean::read_first(&mut stream, edge.head_timeout)).await;
@@ -278,7 +285,7 @@ async fn secure(stream: TcpStream, acceptor: TlsAcceptor, peer: SocketAddr, edge
                 return;
             }
         };
-    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+    if !edge.lean || tls.get_ref().1.alpn_protocol() == Some(b"h2") {
         return serve_hyper(tls, socket, peer, edge).await;
     }
     let first = Box::pin(lean::read_first(&mut tls, edge.head_timeout)).await;
@@ -306,6 +313,7 @@ where
         mut stop,
         tls: _,
         http2_max_streams,
+        lean: _,
     } = edge;
     let kill = Arc::new(Notify::new());
     let handle = ConnectionHandle {

@@ -80,3 +80,34 @@ async fn other_requests_and_pipelined_ones_go_to_hyper() {
     stream.read_to_string(&mut all).await.unwrap();
     assert!(all.starts_with("HTTP/1.1 400"), "{all}");
 }
+
+/// A browser that loaded a page from the hub reuses that connection for
+/// its EventSource: the subscription then never takes the lean path, and
+/// hyper serves it the same, live events and all.
+#[tokio::test]
+async fn a_subscription_on_a_reused_connection_is_served_by_hyper() {
+    let hub = start().await;
+    let mut stream = hub.connect().await;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
+    let page = read_until(&mut stream, "</html>").await;
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    stream
+        .write_all(
+            b"GET /.well-known/mercure?match=/page HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = read_until(&mut stream, "retry:").await;
+    assert!(head.contains("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        !head.contains("connection: close"),
+        "hyper, not the lean path: {head}"
+    );
+    hub.publish_ok(&[("topic", "/page"), ("data", "on the same connection")])
+        .await;
+    let event = read_until(&mut stream, "on the same connection").await;
+    assert!(event.contains("data: on the same connection"), "{event}");
+}

@@ -36,6 +36,111 @@ pub struct TestHub {
     pub hub: Hub,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// With TLS from the transport: the certificate files, kept for the
+    /// hub's lifetime.
+    _certs: Option<TestCerts>,
+}
+
+/// How the protocol suites (`access`, `hub_rules`, `publish`, `subscribe`)
+/// reach the hub, from `HERALD_TEST_TRANSPORT`; `scripts/test` runs them
+/// under each, so every rule holds on every path a client can take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `lean` (the default): HTTP/1.1, a subscription on a fresh
+    /// connection on the lean path.
+    Lean,
+    /// `hyper`: HTTP/1.1 with the lean path off (`lean_subscribe = false`),
+    /// as a subscription on a reused connection is served.
+    Hyper,
+    /// `h2c`: HTTP/2 with prior knowledge, on the plain port.
+    H2c,
+    /// `h2`: HTTP/2 over TLS, chosen by ALPN, as browsers do.
+    H2,
+}
+
+impl Transport {
+    /// The transport `HERALD_TEST_TRANSPORT` names (default `lean`).
+    pub fn from_env() -> Transport {
+        match std::env::var("HERALD_TEST_TRANSPORT").as_deref() {
+            Err(_) | Ok("" | "lean") => Transport::Lean,
+            Ok("hyper") => Transport::Hyper,
+            Ok("h2c") => Transport::H2c,
+            Ok("h2") => Transport::H2,
+            Ok(other) => panic!("HERALD_TEST_TRANSPORT={other}: lean, hyper, h2c or h2"),
+        }
+    }
+}
+
+/// A self-signed certificate for `localhost` and its key, as PEM files in a
+/// directory of their own (removed on drop).
+pub struct TestCerts {
+    /// Where the files are.
+    pub dir: std::path::PathBuf,
+    /// The certificate, as PEM.
+    pub cert_pem: String,
+}
+
+impl TestCerts {
+    /// A fresh pair in a fresh directory.
+    pub fn new(name: &str) -> TestCerts {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "herald-tls-{}-{name}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut certs = TestCerts {
+            dir,
+            cert_pem: String::new(),
+        };
+        certs.renew();
+        certs
+    }
+
+    /// Writes a new certificate and key over the files.
+    pub fn renew(&mut self) {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        self.cert_pem = made.cert.pem();
+        std::fs::write(self.cert(), &self.cert_pem).unwrap();
+        std::fs::write(self.key(), made.key_pair.serialize_pem()).unwrap();
+    }
+
+    /// The certificate file.
+    pub fn cert(&self) -> std::path::PathBuf {
+        self.dir.join("cert.pem")
+    }
+
+    /// The key file.
+    pub fn key(&self) -> std::path::PathBuf {
+        self.dir.join("key.pem")
+    }
+
+    /// The pair, loaded.
+    pub fn tls(&self) -> herald_server::Tls {
+        herald_server::Tls::load(self.cert(), self.key()).unwrap()
+    }
+
+    /// A client that trusts the current certificate only.
+    pub fn client(&self, http1_only: bool) -> reqwest::Client {
+        let root = reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap();
+        let builder = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(root)
+            .resolve("localhost", ([127, 0, 0, 1], 0).into());
+        let builder = if http1_only {
+            builder.http1_only()
+        } else {
+            builder
+        };
+        builder.build().unwrap()
+    }
+}
+
+impl Drop for TestCerts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Starts a hub with the default config plus the test issuer.
@@ -43,9 +148,31 @@ pub async fn start() -> TestHub {
     start_with(|_| {}).await
 }
 
-/// Starts a hub, letting the test adjust the config.
+/// Starts a hub, letting the test adjust the config, served and reached
+/// the way [`Transport::from_env`] says.
 pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
-    launch(configure, None).await
+    match Transport::from_env() {
+        Transport::Lean => launch(configure, None, reqwest::Client::new(), None).await,
+        Transport::Hyper => {
+            let configure = |config: &mut ServerConfig| {
+                config.lean_subscribe = false;
+                configure(config);
+            };
+            launch(configure, None, reqwest::Client::new(), None).await
+        }
+        Transport::H2c => {
+            let http = reqwest::Client::builder()
+                .http2_prior_knowledge()
+                .build()
+                .unwrap();
+            launch(configure, None, http, None).await
+        }
+        Transport::H2 => {
+            let certs = TestCerts::new("suite");
+            let (tls, http) = (certs.tls(), certs.client(false));
+            launch(configure, Some(tls), http, Some(certs)).await
+        }
+    }
 }
 
 /// Starts a hub over TLS (`https://localhost:PORT`), with `http` trusting
@@ -55,12 +182,14 @@ pub async fn start_tls(
     http: reqwest::Client,
     configure: impl FnOnce(&mut ServerConfig),
 ) -> TestHub {
-    launch(configure, Some((tls, http))).await
+    launch(configure, Some(tls), http, None).await
 }
 
 async fn launch(
     configure: impl FnOnce(&mut ServerConfig),
-    tls: Option<(herald_server::Tls, reqwest::Client)>,
+    tls: Option<herald_server::Tls>,
+    http: reqwest::Client,
+    certs: Option<TestCerts>,
 ) -> TestHub {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -84,9 +213,9 @@ async fn launch(
     configure(&mut config);
     config.shutdown_retry_ms = 100;
     let app = herald_server::HubApp::new(hub.clone(), config).unwrap();
-    let (serve, http) = match tls {
-        Some((tls, http)) => (herald_server::serve(listener, app).with_tls(tls), http),
-        None => (herald_server::serve(listener, app), reqwest::Client::new()),
+    let serve = match tls {
+        Some(tls) => herald_server::serve(listener, app).with_tls(tls),
+        None => herald_server::serve(listener, app),
     };
     tokio::spawn(async move { serve.await.unwrap() });
     TestHub {
@@ -94,6 +223,7 @@ async fn launch(
         url,
         hub,
         http,
+        _certs: certs,
     }
 }
 

@@ -292,3 +292,27 @@ async fn a_parameter_name_with_a_multibyte_character_is_not_a_crash() {
         .unwrap();
     assert_eq!(response.status(), 400, "still in the reserved namespace");
 }
+
+/// The suite runs under every transport (`HERALD_TEST_TRANSPORT`): this
+/// checks it really does, so a transport that silently fell back to
+/// another would fail here.
+#[tokio::test]
+async fn the_suite_speaks_the_transport_it_names() {
+    let hub = start().await;
+    let response = hub.subscribe_request("match=/t").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let lean = response
+        .headers()
+        .get("connection")
+        .is_some_and(|value| value == "close");
+    let expected = match crate::Transport::from_env() {
+        crate::Transport::Lean => (reqwest::Version::HTTP_11, true),
+        crate::Transport::Hyper => (reqwest::Version::HTTP_11, false),
+        crate::Transport::H2c | crate::Transport::H2 => (reqwest::Version::HTTP_2, false),
+    };
+    assert_eq!((response.version(), lean), expected);
+    assert_eq!(
+        hub.base.starts_with("https://"),
+        crate::Transport::from_env() == crate::Transport::H2
+    );
+}

@@ -3,76 +3,14 @@
 //! open streams, clear errors for unusable files, and clients that do not
 //! speak TLS properly closed without harm.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use herald_server::{Tls, TlsError};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{read_events, start_tls, TestHub};
+use crate::{read_events, start_tls, TestCerts, TestHub};
 
-/// A self-signed certificate for `localhost` and its key, as PEM files in a
-/// directory of their own.
-struct Certs {
-    dir: PathBuf,
-    cert_pem: String,
-}
-
-impl Certs {
-    fn new(name: &str) -> Certs {
-        let dir = std::env::temp_dir().join(format!("herald-tls-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut certs = Certs {
-            dir,
-            cert_pem: String::new(),
-        };
-        certs.renew();
-        certs
-    }
-
-    /// Writes a new certificate and key over the files.
-    fn renew(&mut self) {
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        self.cert_pem = made.cert.pem();
-        std::fs::write(self.cert(), &self.cert_pem).unwrap();
-        std::fs::write(self.key(), made.key_pair.serialize_pem()).unwrap();
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.join("cert.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.dir.join("key.pem")
-    }
-
-    fn tls(&self) -> Tls {
-        Tls::load(self.cert(), self.key()).unwrap()
-    }
-
-    /// A client that trusts the current certificate only.
-    fn client(&self, http1_only: bool) -> reqwest::Client {
-        let root = reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap();
-        let builder = reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(root)
-            .resolve("localhost", ([127, 0, 0, 1], 0).into());
-        let builder = if http1_only {
-            builder.http1_only()
-        } else {
-            builder
-        };
-        builder.build().unwrap()
-    }
-}
-
-impl Drop for Certs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn hub_over_tls(certs: &Certs, http1_only: bool) -> TestHub {
+async fn hub_over_tls(certs: &TestCerts, http1_only: bool) -> TestHub {
     start_tls(certs.tls(), certs.client(http1_only), |config| {
         config.head_timeout_secs = 1;
     })
@@ -81,7 +19,7 @@ async fn hub_over_tls(certs: &Certs, http1_only: bool) -> TestHub {
 
 #[tokio::test]
 async fn browsers_get_http2_and_twenty_streams_share_one_connection() {
-    let certs = Certs::new("h2");
+    let certs = TestCerts::new("h2");
     let hub = hub_over_tls(&certs, false).await;
     let mut streams = Vec::new();
     for _ in 0..20 {
@@ -103,7 +41,7 @@ async fn browsers_get_http2_and_twenty_streams_share_one_connection() {
 
 #[tokio::test]
 async fn http1_over_tls_subscribes_and_resumes() {
-    let certs = Certs::new("h1");
+    let certs = TestCerts::new("h1");
     let hub = hub_over_tls(&certs, true).await;
     let live = hub.subscribe_request("match=/t").send().await.unwrap();
     assert_eq!(live.version(), reqwest::Version::HTTP_11);
@@ -126,7 +64,7 @@ async fn http1_over_tls_subscribes_and_resumes() {
 
 #[tokio::test]
 async fn a_reload_serves_the_new_certificate_and_keeps_open_streams() {
-    let mut certs = Certs::new("reload");
+    let mut certs = TestCerts::new("reload");
     let tls = certs.tls();
     let hub = start_tls(tls.clone(), certs.client(false), |_| {}).await;
     let open = hub.subscribe_request("match=/t").send().await.unwrap();
@@ -151,7 +89,7 @@ async fn a_reload_serves_the_new_certificate_and_keeps_open_streams() {
 
 #[tokio::test]
 async fn unusable_files_are_clear_errors() {
-    let certs = Certs::new("errors");
+    let certs = TestCerts::new("errors");
     let missing = certs.dir.join("missing.pem");
     let err = Tls::load(&missing, certs.key()).unwrap_err();
     assert!(matches!(err, TlsError::Read { .. }), "{err:?}");
@@ -164,7 +102,7 @@ async fn unusable_files_are_clear_errors() {
     assert!(matches!(err, TlsError::NoKey(_)), "{err:?}");
 
     // A key that belongs to another certificate.
-    let other = Certs::new("errors-other");
+    let other = TestCerts::new("errors-other");
     let err = Tls::load(certs.cert(), other.key()).unwrap_err();
     assert!(matches!(err, TlsError::Mismatch { .. }), "{err:?}");
     assert_eq!(
@@ -184,7 +122,7 @@ async fn unusable_files_are_clear_errors() {
 
 #[tokio::test]
 async fn clients_that_do_not_finish_a_handshake_are_closed() {
-    let certs = Certs::new("bad-clients");
+    let certs = TestCerts::new("bad-clients");
     let hub = hub_over_tls(&certs, false).await;
 
     // Silent after connecting: closed once the 1 s head timeout passes.
