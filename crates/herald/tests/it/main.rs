@@ -3,6 +3,7 @@
 mod bench;
 mod cluster;
 mod decode;
+mod deploy;
 mod durability;
 mod edge;
 mod failover;

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The configuration, with `@DIR@`, `@PORT@` and `@SERVERS@` filled in.
+/// The configuration, with `@DIR@`, `@PORT@`, `@SERVERS@` and
+/// `@READ_TIMEOUT@` (`24h` unless a test wants it short) filled in.
 ///
 /// docs/cluster.md shows the same proxy settings; keep the two in step.
 /// Why each one is there:
@@ -66,7 +67,7 @@ http {
             proxy_set_header Host $http_host;
             proxy_buffering off;
             proxy_cache off;
-            proxy_read_timeout 24h;
+            proxy_read_timeout @READ_TIMEOUT@;
             proxy_connect_timeout 2s;
             proxy_next_upstream error timeout http_502 http_503;
         }
@@ -101,6 +102,16 @@ impl Nginx {
     /// If nginx is not installed, exits at start or does not listen in
     /// 10 s.
     pub fn start(port: u16, upstreams: &[String]) -> Nginx {
+        Nginx::start_with_read_timeout(port, upstreams, "24h")
+    }
+
+    /// [`Nginx::start`] with another `proxy_read_timeout` (nginx syntax:
+    /// `3s`, `24h`).
+    ///
+    /// # Panics
+    ///
+    /// As [`Nginx::start`].
+    pub fn start_with_read_timeout(port: u16, upstreams: &[String], read_timeout: &str) -> Nginx {
         let binary = nginx_binary();
         let dir = std::env::temp_dir().join(format!("herald-nginx-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -112,7 +123,8 @@ impl Nginx {
         let config = CONFIG
             .replace("@DIR@", dir.to_str().expect("a UTF-8 temp dir"))
             .replace("@PORT@", &port.to_string())
-            .replace("@SERVERS@", &servers);
+            .replace("@SERVERS@", &servers)
+            .replace("@READ_TIMEOUT@", read_timeout);
         let config_file = dir.join("nginx.conf");
         std::fs::write(&config_file, config).expect("write nginx.conf");
         let stderr = File::create(dir.join("stderr.log")).expect("create stderr.log");
