@@ -67,7 +67,7 @@ pub use error::{InvalidUpdate, PublishError, SizeLimit, SubscribeError, UpdateTo
 pub use health::Unhealthy;
 pub use hub::Hub;
 pub use reserved::{EARLIEST, GAP_EVENT_TYPE};
-pub use stats::HubStats;
+pub use stats::{Disconnects, HubStats};
 pub use subscriber::CloseReason;
 pub use subscription::{ResumePoint, SubscribeRequest, Subscription};
 pub use update::{Published, Update, ValidUpdate};

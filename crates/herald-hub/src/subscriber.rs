@@ -44,6 +44,11 @@ pub enum CloseReason {
     /// The hub's live log broke off (the store trimmed records the hub had
     /// not dispatched yet); the client resumes and is told of the gap.
     Resync,
+    /// The subscriber's authorization expired (a token's `exp`): its front
+    /// end ended the stream with
+    /// [`Subscription::end`](crate::Subscription::end), as the hub must
+    /// not go on serving a subscriber past its credential.
+    Expired,
 }
 
 /// Per-entry bookkeeping counted against the pending-bytes bound, so that a
@@ -179,6 +184,12 @@ impl Subscriber {
         }
         queue.closed = Some(reason);
         wake(&mut queue);
+    }
+
+    /// Why the hub closed this subscriber, if it did (whether or not its
+    /// stream has seen the end yet: a stalled connection never polls it).
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).closed
     }
 
     /// Takes every queued frame, coalesced into one buffer (one write).

@@ -140,6 +140,18 @@ impl Subscription {
         self.closed
     }
 
+    /// Ends the stream now, for a reason its owner decided (a front end
+    /// passes [`CloseReason::Expired`] when the subscriber's token
+    /// expires): the next poll yields `None`, [`close_reason`] reports
+    /// `reason`, and the hub counts the end under it
+    /// ([`HubStats::disconnects`](crate::HubStats::disconnects)). A stream
+    /// that has already ended keeps its first reason.
+    ///
+    /// [`close_reason`]: Subscription::close_reason
+    pub fn end(&mut self, reason: CloseReason) {
+        self.closed.get_or_insert(reason);
+    }
+
     /// Polls the replay: the next chunk of replayed frames, or `None` once
     /// the replay reached the seam.
     fn poll_replay(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, CloseReason>>> {
@@ -177,6 +189,8 @@ impl Subscription {
                     if err.kind() == ErrorKind::Trimmed {
                         self.shared.counters.gaps.fetch_add(1, Relaxed);
                         chunk.extend_from_slice(&gap_report(""));
+                    } else {
+                        self.shared.counters.replay_errors.fetch_add(1, Relaxed);
                     }
                     self.replay = None;
                     self.closed = Some(CloseReason::Resync);
@@ -251,6 +265,11 @@ impl Stream for Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        // The one place a subscription's end is counted. The hub's reason
+        // is read from the queue too: a stalled connection is dropped
+        // without ever polling the end its stream was given.
+        let reason = self.closed.or_else(|| self.subscriber.close_reason());
+        self.shared.counters.ended.count(reason);
         self.shared.unregister(self.subscriber.id);
     }
 }
