@@ -11,6 +11,7 @@ use herald_hub::Hub;
 use crate::auth::{AuthConfigError, Authenticator};
 use crate::csrf::PublishOrigins;
 use crate::limits::Slots;
+use crate::metrics::Metrics;
 use crate::{cors, routes, AppState, ServerConfig, MERCURE_PATH};
 
 /// The hub's HTTP application.
@@ -24,6 +25,9 @@ pub struct HubApp {
     pub(crate) router: Router,
     pub(crate) hub: Hub,
     pub(crate) config: Arc<ServerConfig>,
+    /// Shared with the routes' state: [`serve`](crate::serve) counts
+    /// connections into the same registry `/metrics` reads.
+    pub(crate) metrics: Metrics,
 }
 
 /// An invalid [`ServerConfig`].
@@ -80,7 +84,9 @@ impl HubApp {
         let publish_origins =
             PublishOrigins::new(hub.url(), &config.publish_origins).map_err(ConfigError::new)?;
         let config = Arc::new(config);
+        let metrics = Metrics::new(hub.clone());
         let state = AppState {
+            metrics: metrics.clone(),
             publish_origins: Arc::new(publish_origins),
             hub: hub.clone(),
             config: Arc::clone(&config),
@@ -104,6 +110,7 @@ impl HubApp {
             router,
             hub,
             config,
+            metrics,
         })
     }
 

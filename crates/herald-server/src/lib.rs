@@ -31,7 +31,7 @@
 //! | `GET /.well-known/mercure` | subscribe (`match`, `match_urlpattern`, legacy `topic`; `Last-Event-ID`) |
 //! | `POST /.well-known/mercure` | publish (form-encoded or JSON) |
 //! | `GET /healthz` | `ok`, or 503 while the hub is closing or its store is unreachable |
-//! | `GET /metrics` | Prometheus text |
+//! | `GET /metrics` | the metrics, in the Prometheus text format (docs/operations.md) |
 //! | `GET /` | a page saying what this is |
 
 mod app;
@@ -43,6 +43,7 @@ mod error;
 mod lean;
 mod limits;
 mod listener;
+mod metrics;
 mod rewind;
 mod routes;
 mod serve;
@@ -66,6 +67,7 @@ pub use tls::{Tls, TlsError};
 use crate::auth::Authenticator;
 use crate::csrf::PublishOrigins;
 use crate::limits::Slots;
+use crate::metrics::Metrics;
 
 /// The path of the Mercure endpoint.
 pub const MERCURE_PATH: &str = "/.well-known/mercure";
@@ -80,6 +82,8 @@ pub(crate) struct AppState {
     subscriptions: Slots,
     /// Who may publish with the token cookie.
     publish_origins: Arc<PublishOrigins>,
+    /// What `/metrics` serves, and the handles the routes count with.
+    metrics: Metrics,
 }
 
 /// The hub's routes as an axum [`Router`], to nest in another app:

@@ -23,7 +23,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -43,6 +43,7 @@ use tracing::Instrument as _;
 use crate::error::RETRY_AFTER_SECS;
 use crate::lean::{self, FirstRequest};
 use crate::limits::{self, Full, Slot, Slots};
+use crate::metrics::{Metrics, OpenConnection, Protocol};
 use crate::rewind::Rewind;
 use crate::shared_socket::SharedSocket;
 use crate::{HubApp, Tls};
@@ -80,6 +81,8 @@ struct Edge {
     http2_max_streams: u32,
     /// Whether HTTP/1.1 subscriptions take the lean path.
     lean: bool,
+    /// Where connections are counted (`herald_connections`).
+    metrics: Metrics,
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
@@ -93,6 +96,7 @@ pub(crate) async fn run(
         router: app,
         hub,
         config,
+        metrics,
     } = app;
     let (stop_tx, stop_rx) = watch::channel(false);
     let total = match config.max_connections {
@@ -111,6 +115,7 @@ pub(crate) async fn run(
         tls: tls.as_ref().map(Tls::acceptor),
         http2_max_streams: config.http2_max_streams,
         lean: config.lean_subscribe,
+        metrics,
     };
     let connections = TaskTracker::new();
     if let Ok(addr) = listener.local_addr() {
@@ -256,6 +261,7 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge) {
     match first {
         FirstRequest::Gone => {}
         FirstRequest::Subscribe(request) => {
+            let _open = edge.metrics.connection_opened(Protocol::Http1, false);
             lean::serve_subscribe(stream, peer, edge.app, request, edge.head_timeout).await
         }
         // Boxed: hyper's connection state is several KiB, and an async
@@ -292,6 +298,7 @@ async fn secure(stream: TcpStream, acceptor: TlsAcceptor, peer: SocketAddr, edge
     match first {
         FirstRequest::Gone => {}
         FirstRequest::Subscribe(request) => {
+            let _open = edge.metrics.connection_opened(Protocol::Http1, true);
             lean::serve_subscribe(tls, peer, edge.app, request, edge.head_timeout).await
         }
         FirstRequest::Hyper(prefix) => {
@@ -311,17 +318,25 @@ where
         app,
         head_timeout,
         mut stop,
-        tls: _,
+        tls,
         http2_max_streams,
         lean: _,
+        metrics,
     } = edge;
+    let tls = tls.is_some();
     let kill = Arc::new(Notify::new());
     let handle = ConnectionHandle {
         kill: Arc::clone(&kill),
     };
     let activity = Activity::new();
     let tracked = activity.clone();
+    // Counted at its first request, when hyper has told HTTP/1.1 from h2c
+    // by the preface (over TLS, ALPN has chosen); dropped with the service,
+    // when the connection is. A connection that never completes a request
+    // head is not counted (docs/operations.md).
+    let counted: OnceLock<OpenConnection> = OnceLock::new();
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+        counted.get_or_init(|| metrics.connection_opened(Protocol::of(request.version()), tls));
         request.extensions_mut().insert(ConnectInfo(peer));
         let connection = handle.clone();
         let busy = tracked.begin();

@@ -28,47 +28,21 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<&'static st
     }
 }
 
-/// `GET /metrics`: the hub's counters in the Prometheus text format.
+/// `GET /metrics`: every metric (`crate::metrics`), in the Prometheus
+/// text format.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let stats = state.hub.stats();
-    let body = format!(
-        "# HELP herald_subscribers Subscribers connected now.\n\
-         # TYPE herald_subscribers gauge\n\
-         herald_subscribers {}\n\
-         # HELP herald_subscriptions_total Subscriptions opened since start.\n\
-         # TYPE herald_subscriptions_total counter\n\
-         herald_subscriptions_total {}\n\
-         # HELP herald_published_total Updates published since start.\n\
-         # TYPE herald_published_total counter\n\
-         herald_published_total {}\n\
-         # HELP herald_delivered_total Frames queued to subscribers (live fan-out).\n\
-         # TYPE herald_delivered_total counter\n\
-         herald_delivered_total {}\n\
-         # HELP herald_lagged_total Subscribers closed for falling too far behind.\n\
-         # TYPE herald_lagged_total counter\n\
-         herald_lagged_total {}\n\
-         # HELP herald_gaps_total Resumes from an unknown or trimmed id.\n\
-         # TYPE herald_gaps_total counter\n\
-         herald_gaps_total {}\n\
-         # HELP herald_store_follow_retries_total Times the live log was followed again after a store error.\n\
-         # TYPE herald_store_follow_retries_total counter\n\
-         herald_store_follow_retries_total {}\n",
-        stats.subscribers,
-        stats.subscriptions_total,
-        stats.published,
-        stats.delivered,
-        stats.lagged,
-        stats.gaps,
-        stats.follow_retries
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response()
+    match state.metrics.encode() {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            )],
+            body,
+        )
+            .into_response(),
+        // Only a collector can fail, and none of ours does.
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// `GET /`: what this server is, and where to go next.

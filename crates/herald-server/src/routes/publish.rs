@@ -15,14 +15,17 @@
 //! invalid token is 401 (a cross-site cookie 403), then a token without
 //! `publish` on every topic is 403.
 
+use std::time::Instant;
+
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use herald_hub::matcher::Topic;
-use herald_hub::Update;
+use herald_hub::{PublishError, Update};
 use http::{header, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 use crate::auth::{self, AuthError, Claims, Via};
+use crate::metrics::StoreOp;
 use crate::routes::form_pairs;
 use crate::{ApiError, AppState};
 
@@ -32,7 +35,10 @@ use crate::{ApiError, AppState};
 pub const UNAUTHORIZED_BODY_BYTES: usize = 16 * 1024;
 
 pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    match publish(state, request).await {
+    // The request's head has just been read: its arrival, as near as the
+    // route can tell (`herald_publish_duration_seconds` starts here).
+    let arrived = Instant::now();
+    match publish(state, request, arrived).await {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }
@@ -44,7 +50,11 @@ enum Publisher {
     Anonymous,
 }
 
-async fn publish(state: AppState, request: Request) -> Result<Response, ApiError> {
+async fn publish(
+    state: AppState,
+    request: Request,
+    arrived: Instant,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes());
     let publisher = publisher(&state, &parts.headers, &query);
@@ -96,7 +106,16 @@ async fn publish(state: AppState, request: Request) -> Result<Response, ApiError
         Publisher::Anonymous => {}
     }
 
-    let published = state.hub.publish(update).await?;
+    let published = match state.hub.publish(update).await {
+        Ok(published) => published,
+        Err(err) => {
+            if let PublishError::Store(_) = err {
+                state.metrics.store_failed(StoreOp::Append);
+            }
+            return Err(err.into());
+        }
+    };
+    state.metrics.publish_acknowledged(arrived);
     Ok((
         [(
             header::CONTENT_TYPE,

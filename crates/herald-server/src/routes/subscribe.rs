@@ -12,13 +12,14 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use herald_hub::matcher::{Matcher, MatcherKind};
-use herald_hub::SubscribeRequest;
+use herald_hub::{SubscribeError, SubscribeRequest};
 use herald_proto::Encoder;
 use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::{self, AuthError};
 use crate::limits::Full;
 use crate::listener::ConnectionHandle;
+use crate::metrics::StoreOp;
 use crate::routes::form_pairs;
 use crate::sse::EventStreamBody;
 use crate::{ApiError, AppState, ServerConfig};
@@ -97,7 +98,12 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
             last_event_id,
             on_lag,
         })
-        .await?;
+        .await
+        .inspect_err(|err| {
+            if let SubscribeError::Store(_) = err {
+                state.metrics.store_failed(StoreOp::Read);
+            }
+        })?;
 
     let resume_header = subscription
         .resume_point()
@@ -112,6 +118,7 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         Encoder::retry(state.config.retry_ms),
         subscription,
         expires_at,
+        state.metrics.bytes_written(),
         Some(guard),
     );
     let mut response = Response::new(axum::body::Body::new(body));

@@ -7,6 +7,7 @@ mod http2;
 mod hub_rules;
 mod lean;
 mod load;
+mod metrics;
 mod publish;
 mod subscribe;
 mod tls;
