@@ -7,16 +7,22 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const defaultBin = join(here, "..", "..", "target", "debug", "herald");
 
-export async function startHub({ retryMs = 200 } = {}) {
+// `tls`: `{ cert, key, pem }` (see certs.mjs) to serve HTTPS; the test's
+// own requests (publish, metrics) then trust that certificate only.
+export async function startHub({ retryMs = 200, tls = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "herald-interop-"));
   const config = join(dir, "herald.toml");
   writeFileSync(config, `[server]\nretry_ms = ${retryMs}\n[hub]\nheartbeat_secs = 1\n`);
   const bin = process.env.HERALD_BIN || defaultBin;
-  const child = spawn(bin, ["serve", "--config", config, "--listen", "127.0.0.1:0", "--data", join(dir, "data")], {
+  const args = ["serve", "--config", config, "--listen", "127.0.0.1:0", "--data", join(dir, "data")];
+  if (tls) args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
+  const child = spawn(bin, args, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stderr = [];
@@ -27,7 +33,7 @@ export async function startHub({ retryMs = 200 } = {}) {
     const timer = setTimeout(() => reject(new Error(`herald did not start:\n${stderr.join("\n")}`)), 20000);
     createInterface({ input: child.stderr }).on("line", (line) => {
       stderr.push(line);
-      const m = line.match(/listening on (http:\/\/\S+)/);
+      const m = line.match(/listening on (https?:\/\/\S+)/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
@@ -46,14 +52,22 @@ export async function startHub({ retryMs = 200 } = {}) {
     async publish(fields) {
       const body = new URLSearchParams();
       for (const [k, v] of fields) body.append(k, v);
-      const res = await fetch(url, {
+      const res = await send(url, {
         method: "POST",
-        headers: { authorization: `Bearer ${bearer}` },
-        body,
+        headers: {
+          authorization: `Bearer ${bearer}`,
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: body.toString(),
+        ca: tls?.pem,
       });
-      const text = await res.text();
-      if (res.status !== 200) throw new Error(`publish: ${res.status} ${text}`);
-      return text;
+      if (res.status !== 200) throw new Error(`publish: ${res.status} ${res.text}`);
+      return res.text;
+    },
+    // The hub's /metrics text.
+    async metrics() {
+      const res = await send(`${base}/metrics`, { method: "GET", ca: tls?.pem });
+      return res.text;
     },
     async stop() {
       child.kill("SIGTERM");
@@ -61,4 +75,25 @@ export async function startHub({ retryMs = 200 } = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+// One HTTP(S) request with node:http(s), trusting `ca` when given (the
+// global fetch cannot be told to trust one certificate).
+function send(url, { method, headers = {}, body = "", ca }) {
+  const target = new URL(url);
+  const request = target.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      target,
+      { method, headers: { ...headers, "content-length": Buffer.byteLength(body) }, ca, servername: "localhost" },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve({ status: res.statusCode, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
 }
