@@ -372,7 +372,8 @@ async fn connection(shared: Rc<Shared>, topics: Vec<usize>, all_topics: usize) {
         let _ = reader.await;
         let lost = window.in_flight.replace(0) as u64;
         if lost > 0 {
-            shared.stats.borrow_mut().errors += lost;
+            let message = format!("{lost} publish requests unanswered 3 s after the end");
+            record_error(&shared, &message, lost);
         }
         if shared.stop.get() {
             break 'connections;
