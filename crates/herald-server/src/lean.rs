@@ -38,6 +38,46 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Headers parsed here; requests with more go to hyper.
 const MAX_HEADERS: usize = 48;
 
+/// A connection whose read and write sides can wait at once, split
+/// without allocating where the stream allows it: a plain socket lends
+/// its halves (the lean path exists to keep an idle subscriber small);
+/// a TLS stream shares one session between them (`tokio::io::split`, one
+/// task polls both, so its lock is never contended).
+pub(crate) trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The two sides, for as long as the borrow.
+    fn halves(
+        &mut self,
+    ) -> (
+        impl AsyncRead + Unpin + Send + '_,
+        impl AsyncWrite + Unpin + Send + '_,
+    );
+}
+
+impl Duplex for tokio::net::TcpStream {
+    fn halves(
+        &mut self,
+    ) -> (
+        impl AsyncRead + Unpin + Send + '_,
+        impl AsyncWrite + Unpin + Send + '_,
+    ) {
+        self.split()
+    }
+}
+
+impl<S> Duplex for tokio_rustls::server::TlsStream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn halves(
+        &mut self,
+    ) -> (
+        impl AsyncRead + Unpin + Send + '_,
+        impl AsyncWrite + Unpin + Send + '_,
+    ) {
+        tokio::io::split(self)
+    }
+}
+
 /// What the first request head on a connection says to do.
 pub(crate) enum FirstRequest {
     /// A subscribe request, parsed (boxed: the enum stays small in the
@@ -134,7 +174,7 @@ pub(crate) async fn serve_subscribe<S>(
     request: Box<Request<axum::body::Body>>,
     write_deadline: Duration,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
+    S: Duplex,
 {
     let kill = Arc::new(Notify::new());
     // Boxed: answering the request (the router, the response head) takes
@@ -202,14 +242,13 @@ enum Ended {
 
 /// Writes the event stream's frames as they come until it ends, the
 /// client goes away, or the hub cuts the subscriber off.
-async fn stream_body<S>(stream: S, mut body: axum::body::Body, kill: Arc<Notify>) -> Ended
+async fn stream_body<S>(mut stream: S, mut body: axum::body::Body, kill: Arc<Notify>) -> Ended
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Duplex,
 {
     // Reads and writes wait at once (the client leaving, the next frame
-    // going out); one task polls both halves, so the split's lock is never
-    // contended.
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    // going out).
+    let (mut reader, mut writer) = stream.halves();
     // The client sends nothing more; a read returns only when it closes
     // (or misbehaves). A few bytes on the stack are enough to notice.
     let mut scratch = [0u8; 16];

@@ -142,7 +142,15 @@ pub(crate) async fn run(
             Ok(slot) => {
                 let _ = stream.set_nodelay(true);
                 let span = tracing::debug_span!("connection", %peer);
-                connections.spawn(connection(stream, peer, edge.clone(), slot).instrument(span));
+                // Two kinds of task rather than one that branches: a plain
+                // connection's future (an idle subscriber's whole state)
+                // then holds nothing of TLS, nor a second copy of its
+                // arguments.
+                if edge.tls.is_none() {
+                    connections.spawn(plain(stream, peer, edge.clone(), slot).instrument(span));
+                } else {
+                    connections.spawn(secure(stream, peer, edge.clone(), slot).instrument(span));
+                }
             }
             // A plain-text answer means nothing to a TLS client: just close.
             Err(full) if edge.tls.is_none() && refusing.load(Ordering::Relaxed) < max_refusing => {
@@ -240,17 +248,8 @@ async fn refuse(mut stream: TcpStream, full: Full) {
     .await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
-    match edge.tls.clone() {
-        None => plain(stream, peer, edge).await,
-        // Boxed: a TLS session's state is large, and only TLS connections
-        // should carry it.
-        Some(acceptor) => Box::pin(secure(stream, acceptor, peer, edge)).await,
-    }
-}
-
 /// A plain connection: the lean path for a subscribe, hyper for the rest.
-async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge) {
+async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
     if !edge.lean {
         let socket = SharedSocket::new(stream);
         return Box::pin(serve_hyper(socket.clone(), socket, peer, edge)).await;
@@ -277,7 +276,10 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge) {
 
 /// A TLS connection: the handshake within the head timeout, then HTTP/2
 /// if the client chose `h2`, else what a plain connection gets.
-async fn secure(stream: TcpStream, acceptor: TlsAcceptor, peer: SocketAddr, edge: Edge) {
+async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
+    let Some(acceptor) = edge.tls.clone() else {
+        return;
+    };
     let socket = SharedSocket::new(stream);
     let mut tls =
         match tokio::time::timeout(edge.head_timeout, acceptor.accept(socket.clone())).await {
