@@ -27,6 +27,25 @@ fn client(cert_pem: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// `herald serve` over TLS with `dir`'s pair (memory store, data in
+/// `dir/data`), plus `extra` flags.
+fn serve_tls(dir: &Path, extra: &[&str]) -> std::process::Child {
+    herald()
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
+        .args(extra)
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--tls-cert")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("key.pem"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("herald-it-tls-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -38,19 +57,7 @@ fn scratch(name: &str) -> PathBuf {
 async fn https_with_http2_and_a_certificate_reloaded_on_sighup() {
     let dir = scratch("serve");
     let first = write_pair(&dir);
-    let mut child = herald()
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--tls-cert")
-        .arg(dir.join("cert.pem"))
-        .arg("--tls-key")
-        .arg(dir.join("key.pem"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_tls(&dir, &[]);
     let base = listening_on(&mut child);
     assert!(base.starts_with("https://"), "{base}");
     let base = base.replace("127.0.0.1", "localhost");
@@ -160,20 +167,7 @@ async fn metric(http: &reqwest::Client, base: &str, prefix: &str) -> u64 {
 async fn h2load_and_curl_run_a_hundred_streams_on_one_connection_each() {
     let dir = scratch("h2load");
     let cert_pem = write_pair(&dir);
-    let mut child = herald()
-        .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
-        .args(["--heartbeat", "0", "--max-connections-per-ip", "0"])
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--tls-cert")
-        .arg(dir.join("cert.pem"))
-        .arg("--tls-key")
-        .arg(dir.join("key.pem"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_tls(&dir, &["--heartbeat", "0", "--max-connections-per-ip", "0"]);
     let base = listening_on(&mut child).replace("127.0.0.1", "localhost");
     let port = base.rsplit(':').next().unwrap().to_owned();
     let url = format!("{base}/.well-known/mercure");
