@@ -73,6 +73,25 @@ async fn publish_ok(node_url: &str, token: &str, topic: &str, data: &str) -> Str
     response.text().await.unwrap()
 }
 
+/// Publishes `data` on `/t` once the node's store answers again (a 503
+/// is retried, for up to 20 s); returns its id.
+async fn publish_once_back(node_url: &str, token: &str, data: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = publish(node_url, token, "/t", data).await;
+        match response.status().as_u16() {
+            200 => return response.text().await.unwrap(),
+            503 => {}
+            other => panic!("publish {data:?}: {other}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store is still unavailable after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `GET /healthz` on a node: its status.
 async fn health(base: &str) -> u16 {
     reqwest::get(format!("{base}/healthz"))
@@ -149,21 +168,24 @@ async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
     );
     assert_eq!(refused.headers()["retry-after"], "5");
     eventually("node a unhealthy", async || health(&a.base).await == 503).await;
+    // A resume needs the history: refused too, while a live-only
+    // subscription needs nothing from Redis and opens.
+    let resume = reqwest::Client::new()
+        .get(format!("{}?match=/t", b.url))
+        .header("last-event-id", &before)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resume.status(), 503);
+    assert_eq!(resume.headers()["retry-after"], "5");
+    drop(Subscription::open(&b.url, "/t", None).await);
 
     redis.start_again();
     eventually("node a healthy again", async || {
         health(&a.base).await == 200
     })
     .await;
-    let after = loop {
-        // The connection comes back within a retry or two.
-        let response = publish(&a.url, &cluster.token, "/t", "after").await;
-        if response.status() == 200 {
-            break response.text().await.unwrap();
-        }
-        assert_eq!(response.status(), 503);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let after = publish_once_back(&a.url, &cluster.token, "after").await;
     // The subscriber kept its stream: the next event is the next update,
     // no gap report, nothing twice.
     let next = on_b.events(1).await;
@@ -201,13 +223,7 @@ async fn a_redis_that_restarted_empty_is_reported_as_a_gap() {
         health(&a.base).await == 200
     })
     .await;
-    let after = loop {
-        let response = publish(&b.url, &cluster.token, "/t", "after").await;
-        if response.status() == 200 {
-            break response.text().await.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let after = publish_once_back(&b.url, &cluster.token, "after").await;
     // The live subscriber missed nothing: it goes on.
     let next = on_b.events(1).await;
     assert_eq!(
