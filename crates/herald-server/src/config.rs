@@ -63,6 +63,12 @@ pub struct ServerConfig {
     /// subscriber instead of hyper's 20); `false` has hyper serve every
     /// request.
     pub lean_subscribe: bool,
+    /// Compress event streams for clients that accept it: `none` (the
+    /// default) or `gzip`, negotiated by `Accept-Encoding` and flushed
+    /// after every event. Costs CPU per subscriber per event and about
+    /// 12 KiB per busy compressed stream; see `docs/security.md` before
+    /// mixing private updates with updates others can publish.
+    pub compression: Compression,
     /// Origins allowed to publish with the token cookie, besides the hub's
     /// own (CSRF protection: a cookie-authenticated publish must carry an
     /// `Origin`, or else a `Referer`, from one of them; others get 403).
@@ -93,10 +99,23 @@ impl Default for ServerConfig {
             body_timeout_secs: 30,
             http2_max_streams: 100,
             lean_subscribe: true,
+            compression: Compression::None,
             publish_origins: Vec::new(),
             auth: AuthConfig::default(),
         }
     }
+}
+
+/// How event streams are compressed.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Compression {
+    /// Never.
+    #[default]
+    None,
+    /// gzip, for clients whose `Accept-Encoding` takes it.
+    Gzip,
 }
 
 impl ServerConfig {

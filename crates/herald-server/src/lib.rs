@@ -40,6 +40,7 @@ mod config;
 mod cors;
 mod csrf;
 mod error;
+pub mod gzip;
 mod lean;
 mod limits;
 mod listener;
@@ -57,7 +58,7 @@ use axum::Router;
 use herald_hub::Hub;
 
 pub use app::{ConfigError, HubApp};
-pub use config::ServerConfig;
+pub use config::{Compression, ServerConfig};
 pub use error::ApiError;
 pub use routes::publish::{parse_update, UNAUTHORIZED_BODY_BYTES};
 pub use routes::subscribe::{parse_matchers, MAX_TEMPLATE_EXPRESSIONS_PER_SUBSCRIPTION};

@@ -13,6 +13,11 @@
 //! handle taken once per stream) and where expiry ends the subscription
 //! (`CloseReason::Expired`, which the hub counts with the other reasons a
 //! stream ends).
+//!
+//! A compressed stream (`compression = "gzip"`, a client that accepts it)
+//! passes every chunk through its [`StreamGzip`] on the way out, one
+//! flushed piece per chunk, and ends with the gzip trailer when the hub
+//! ends the stream (a client that leaves gets none: it is gone).
 
 use std::future::Future as _;
 use std::pin::Pin;
@@ -26,6 +31,7 @@ use http_body::{Body, Frame, SizeHint};
 use prometheus_client::metrics::counter::Counter;
 use tokio::time::Sleep;
 
+use crate::gzip::StreamGzip;
 use crate::limits::Slot;
 
 /// The body of one event stream.
@@ -37,6 +43,9 @@ pub(crate) struct EventStreamBody {
     expiry: Option<Pin<Box<Sleep>>>,
     /// `herald_bytes_written_total`.
     written: Counter,
+    /// Compresses each chunk; taken to write the trailer at the end.
+    /// Boxed: a plain stream pays one word for it.
+    gzip: Option<Box<StreamGzip>>,
     _guard: Option<Slot>,
 }
 
@@ -57,8 +66,30 @@ impl EventStreamBody {
             subscription,
             expiry,
             written,
+            gzip: None,
             _guard: guard,
         }
+    }
+
+    /// Compresses the stream with gzip.
+    pub(crate) fn gzip(mut self) -> Self {
+        self.gzip = Some(Box::new(StreamGzip::new()));
+        self
+    }
+
+    /// The next chunk as the stream produces it, uncompressed; `None` at
+    /// its end.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(first));
+        }
+        if let Some(expiry) = &mut self.expiry {
+            if expiry.as_mut().poll(cx).is_ready() {
+                self.subscription.end(CloseReason::Expired);
+                return Poll::Ready(None);
+            }
+        }
+        Pin::new(&mut self.subscription).poll_next(cx)
     }
 }
 
@@ -77,24 +108,21 @@ impl Body for EventStreamBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(first) = self.first.take() {
-            self.written.inc_by(first.len() as u64);
-            return Poll::Ready(Some(Ok(Frame::data(first))));
-        }
-        if let Some(expiry) = &mut self.expiry {
-            if expiry.as_mut().poll(cx).is_ready() {
-                self.subscription.end(CloseReason::Expired);
-                return Poll::Ready(None);
-            }
-        }
-        match Pin::new(&mut self.subscription).poll_next(cx) {
-            Poll::Ready(Some(frames)) => {
-                self.written.inc_by(frames.len() as u64);
-                Poll::Ready(Some(Ok(Frame::data(frames))))
-            }
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
+        let this = &mut *self;
+        let data = match this.poll_chunk(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(chunk)) => match &mut this.gzip {
+                Some(gzip) => gzip.encode(&chunk),
+                None => chunk,
+            },
+            Poll::Ready(None) => match this.gzip.take() {
+                // Polled again, the stream is over: `poll_chunk` says so.
+                Some(gzip) => gzip.finish(),
+                None => return Poll::Ready(None),
+            },
+        };
+        this.written.inc_by(data.len() as u64);
+        Poll::Ready(Some(Ok(Frame::data(data))))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -69,6 +69,24 @@ pub enum StoreKind {
     Redis,
 }
 
+/// `--compression`: the flag's face of `server.compression`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionSetting {
+    /// Never compress.
+    None,
+    /// gzip, for clients whose `Accept-Encoding` takes it.
+    Gzip,
+}
+
+impl From<CompressionSetting> for herald_server::Compression {
+    fn from(setting: CompressionSetting) -> Self {
+        match setting {
+            CompressionSetting::None => herald_server::Compression::None,
+            CompressionSetting::Gzip => herald_server::Compression::Gzip,
+        }
+    }
+}
+
 /// What an acknowledged publish survives (disk store).
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

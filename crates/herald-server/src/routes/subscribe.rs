@@ -17,6 +17,8 @@ use herald_proto::Encoder;
 use http::{header, HeaderValue, StatusCode};
 
 use crate::auth::{self, AuthError};
+use crate::config::Compression;
+use crate::gzip;
 use crate::limits::Full;
 use crate::listener::ConnectionHandle;
 use crate::metrics::StoreOp;
@@ -57,6 +59,8 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         .get::<ConnectionHandle>()
         .map(|handle| Arc::clone(&handle.kill));
     let headers = request.headers();
+    let compressible = state.config.compression == Compression::Gzip;
+    let gzip = compressible && gzip::accepts_gzip(headers);
     let query = parse_query(
         request.uri().query().unwrap_or(""),
         state.hub.url(),
@@ -114,16 +118,27 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         resume = ?subscription.resume_point(),
         "subscription opened"
     );
-    let body = EventStreamBody::new(
+    let mut body = EventStreamBody::new(
         Encoder::retry(state.config.retry_ms),
         subscription,
         expires_at,
         state.metrics.bytes_written(),
         Some(guard),
     );
+    if gzip {
+        body = body.gzip();
+    }
     let mut response = Response::new(axum::body::Body::new(body));
     *response.status_mut() = StatusCode::OK;
     stream_headers(&mut response, resume_header.as_deref(), query.legacy);
+    let headers = response.headers_mut();
+    if compressible {
+        // Caches must not serve one client's encoding to another.
+        headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     Ok(response)
 }
 

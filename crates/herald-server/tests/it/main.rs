@@ -3,6 +3,7 @@
 
 mod access;
 mod edge;
+mod gzip;
 mod http2;
 mod hub_rules;
 mod lean;
@@ -42,7 +43,7 @@ pub struct TestHub {
     _certs: Option<TestCerts>,
 }
 
-/// How the protocol suites (`access`, `hub_rules`, `publish`, `subscribe`)
+/// How the protocol suites (`access`, `hub_rules`, `publish`, `subscribe`, `gzip`)
 /// reach the hub, from `HERALD_TEST_TRANSPORT`; `scripts/test` runs them
 /// under each, so every rule holds on every path a client can take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +127,7 @@ impl TestCerts {
     pub fn client(&self, http1_only: bool) -> reqwest::Client {
         let root = reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap();
         let builder = reqwest::Client::builder()
+            .no_gzip()
             .tls_built_in_root_certs(false)
             .add_root_certificate(root)
             .resolve("localhost", ([127, 0, 0, 1], 0).into());
@@ -144,6 +146,12 @@ impl Drop for TestCerts {
     }
 }
 
+/// A client that hands over the body as it came on the wire (it would
+/// otherwise ask for gzip and inflate it unseen).
+pub fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder().no_gzip().build().unwrap()
+}
+
 /// Starts a hub with the default config plus the test issuer.
 pub async fn start() -> TestHub {
     start_with(|_| {}).await
@@ -153,16 +161,17 @@ pub async fn start() -> TestHub {
 /// the way [`Transport::from_env`] says.
 pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
     match Transport::from_env() {
-        Transport::Lean => launch(configure, None, reqwest::Client::new(), None).await,
+        Transport::Lean => launch(configure, None, raw_client(), None).await,
         Transport::Hyper => {
             let configure = |config: &mut ServerConfig| {
                 config.lean_subscribe = false;
                 configure(config);
             };
-            launch(configure, None, reqwest::Client::new(), None).await
+            launch(configure, None, raw_client(), None).await
         }
         Transport::H2c => {
             let http = reqwest::Client::builder()
+                .no_gzip()
                 .http2_prior_knowledge()
                 .build()
                 .unwrap();

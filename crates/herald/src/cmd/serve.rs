@@ -11,7 +11,7 @@ use herald_store::{MemoryStore, Retention, Store};
 use herald_store_disk::{DiskOptions, DiskStore};
 use herald_store_redis::RedisStore;
 
-use crate::config::{DurabilitySetting, HeraldConfig, StoreKind};
+use crate::config::{CompressionSetting, DurabilitySetting, HeraldConfig, StoreKind};
 use crate::local_key::{self, TokenSpec, LOCAL_ISSUER};
 
 /// Run the hub: a Mercure endpoint at /.well-known/mercure.
@@ -62,6 +62,10 @@ pub struct Args {
     /// Seconds between heartbeats on idle streams (0: none).
     #[arg(long, value_name = "SECS")]
     heartbeat: Option<u64>,
+    /// Compress event streams for clients that accept it (gzip, flushed
+    /// after every event) [default: none].
+    #[arg(long, value_enum)]
+    compression: Option<CompressionSetting>,
     /// Most open connections from one client address (0: unlimited) [default: 1024].
     /// Behind a reverse proxy, or for load tests from one address, use 0.
     #[arg(long, value_name = "N")]
@@ -116,6 +120,9 @@ impl Args {
         }
         if let Some(secs) = self.heartbeat {
             config.hub.heartbeat_secs = secs;
+        }
+        if let Some(compression) = self.compression {
+            config.server.compression = compression.into();
         }
         if let Some(n) = self.max_connections_per_ip {
             config.server.max_connections_per_ip = n;

@@ -7,6 +7,7 @@ mod deploy;
 mod durability;
 mod edge;
 mod failover;
+mod gzip;
 mod nginx;
 mod nodes;
 mod publish;
