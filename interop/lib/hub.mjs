@@ -15,10 +15,15 @@ const defaultBin = join(here, "..", "..", "target", "debug", "herald");
 
 // `tls`: `{ cert, key, pem }` (see certs.mjs) to serve HTTPS; the test's
 // own requests (publish, metrics) then trust that certificate only.
-export async function startHub({ retryMs = 200, tls = null } = {}) {
+// `compression`: the `[server] compression` setting ("gzip").
+// `heartbeatSecs`: 0 for none.
+export async function startHub({ retryMs = 200, tls = null, compression = "none", heartbeatSecs = 1 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "herald-interop-"));
   const config = join(dir, "herald.toml");
-  writeFileSync(config, `[server]\nretry_ms = ${retryMs}\n[hub]\nheartbeat_secs = 1\n`);
+  writeFileSync(
+    config,
+    `[server]\nretry_ms = ${retryMs}\ncompression = "${compression}"\n[hub]\nheartbeat_secs = ${heartbeatSecs}\n`,
+  );
   const bin = process.env.HERALD_BIN || defaultBin;
   const args = ["serve", "--config", config, "--listen", "127.0.0.1:0", "--data", join(dir, "data")];
   if (tls) args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
