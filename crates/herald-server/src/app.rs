@@ -101,6 +101,7 @@ impl HubApp {
             .route("/healthz", get(routes::healthz))
             .route("/metrics", get(routes::metrics))
             .route("/", get(routes::index))
+            .route("/herald.js", get(routes::assets::herald_js))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 cors::apply,

@@ -33,6 +33,7 @@
 //! | `GET /healthz` | `ok`, or 503 while the hub is closing or its store is unreachable |
 //! | `GET /metrics` | the metrics, in the Prometheus text format (docs/operations.md) |
 //! | `GET /` | a page saying what this is |
+//! | `GET /herald.js` | the browser client (`clients/js/`), cacheable, `Access-Control-Allow-Origin: *` |
 
 mod app;
 pub mod auth;

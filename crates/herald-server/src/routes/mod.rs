@@ -1,6 +1,7 @@
 //! The route handlers, one module per Mercure operation, and the small
 //! operational routes.
 
+pub mod assets;
 pub mod publish;
 pub mod subscribe;
 

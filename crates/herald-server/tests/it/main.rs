@@ -2,6 +2,7 @@
 //! each, checked the way a client sees it.
 
 mod access;
+mod assets;
 mod edge;
 mod gzip;
 mod http2;

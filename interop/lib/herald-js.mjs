@@ -1,0 +1,121 @@
+// Helpers for the herald.js tests: Chromium, tabs that load /herald.js from
+// the hub and record what their sources dispatch, a TCP gate that refuses
+// connections and notes when each was tried, tokens minted by `herald
+// token`, and the hub's subscriber gauge.
+import net from "node:net";
+import { execFileSync } from "node:child_process";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const corpusPath = join(here, "..", "..", "crates", "herald-proto", "tests", "data", "parser.jsonl");
+
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
+
+// A tab on `base` (the hub's origin) with herald.js imported as `window.hj`
+// and `window.listen(name, url, options)`, which opens a HeraldEventSource
+// and records into `window.logs[name]`: `events` ({type, data, id}),
+// `opens`, `errors` ({status, fatal, readyState}), `gaps`.
+export async function openTab(context, base) {
+  const page = await context.newPage();
+  await page.goto(`${base}/`);
+  await page.evaluate(async () => {
+    window.hj = await import("/herald.js");
+    window.logs = {};
+    window.sources = {};
+    window.listen = (name, url, options = {}) => {
+      const log = { events: [], opens: 0, errors: [], gaps: [], share: null };
+      const source = new window.hj.HeraldEventSource(url, options);
+      log.share = source.share;
+      source.onopen = () => log.opens++;
+      source.onmessage = (e) => log.events.push({ type: e.type, data: e.data, id: e.lastEventId });
+      source.onerror = (e) => log.errors.push({ status: e.status ?? null, fatal: e.fatal, readyState: source.readyState });
+      source.addEventListener("gap", (e) => log.gaps.push({ lastEventId: e.lastEventId, resumedFrom: e.resumedFrom }));
+      window.logs[name] = log;
+      window.sources[name] = source;
+      return log.share;
+    };
+  });
+  return page;
+}
+
+// The page's log `name` (see openTab).
+export function log(page, name) {
+  return page.evaluate((n) => window.logs[n], name);
+}
+
+// The hub's `herald_subscribers` gauge.
+export async function subscribers(hub) {
+  const text = await hub.metrics();
+  const line = text.split("\n").find((l) => l.startsWith("herald_subscribers "));
+  if (!line) throw new Error(`no herald_subscribers in:\n${text}`);
+  return Number(line.split(" ")[1]);
+}
+
+// A token from `herald token --data DIR ARGS…`, signed with the test hub's
+// own key (its path is in the hub's log).
+export function mintToken(hub, args) {
+  const keyLine = hub.stderr.find((l) => /path=\S+\/hub\.key/.test(l));
+  if (!keyLine) throw new Error(`no key path in the hub's log:\n${hub.stderr.join("\n")}`);
+  const dir = keyLine.match(/path=(\S+)\/hub\.key/)[1];
+  const bin = process.env.HERALD_BIN || join(here, "..", "..", "target", "debug", "herald");
+  return execFileSync(bin, ["token", "--data", dir, "--hub", hub.url, ...args], { encoding: "utf8" }).trim();
+}
+
+// A TCP proxy in front of the hub that notes when each connection was
+// tried (`attempts`, ms timestamps) and, while `refuse()` holds, closes new
+// connections at once (a network error for the client).
+export async function startGate(targetPort) {
+  const sockets = new Set();
+  const attempts = [];
+  let refusing = false;
+  const server = net.createServer((client) => {
+    attempts.push(Date.now());
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client);
+    sockets.add(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    for (const s of [client, upstream]) {
+      s.on("error", close);
+      s.on("close", close);
+    }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    attempts,
+    open: () => sockets.size / 2,
+    refuse() {
+      refusing = true;
+    },
+    accept() {
+      refusing = false;
+    },
+    // Drops every open connection.
+    cut() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
