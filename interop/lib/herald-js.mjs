@@ -50,12 +50,17 @@ export function log(page, name) {
   return page.evaluate((n) => window.logs[n], name);
 }
 
-// The hub's `herald_subscribers` gauge.
-export async function subscribers(hub) {
+// One unlabelled sample of the hub's /metrics.
+export async function metric(hub, name) {
   const text = await hub.metrics();
-  const line = text.split("\n").find((l) => l.startsWith("herald_subscribers "));
-  if (!line) throw new Error(`no herald_subscribers in:\n${text}`);
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`no ${name} in:\n${text}`);
   return Number(line.split(" ")[1]);
+}
+
+// The hub's `herald_subscribers` gauge: subscribers connected now.
+export function subscribers(hub) {
+  return metric(hub, "herald_subscribers");
 }
 
 // A token from `herald token --data DIR ARGS…`, signed with the test hub's
