@@ -42,7 +42,7 @@ for (const scheme of ["http", "https"]) {
         const id = await hub.publish([["topic", "/zipped"], ["data", data]]);
         sent.push({ id, data });
         // Each one before the next is published.
-        await until(`event ${n}`, () => page.evaluate((n) => window.got.length === n, n), 5000);
+        await until(`event ${n}`, () => page.evaluate((n) => window.got.length === n, n), 10000);
       }
       assert.deepEqual(await page.evaluate(() => window.got), sent);
     } finally {

@@ -18,8 +18,8 @@ use crate::Event;
 ///
 /// let event = Event::new("a\nb").with_type("update")?.with_id("7")?;
 /// assert_eq!(&Encoder::encode(&event)[..], b"id: 7\nevent: update\ndata: a\ndata: b\n\n");
-/// assert_eq!(&Encoder::comment("ping")[..], b": ping\n\n");
-/// assert_eq!(&Encoder::retry(500)[..], b"retry: 500\n\n");
+/// assert_eq!(&Encoder::comment("ping")[..], b": ping\n");
+/// assert_eq!(&Encoder::retry(500)[..], b"retry: 500\n");
 /// # Ok::<(), herald_proto::EventError>(())
 /// ```
 #[derive(Copy, Clone, Debug, Default)]
@@ -73,6 +73,12 @@ impl Encoder {
     /// A comment frame, such as the heartbeat that keeps proxies from
     /// closing an idle stream. Clients ignore it. A multi-line text becomes
     /// one comment line per line.
+    ///
+    /// No blank line follows it: a blank line only ends an event, and an
+    /// `EventSource` dispatches nothing for one without data, but some
+    /// client libraries hand out an empty event for every blank line
+    /// (Python's httpx-sse, `@microsoft/fetch-event-source`). The same goes
+    /// for [`Encoder::retry`].
     pub fn comment(text: &str) -> Bytes {
         let mut out = BytesMut::with_capacity(text.len() + 4);
         for line in Lines::new(text.as_bytes()) {
@@ -83,15 +89,15 @@ impl Encoder {
             }
             out.put_u8(b'\n');
         }
-        out.put_u8(b'\n');
         out.freeze()
     }
 
-    /// A frame that only sets the client's reconnection time.
+    /// A frame that only sets the client's reconnection time: one `retry:`
+    /// line, which takes effect as it is read (no blank line follows, see
+    /// [`Encoder::comment`]).
     pub fn retry(millis: u64) -> Bytes {
-        let mut out = BytesMut::with_capacity(decimal_len(millis) + 9);
+        let mut out = BytesMut::with_capacity(decimal_len(millis) + 8);
         put_field(&mut out, b"retry", millis.to_string().as_bytes());
-        out.put_u8(b'\n');
         out.freeze()
     }
 }
@@ -184,12 +190,12 @@ mod tests {
 
     #[test]
     fn comments_and_retry_frames() {
-        assert_eq!(&Encoder::comment("")[..], b":\n\n");
-        assert_eq!(&Encoder::comment("a\r\nb")[..], b": a\n: b\n\n");
-        assert_eq!(&Encoder::retry(0)[..], b"retry: 0\n\n");
+        assert_eq!(&Encoder::comment("")[..], b":\n");
+        assert_eq!(&Encoder::comment("a\r\nb")[..], b": a\n: b\n");
+        assert_eq!(&Encoder::retry(0)[..], b"retry: 0\n");
         assert_eq!(
             &Encoder::retry(u64::MAX)[..],
-            b"retry: 18446744073709551615\n\n"
+            b"retry: 18446744073709551615\n"
         );
     }
 

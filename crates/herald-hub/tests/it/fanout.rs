@@ -130,7 +130,7 @@ async fn shutdown_sends_last_words_and_ends_every_stream() {
     let mut subscription = subscribe(&hub, "/x", None).await;
     hub.shutdown(Some(herald_proto::Encoder::retry(500)));
     let frame = subscription.next().await.unwrap();
-    assert_eq!(&frame[..], b"retry: 500\n\n");
+    assert_eq!(&frame[..], b"retry: 500\n");
     assert!(subscription.next().await.is_none());
     assert_eq!(subscription.close_reason(), Some(CloseReason::Shutdown));
     assert!(publish(&hub, Update::new("/x", "late")).await.is_err());
@@ -144,7 +144,7 @@ async fn idle_subscribers_get_heartbeats() {
         .await
         .expect("a heartbeat within the period")
         .unwrap();
-    assert_eq!(&frame[..], b":\n\n");
+    assert_eq!(&frame[..], b":\n");
 }
 
 #[tokio::test]

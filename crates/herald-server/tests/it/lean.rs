@@ -111,3 +111,70 @@ async fn a_subscription_on_a_reused_connection_is_served_by_hyper() {
     let event = read_until(&mut stream, "on the same connection").await;
     assert!(event.contains("data: on the same connection"), "{event}");
 }
+
+/// The exact bytes of an HTTP/1.1 stream on the lean path: chunked, the
+/// `retry:` hint a line of its own (no blank line: some client libraries
+/// hand out an empty event for each), and the last, empty chunk when the
+/// hub ends the stream, so a client can tell an end from a cut.
+#[tokio::test]
+async fn an_http_1_1_stream_is_chunked_and_ends_with_the_last_chunk() {
+    let hub = start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = crate::token(
+        &hub.url,
+        serde_json::json!({ "exp": now + 2, "authorization_details": crate::details(&[], &["*"]) }),
+    );
+    let mut stream = hub.connect().await;
+    stream
+        .write_all(
+            format!(
+                "GET /.well-known/mercure?match=/chunks HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer {token}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut all = read_until(&mut stream, "retry: 3000\n\r\n").await;
+    hub.publish_ok(&[("topic", "/chunks"), ("id", "c1"), ("data", "one")])
+        .await;
+    // The token expires: the hub ends the stream, the socket closes.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
+        .await
+        .expect("the hub ends the stream")
+        .unwrap();
+    all.push_str(std::str::from_utf8(&rest).unwrap());
+    let (head, mut body) = all.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    let mut chunks = Vec::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").expect("a size line");
+        let size = usize::from_str_radix(size, 16).expect("hex");
+        let (chunk, rest) = rest.split_at(size);
+        assert!(rest.starts_with("\r\n"), "{all:?}");
+        body = &rest[2..];
+        if size == 0 {
+            break;
+        }
+        chunks.push(chunk.to_owned());
+    }
+    assert_eq!(body, "", "nothing after the last chunk");
+    assert_eq!(chunks, ["retry: 3000\n", "id: c1\ndata: one\n\n"]);
+}
+
+#[tokio::test]
+async fn an_http_1_0_stream_is_the_bare_frames_until_the_close() {
+    let hub = start().await;
+    let mut stream = hub.connect().await;
+    stream
+        .write_all(b"GET /.well-known/mercure?match=/bare HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let head = read_until(&mut stream, "retry:").await;
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(head.ends_with("\r\n\r\nretry: 3000\n"), "{head:?}");
+}
