@@ -439,6 +439,8 @@ class Stream {
       return;
     }
     if (att !== this.active) return;
+    // Nothing flows from it any more: a restart need not wait for a successor.
+    att.open = false;
     if (this.next) {
       // A restart is under way: it takes over when it opens.
       this.active = this.next;
@@ -822,7 +824,9 @@ class TabClient {
     globalThis.addEventListener?.("pagehide", () => this.toLeader({ op: "tab-gone", tab: this.tab }));
     globalThis.addEventListener?.("pageshow", (e) => {
       // Back from the back/forward cache: subscribe again.
-      if (e.persisted) for (const src of this.sources.values()) this.announce(src);
+      if (!e.persisted) return;
+      if (this.mode === "worker") this.port?.postMessage({ op: "hello", tab: this.tab });
+      for (const src of this.sources.values()) this.announce(src);
     });
   }
 
