@@ -213,3 +213,28 @@ for (const share of ["none", "worker", "tabs"]) {
     }
   });
 }
+
+test("a page on another origin imports /herald.js (ACAO *) and shares through tabs", { timeout: 60000 }, async () => {
+  await withBrowser(async (hub, context) => {
+    // The gate is the same hub on another port: another origin.
+    const gate = await startGate(hub.port);
+    try {
+      const page = await context.newPage();
+      await page.goto(`${hub.base}/`);
+      const share = await page.evaluate(async ([src, u]) => {
+        const { HeraldEventSource } = await import(src);
+        window.got = [];
+        const source = new HeraldEventSource(u);
+        source.onmessage = (e) => window.got.push(e.lastEventId);
+        await new Promise((r) => (source.onopen = r));
+        return source.share;
+      }, [`${gate.base}/herald.js`, sub("/x")]);
+      assert.equal(share, "tabs", "no SharedWorker from a script on another origin");
+      const id = await hub.publish([["topic", "/x"], ["data", "hi"]]);
+      await until("the event", () => page.evaluate(() => window.got.length === 1));
+      assert.deepEqual(await page.evaluate(() => window.got), [id]);
+    } finally {
+      await gate.close();
+    }
+  });
+});
