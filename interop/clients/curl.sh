@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `curl -N` as a Herald subscriber, for the client matrix
+# (../matrix.test.mjs).
+#
+# Usage: curl.sh URL RAW_FILE   (HERALD_BIN: the herald binary)
+#
+# curl prints the stream as it comes; `herald decode` turns it into one
+# JSON line per event ({"type", "data", "last_event_id"}). curl does not
+# reconnect: this loop does, sending the last id it saw as Last-Event-ID.
+# Every byte received is also appended to RAW_FILE.
+set -uo pipefail
+url=$1 raw=$2
+herald=${HERALD_BIN:-herald}
+last=""
+conn=$(mktemp)
+trap 'rm -f "$conn"' EXIT
+trap 'exit 0' TERM INT
+while :; do
+  args=(-N -sS --max-time 300)
+  [ -n "$last" ] && args+=(-H "Last-Event-ID: $last")
+  echo "connect${last:+ with Last-Event-ID: $last}" >&2
+  : >"$conn"
+  curl "${args[@]}" "$url" | tee -a "$raw" "$conn" | "$herald" decode
+  id=$(sed -n 's/^id: \{0,1\}//p' "$conn" | tail -n 1 | tr -d '\r')
+  [ -n "$id" ] && last=$id
+  sleep 0.2
+done
