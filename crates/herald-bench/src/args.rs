@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::payload::PayloadKind;
 use crate::target::HttpUrl;
 
 /// The longest run `--duration` may ask for, in seconds.
@@ -79,9 +80,21 @@ pub struct BenchArgs {
     #[arg(long)]
     pub max_rate: bool,
     /// Size of each event's data in bytes (the sequence number and send
-    /// time, padded).
+    /// time, padded; `--payload padded` only).
     #[arg(long, default_value_t = 128)]
     pub size: usize,
+    /// What each event's data looks like: the stamp padded to --size, or a
+    /// trade on a JSON market-data feed (~160 bytes, 9 keys whose values
+    /// change from event to event), which is what compression is measured
+    /// on.
+    #[arg(long, value_enum, default_value_t = PayloadKind::Padded)]
+    pub payload: PayloadKind,
+    /// Ask for compressed streams (`Accept-Encoding: gzip`): a subscription
+    /// whose answer lacks `Content-Encoding: gzip` fails, and each stream
+    /// is inflated before it is parsed. The report gives the bytes on the
+    /// wire beside the inflated ones.
+    #[arg(long)]
+    pub gzip: bool,
     /// Concurrent publishing connections (keep-alive). A topic is always
     /// published on the same connection, so per-topic order holds; more
     /// connections than topics are not used.
@@ -141,6 +154,13 @@ pub struct BenchArgs {
     /// Seconds to wait after connecting before reading the hub's RSS.
     #[arg(long, default_value_t = 1.0)]
     pub settle: f64,
+    /// After the measurement window (and the drain), keep every
+    /// subscription open this many seconds with nothing published, then
+    /// read the hub's RSS again: what quiet streams give back (a gzip
+    /// stream frees its compressor at its first chunk, e.g. a heartbeat,
+    /// after 5 s of quiet).
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub idle_after: f64,
     /// Executable started for worker processes (default: this one). The
     /// test suite points it at the `herald-bench` binary.
     #[arg(long, hide = true, value_name = "PATH")]
@@ -175,6 +195,7 @@ impl BenchArgs {
             ("--warmup", self.warmup),
             ("--connect-timeout", self.connect_timeout),
             ("--settle", self.settle),
+            ("--idle-after", self.idle_after),
         ] {
             if !(0.0..=MAX_DURATION_SECS).contains(&value) {
                 bail!("{name} must be between 0 and {MAX_DURATION_SECS} seconds");

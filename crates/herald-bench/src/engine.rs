@@ -1,7 +1,8 @@
 //! The run, phase by phase: resolve and check the targets, connect every
 //! subscriber, read the hub's memory, publish through warmup and the
 //! measurement window (with the reconnect storm inside it when asked),
-//! drain, and total up.
+//! read the hub's memory again, drain, stay connected and quiet for
+//! `--idle-after` seconds (and read it once more), and total up.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -14,7 +15,9 @@ use crate::fleet::{Fleet, Tally};
 use crate::payload::now_nanos;
 use crate::progress::Progress;
 use crate::publisher::{PublishStats, Publisher, PublisherConfig};
-use crate::report::{HubProcess, LatencyReport, MachineCpu, NodeReport, Report, StormReport};
+use crate::report::{
+    BytesReport, HubProcess, LatencyReport, MachineCpu, NodeReport, Report, StormReport,
+};
 use crate::stats::Counters;
 use crate::subscriber::{SubscribeTarget, SubscriberConfig};
 use crate::target::{self, HttpUrl};
@@ -64,6 +67,7 @@ fn publisher_config(args: &BenchArgs, sub: &HttpUrl) -> anyhow::Result<(HttpUrl,
         token: args.token.clone(),
         paths,
         names,
+        payload: args.payload,
         size: args.size,
         rate: args.rate,
         max_rate: args.max_rate,
@@ -120,6 +124,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         Some(config) => measure(&args, config, &mut fleet, &mut progress).await?,
         None => idle(&args, &mut fleet, &mut progress).await?,
     };
+    let rss_idle_after = if args.idle_after > 0.0 && !args.hub_pid.is_empty() {
+        let n = args.subscribers;
+        wait(args.idle_after, "idle after", &mut fleet, &mut progress, n).await?;
+        hub_rss(&args.hub_pid)
+    } else {
+        Vec::new()
+    };
     progress.clear();
     let tally = fleet.finish(&window.publish_stats.per_topic).await?;
     Ok(report(
@@ -130,6 +141,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             connect_secs,
             rss_before,
             rss_after,
+            rss_idle_after,
         },
         window,
         tally,
@@ -244,6 +256,7 @@ async fn connect(
         count: n,
         source_ips: args.source_ips,
         read_buffer: args.read_buffer,
+        gzip: args.gzip,
         connect_concurrency: args.connect_concurrency,
         connect_timeout_secs: args.connect_timeout,
     };
@@ -276,6 +289,8 @@ struct Window {
     hub_cpu_secs: Vec<Option<f64>>,
     /// Each CPU of the machine within it.
     machine_cpus: Vec<MachineCpu>,
+    /// Per `--hub-pid`, RSS at its end, KiB.
+    rss_end: Vec<Option<u64>>,
 }
 
 /// CPU readings at the start of a window: the hub processes' CPU seconds
@@ -343,6 +358,7 @@ async fn measure(
     fleet.set_measuring(false).await?;
     let elapsed = window_start.elapsed();
     let (hub_cpu_secs, machine_cpus) = cpu_watch.end(&args.hub_pid);
+    let rss_end = hub_rss(&args.hub_pid);
     let published = publisher.sent() - sent_before;
     let publish_stats = publisher.stop().await;
     drain(fleet).await?;
@@ -353,6 +369,7 @@ async fn measure(
         storm_start,
         hub_cpu_secs,
         machine_cpus,
+        rss_end,
     })
 }
 
@@ -386,6 +403,7 @@ async fn idle(
         elapsed: idle_start.elapsed(),
         hub_cpu_secs,
         machine_cpus,
+        rss_end: hub_rss(&args.hub_pid),
         ..Window::default()
     })
 }
@@ -399,6 +417,29 @@ struct Setup {
     rss_before: Vec<Option<u64>>,
     /// Per `--hub-pid`, with every subscription open (empty without pids).
     rss_after: Vec<Option<u64>>,
+    /// Per `--hub-pid`, after `--idle-after` (empty without it).
+    rss_idle_after: Vec<Option<u64>>,
+}
+
+/// The bytes received, totalled and divided by subscribers and deliveries.
+fn bytes_report(c: &Counters) -> BytesReport {
+    let ratio = |num: u64, den: u64| {
+        if den == 0 {
+            0.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
+    BytesReport {
+        wire: c.wire_bytes,
+        body: c.body_bytes,
+        stream: c.stream_bytes,
+        wire_per_subscriber: ratio(c.wire_bytes, c.established),
+        wire_per_delivery: ratio(c.window_wire_bytes, c.window_deliveries),
+        body_per_delivery: ratio(c.window_body_bytes, c.window_deliveries),
+        stream_per_delivery: ratio(c.window_stream_bytes, c.window_deliveries),
+        compression_ratio: ratio(c.stream_bytes, c.body_bytes),
+    }
 }
 
 /// Totals everything up.
@@ -409,6 +450,7 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         connect_secs,
         rss_before,
         rss_after,
+        rss_idle_after,
     } = setup;
     let window_secs = window.elapsed.as_secs_f64().max(1e-9);
     let rss_after_of = |i: usize| rss_after.get(i).copied().flatten();
@@ -454,6 +496,8 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         .collect();
     let hub_rss_before_kib = summed(rss_before.iter().copied());
     let hub_rss_after_kib = summed(rss_after.iter().copied());
+    let hub_rss_end_kib = summed(window.rss_end.iter().copied());
+    let hub_rss_idle_after_kib = summed(rss_idle_after.iter().copied());
     let hub_cpu_percent = summed((0..args.hub_pid.len()).map(cpu_percent_of));
     let publish_stats = window.publish_stats;
     let c = tally.stats.counters;
@@ -478,6 +522,7 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         established: c.established,
         failed: c.failed,
         closed: c.closed,
+        corrupt: c.corrupt,
         connect_secs,
         connect_rate: c.established as f64 / connect_secs.max(1e-9),
         published: publish_stats.per_topic.iter().sum(),
@@ -497,11 +542,24 @@ fn report(args: &BenchArgs, setup: Setup, window: Window, tally: Tally) -> Repor
         duplicates: c.duplicates,
         missing: tally.stats.missing,
         foreign: c.foreign,
+        bytes: bytes_report(&c),
         hub_rss_before_kib,
         hub_rss_after_kib,
         hub_kib_per_subscriber: per_subscriber(
             hub_rss_before_kib,
             hub_rss_after_kib,
+            c.established,
+        ),
+        hub_rss_end_kib,
+        hub_kib_per_subscriber_end: per_subscriber(
+            hub_rss_before_kib,
+            hub_rss_end_kib,
+            c.established,
+        ),
+        hub_rss_idle_after_kib,
+        hub_kib_per_subscriber_idle_after: per_subscriber(
+            hub_rss_before_kib,
+            hub_rss_idle_after_kib,
             c.established,
         ),
         hub_cpu_percent,

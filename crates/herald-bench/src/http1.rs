@@ -33,13 +33,23 @@ pub enum HttpError {
     ContentLength,
 }
 
-/// Appends a `GET` request for an event stream.
-pub fn write_get(out: &mut Vec<u8>, host: &str, path: &str, last_event_id: Option<&str>) {
+/// Appends a `GET` request for an event stream, asking for it compressed
+/// with gzip when `gzip` is set.
+pub fn write_get(
+    out: &mut Vec<u8>,
+    host: &str,
+    path: &str,
+    last_event_id: Option<&str>,
+    gzip: bool,
+) {
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(host.as_bytes());
     out.extend_from_slice(b"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if gzip {
+        out.extend_from_slice(b"Accept-Encoding: gzip\r\n");
+    }
     if let Some(id) = last_event_id.filter(|id| !id.is_empty()) {
         out.extend_from_slice(b"Last-Event-ID: ");
         out.extend_from_slice(id.as_bytes());
@@ -93,6 +103,11 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// The server will close the connection after this response.
     pub close: bool,
+    /// `Content-Encoding` names gzip (`gzip` or `x-gzip`), the only coding
+    /// given.
+    pub gzip: bool,
+    /// `Content-Encoding` names some other coding (or several).
+    pub other_coding: bool,
     /// Bytes the head took; what follows is body.
     pub len: usize,
 }
@@ -115,8 +130,20 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, HttpError> {
     let mut chunked = false;
     let mut length: Option<u64> = None;
     let mut close = response.version == Some(0);
+    let mut codings = Vec::new();
     for header in response.headers.iter() {
         let value = header.value;
+        if header.name.eq_ignore_ascii_case("content-encoding") {
+            codings.extend(
+                value
+                    .split(|&b| b == b',')
+                    .map(<[u8]>::trim_ascii)
+                    .filter(|coding| {
+                        !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+                    }),
+            );
+            continue;
+        }
         if header.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value
                 .rsplit(|&b| b == b',')
@@ -151,10 +178,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<ResponseHead>, HttpError> {
     } else {
         Framing::UntilClose
     };
+    let gzip = matches!(codings[..], [coding] if coding.eq_ignore_ascii_case(b"gzip")
+        || coding.eq_ignore_ascii_case(b"x-gzip"));
     Ok(Some(ResponseHead {
         status,
         framing,
         close,
+        gzip,
+        other_coding: !gzip && !codings.is_empty(),
         len,
     }))
 }
@@ -419,16 +450,39 @@ mod tests {
         let parsed = parse_head(head).unwrap().unwrap();
         assert_eq!((parsed.framing, parsed.close), (Framing::UntilClose, true));
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
+        assert!(!parsed.gzip && !parsed.other_coding);
+        for (coding, gzip, other) in [
+            ("gzip", true, false),
+            ("X-Gzip", true, false),
+            ("identity, gzip", true, false),
+            ("br", false, true),
+            ("gzip, br", false, true),
+            ("identity", false, false),
+        ] {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n\r\n");
+            let parsed = parse_head(head.as_bytes()).unwrap().unwrap();
+            assert_eq!(
+                (parsed.gzip, parsed.other_coding),
+                (gzip, other),
+                "{coding}"
+            );
+        }
         assert!(parse_head(b"NOPE\r\n\r\n").is_err());
     }
 
     #[test]
     fn requests() {
         let mut out = Vec::new();
-        write_get(&mut out, "h:1", "/s?x=1", Some("urn:1"));
+        write_get(&mut out, "h:1", "/s?x=1", Some("urn:1"), false);
         assert_eq!(
             out,
             b"GET /s?x=1 HTTP/1.1\r\nHost: h:1\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nLast-Event-ID: urn:1\r\n\r\n"
+        );
+        out.clear();
+        write_get(&mut out, "h:1", "/s", None, true);
+        assert_eq!(
+            out,
+            b"GET /s HTTP/1.1\r\nHost: h:1\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nAccept-Encoding: gzip\r\n\r\n"
         );
         out.clear();
         write_post(&mut out, "h:1", "/p", "text/plain", Some("T"), b"abc");

@@ -8,10 +8,13 @@
 //! [`herald_proto::Decoder`], the project's one SSE parser. Each event's data
 //! carries a per-topic sequence number and its send time, so the subscribers
 //! measure publish→receive latency (an HDR histogram) and count gaps and
-//! duplicates. The [`Report`] adds connect rate, deliveries per second, the
-//! hub's RSS per subscriber and CPU (given its pids; per node too,
-//! [`NodeReport`]), the generator's own CPU time, and how busy each CPU of
-//! the machine was (and how much the hypervisor stole) while measuring.
+//! duplicates. With `--gzip` the subscribers ask for compressed streams and
+//! inflate them first, and the report sets the bytes on the wire beside the
+//! inflated ones. The [`Report`] adds connect rate, deliveries per second,
+//! the bytes received, the hub's RSS per subscriber and CPU (given its
+//! pids; per node too, [`NodeReport`]), the generator's own CPU time, and
+//! how busy each CPU of the machine was (and how much the hypervisor stole)
+//! while measuring.
 //!
 //! It speaks to Herald (the Mercure protocol) and to the peers we compare
 //! against: nginx + nchan, and "raw" hubs that take the event as the body of
@@ -63,6 +66,7 @@
 mod args;
 mod engine;
 mod fleet;
+mod gzip;
 mod http1;
 mod limits;
 mod payload;
@@ -77,7 +81,8 @@ mod target;
 
 pub use args::{BenchArgs, PublishFormat, MAX_DURATION_SECS, MAX_URLS};
 pub use limits::raise_nofile;
-pub use report::{HubProcess, MachineCpu, NodeReport, Report, StormReport};
+pub use payload::PayloadKind;
+pub use report::{BytesReport, HubProcess, MachineCpu, NodeReport, Report, StormReport};
 pub use shard::{worker_main, WORKER_SUBCOMMAND};
 
 /// Runs a benchmark to completion and returns its report.

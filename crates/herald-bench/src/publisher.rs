@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::args::PublishFormat;
 use crate::http1::{self, BodyDecoder, Framing};
-use crate::payload::{self, Stamp};
+use crate::payload::{self, PayloadKind, Stamp};
 use crate::target;
 
 /// Unanswered requests a connection may have at a fixed rate before it
@@ -46,7 +46,9 @@ pub struct PublisherConfig {
     pub paths: Vec<String>,
     /// Per topic: the topic name (Mercure form field).
     pub names: Vec<String>,
-    /// Payload size in bytes.
+    /// What the payload looks like.
+    pub payload: PayloadKind,
+    /// Payload size in bytes (padded payloads).
     pub size: usize,
     /// Events per second over all topics (ignored with `max_rate`).
     pub rate: f64,
@@ -196,7 +198,7 @@ impl Link {
 fn write_request(config: &PublisherConfig, stamp: Stamp, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
     let topic = usize::try_from(stamp.topic).unwrap_or(0);
     scratch.clear();
-    payload::encode(stamp, config.size, scratch);
+    payload::encode(config.payload, stamp, config.size, scratch);
     let path = &config.paths[topic];
     match config.format {
         PublishFormat::Mercure => {
@@ -403,6 +405,7 @@ mod tests {
             token: Some("T".into()),
             paths: vec!["/.well-known/mercure".into()],
             names: vec!["/t/0".into()],
+            payload: PayloadKind::Padded,
             size: 0,
             rate: 1.0,
             max_rate: false,

@@ -20,6 +20,31 @@ pub struct LatencyReport {
     pub samples: u64,
 }
 
+/// What the subscribers received, in bytes: on the wire, as the hub
+/// encoded it, and as an event stream (the two differ with `--gzip`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BytesReport {
+    /// Bytes read after the response heads (the bodies with their HTTP
+    /// framing, e.g. chunk sizes), whole run, all subscribers.
+    pub wire: u64,
+    /// The bodies as the hub encoded them (compressed with `--gzip`).
+    pub body: u64,
+    /// The event streams: the bodies inflated (equal to `body` without
+    /// `--gzip`).
+    pub stream: u64,
+    /// `wire` per established subscriber.
+    pub wire_per_subscriber: f64,
+    /// In the measurement window: bytes on the wire per delivery
+    /// (heartbeats and framing included).
+    pub wire_per_delivery: f64,
+    /// In the measurement window: body bytes per delivery.
+    pub body_per_delivery: f64,
+    /// In the measurement window: event-stream bytes per delivery.
+    pub stream_per_delivery: f64,
+    /// `stream / body`, whole run: how much gzip saved (1 without it).
+    pub compression_ratio: f64,
+}
+
 /// The reconnect storm's figures.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StormReport {
@@ -101,6 +126,9 @@ pub struct Report {
     pub failed: u64,
     /// Established subscriptions the hub closed before the end.
     pub closed: u64,
+    /// Established subscriptions whose stream could not be read (bad
+    /// framing, a corrupt gzip stream, an event over the decoder's limits).
+    pub corrupt: u64,
     /// Seconds from the first connection attempt until all settled.
     pub connect_secs: f64,
     /// Established subscriptions per second while connecting.
@@ -127,12 +155,22 @@ pub struct Report {
     pub missing: u64,
     /// Events whose data was not a bench payload.
     pub foreign: u64,
+    /// Bytes received: on the wire, compressed, inflated.
+    pub bytes: BytesReport,
     /// Hub RSS before connecting, KiB.
     pub hub_rss_before_kib: Option<u64>,
     /// Hub RSS with every subscription open, KiB.
     pub hub_rss_after_kib: Option<u64>,
     /// (after − before) / established, KiB, over every hub process.
     pub hub_kib_per_subscriber: Option<f64>,
+    /// Hub RSS at the end of the measurement window (events flowing), KiB.
+    pub hub_rss_end_kib: Option<u64>,
+    /// (end of window − before) / established, KiB.
+    pub hub_kib_per_subscriber_end: Option<f64>,
+    /// Hub RSS after `--idle-after` seconds of quiet, KiB.
+    pub hub_rss_idle_after_kib: Option<u64>,
+    /// (after the quiet − before) / established, KiB.
+    pub hub_kib_per_subscriber_idle_after: Option<f64>,
     /// CPU of every hub process in the measurement window, summed, % of
     /// one core.
     pub hub_cpu_percent: Option<f64>,
@@ -168,6 +206,16 @@ fn rate(value: f64) -> String {
     }
 }
 
+fn human_bytes(value: f64) -> String {
+    if value >= 1024.0 * 1024.0 {
+        format!("{:.2} MiB", value / (1024.0 * 1024.0))
+    } else if value >= 1024.0 {
+        format!("{:.1} KiB", value / 1024.0)
+    } else {
+        format!("{value:.0} B")
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut row = |name: &str, value: String| writeln!(f, "  {name:<28} {value}");
@@ -175,10 +223,12 @@ impl fmt::Display for Report {
         row(
             "subscribers",
             format!(
-                "{} established, {} failed, {} closed by hub ({} asked, {} topics, {} processes)",
+                "{} established, {} failed, {} closed by hub, {} unreadable ({} asked, {} topics, \
+                 {} processes)",
                 self.established,
                 self.failed,
                 self.closed,
+                self.corrupt,
                 self.subscribers,
                 self.topics,
                 self.processes
@@ -219,6 +269,21 @@ impl fmt::Display for Report {
                 format!("{} / {} / {}", self.gaps, self.duplicates, self.missing),
             )?;
         }
+        if self.bytes.wire > 0 {
+            let b = &self.bytes;
+            let mut line = format!(
+                "{} per subscriber on the wire",
+                human_bytes(b.wire_per_subscriber)
+            );
+            if b.stream_per_delivery > 0.0 {
+                line += &format!(
+                    "; per event {:.1} B on the wire, {:.1} B body, {:.1} B inflated",
+                    b.wire_per_delivery, b.body_per_delivery, b.stream_per_delivery
+                );
+            }
+            line += &format!("; compression {:.2}×", b.compression_ratio);
+            row("bytes", line)?;
+        }
         if let Some(storm) = &self.storm {
             row(
                 "storm reconnect",
@@ -243,6 +308,25 @@ impl fmt::Display for Report {
                     self.hub_kib_per_subscriber.unwrap_or(0.0)
                 ),
             )?;
+        }
+        for (name, rss, per) in [
+            (
+                "hub RSS, end of window",
+                self.hub_rss_end_kib,
+                self.hub_kib_per_subscriber_end,
+            ),
+            (
+                "hub RSS, after idling",
+                self.hub_rss_idle_after_kib,
+                self.hub_kib_per_subscriber_idle_after,
+            ),
+        ] {
+            if let Some(rss) = rss {
+                row(
+                    name,
+                    format!("{rss} KiB, {:.2} KiB per subscriber", per.unwrap_or(0.0)),
+                )?;
+            }
         }
         if let Some(cpu) = self.hub_cpu_percent {
             row("hub CPU", format!("{cpu:.0}% of a core in the window"))?;
@@ -309,6 +393,16 @@ mod tests {
             hub_rss_before_kib: Some(1000),
             hub_rss_after_kib: Some(5000),
             hub_kib_per_subscriber: Some(4.0),
+            bytes: BytesReport {
+                wire: 5000,
+                body: 4000,
+                stream: 12_000,
+                wire_per_subscriber: 2500.0,
+                wire_per_delivery: 52.25,
+                body_per_delivery: 40.0,
+                stream_per_delivery: 190.0,
+                compression_ratio: 3.0,
+            },
             storm: Some(StormReport::default()),
             nodes: vec![
                 NodeReport {
@@ -341,6 +435,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("node 2"), "{text}");
+        assert!(
+            text.contains(
+                "2.4 KiB per subscriber on the wire; per event 52.2 B on the wire, 40.0 B body, \
+                 190.0 B inflated; compression 3.00×"
+            ),
+            "{text}"
+        );
         let json = serde_json::to_string(&report).unwrap();
         assert!(json.contains(r#""hub_kib_per_subscriber":4.0"#), "{json}");
         assert!(json.contains(r#""kib_per_subscriber":2.0"#), "{json}");

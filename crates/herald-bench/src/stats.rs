@@ -14,6 +14,9 @@ pub struct Counters {
     pub failed: u64,
     /// Established subscriptions the hub closed before the end.
     pub closed: u64,
+    /// Established subscriptions whose stream could not be read: bad HTTP
+    /// framing, a corrupt gzip stream, an event over the decoder's limits.
+    pub corrupt: u64,
     /// Events received, over the whole run.
     pub deliveries: u64,
     /// Events received inside the measurement window.
@@ -24,6 +27,20 @@ pub struct Counters {
     pub duplicates: u64,
     /// Events whose data was not a bench payload.
     pub foreign: u64,
+    /// Bytes read after the response heads (the bodies with their HTTP
+    /// framing), over the whole run.
+    pub wire_bytes: u64,
+    /// Of them, the bodies as the hub encoded them (compressed with
+    /// `--gzip`).
+    pub body_bytes: u64,
+    /// The event streams themselves: the bodies, inflated with `--gzip`.
+    pub stream_bytes: u64,
+    /// [`Counters::wire_bytes`] inside the measurement window.
+    pub window_wire_bytes: u64,
+    /// [`Counters::body_bytes`] inside the measurement window.
+    pub window_body_bytes: u64,
+    /// [`Counters::stream_bytes`] inside the measurement window.
+    pub window_stream_bytes: u64,
     /// Re-established subscriptions after a reconnect storm.
     pub reconnected: u64,
     /// Reconnections that failed.
@@ -44,11 +61,18 @@ impl Counters {
         self.established += other.established;
         self.failed += other.failed;
         self.closed += other.closed;
+        self.corrupt += other.corrupt;
         self.deliveries += other.deliveries;
         self.window_deliveries += other.window_deliveries;
         self.gaps += other.gaps;
         self.duplicates += other.duplicates;
         self.foreign += other.foreign;
+        self.wire_bytes += other.wire_bytes;
+        self.body_bytes += other.body_bytes;
+        self.stream_bytes += other.stream_bytes;
+        self.window_wire_bytes += other.window_wire_bytes;
+        self.window_body_bytes += other.window_body_bytes;
+        self.window_stream_bytes += other.window_stream_bytes;
         self.reconnected += other.reconnected;
         self.reconnect_failed += other.reconnect_failed;
         self.caught_up += other.caught_up;

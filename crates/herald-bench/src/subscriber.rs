@@ -5,12 +5,17 @@
 //! A subscriber connects to its node (one of the run's subscribe URLs,
 //! [`target::node_of`]; bound to its source address first), sends a
 //! hand-written `GET`, parses the response head, then feeds the body
-//! through [`BodyDecoder`] into [`herald_proto::Decoder`]. Each event's
+//! through [`BodyDecoder`] (and, with `--gzip`, [`GzipDecoder`]) into
+//! [`herald_proto::Decoder`]. Each event's
 //! payload gives its topic, sequence number and send time: the subscriber
 //! keeps the next sequence number it expects, counts gaps and duplicates,
 //! and records the latency while the measurement window is open. A read
 //! takes one clock reading for all the events it completed: they arrived
 //! together, and a clock call per event would cost more than decoding.
+//!
+//! Every read is counted three ways ([`Received`]): the bytes on the wire
+//! after the head, the body without its HTTP framing, and the event stream
+//! after inflating; the report divides them by subscribers and deliveries.
 
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,6 +30,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::gzip::GzipDecoder;
 use crate::http1::{self, BodyDecoder};
 use crate::payload;
 use crate::stats::{Counters, FinalStats, Latency};
@@ -61,6 +67,8 @@ pub struct SubscriberConfig {
     pub connect_concurrency: usize,
     /// Give up on one connection attempt after this many seconds.
     pub connect_timeout_secs: f64,
+    /// Ask for gzip streams and inflate them.
+    pub gzip: bool,
 }
 
 /// Not yet established (or failed): excluded from the missing count.
@@ -80,7 +88,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn note_error(&self, error: &std::io::Error) {
+    fn note_error(&self, error: &impl std::fmt::Display) {
         let mut first = self.first_error.borrow_mut();
         if first.is_none() {
             *first = Some(error.to_string());
@@ -177,7 +185,23 @@ fn source_ip(index: usize, k: u8, target: SocketAddr) -> Option<IpAddr> {
 struct Connection {
     stream: TcpStream,
     body: BodyDecoder,
+    /// The body's gzip decoder, with `--gzip`.
+    gzip: Option<GzipDecoder>,
     leftover: std::ops::Range<usize>,
+}
+
+/// Checks the response's `Content-Encoding` against what was asked for.
+fn check_coding(asked_gzip: bool, head: &http1::ResponseHead) -> std::io::Result<()> {
+    let problem = if head.other_coding {
+        "the hub answered with a Content-Encoding other than gzip"
+    } else if asked_gzip && !head.gzip {
+        "asked for gzip (--gzip), the hub answered without Content-Encoding: gzip"
+    } else if !asked_gzip && head.gzip {
+        "the hub answered gzip, which was not asked for"
+    } else {
+        return Ok(());
+    };
+    Err(std::io::Error::other(problem))
 }
 
 async fn connect(
@@ -202,7 +226,7 @@ async fn connect(
         let mut stream = socket.connect(node.addr).await?;
         stream.set_nodelay(true)?;
         let mut request = Vec::with_capacity(128 + path.len());
-        http1::write_get(&mut request, &node.host, path, last_event_id);
+        http1::write_get(&mut request, &node.host, path, last_event_id, config.gzip);
         stream.write_all(&request).await?;
         let mut filled = 0;
         loop {
@@ -223,9 +247,11 @@ async fn connect(
                         head.status
                     )));
                 }
+                check_coding(config.gzip, &head)?;
                 return Ok(Connection {
                     stream,
                     body: BodyDecoder::new(head.framing),
+                    gzip: head.gzip.then(GzipDecoder::new),
                     leftover: head.len..filled,
                 });
             }
@@ -238,6 +264,68 @@ async fn connect(
     }
 }
 
+/// What one read brought, in bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Received {
+    /// As read from the socket.
+    wire: usize,
+    /// The body, without its HTTP framing.
+    body: usize,
+    /// The event stream: the body inflated with gzip.
+    stream: usize,
+}
+
+/// Why a subscriber stopped reading its stream.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error(transparent)]
+    Framing(#[from] http1::HttpError),
+    #[error(transparent)]
+    Gzip(#[from] crate::gzip::GzipError),
+    #[error("an event exceeds the SSE decoder's limits")]
+    TooLarge,
+}
+
+/// Feeds one read's bytes through the body's framing, its gzip decoder and
+/// the SSE decoder; what they came to in bytes.
+fn feed(
+    conn: &mut Connection,
+    input: &[u8],
+    decoder: &mut Decoder,
+) -> (Received, Result<(), StreamError>) {
+    let mut received = Received {
+        wire: input.len(),
+        ..Received::default()
+    };
+    let mut failure = None;
+    let framed = conn.body.decode(input, |body| {
+        received.body += body.len();
+        if failure.is_some() {
+            return;
+        }
+        let mut events = |stream: &[u8]| {
+            received.stream += stream.len();
+            if failure.is_none() && decoder.feed(stream).is_err() {
+                failure = Some(StreamError::TooLarge);
+            }
+        };
+        match &mut conn.gzip {
+            Some(gzip) => {
+                if let Err(error) = gzip.feed(body, &mut events) {
+                    failure = Some(error.into());
+                }
+            }
+            None => events(body),
+        }
+    });
+    let result = match (framed, failure) {
+        (Err(error), _) => Err(error.into()),
+        (Ok(_), Some(failure)) => Err(failure),
+        (Ok(_), None) => Ok(()),
+    };
+    (received, result)
+}
+
 /// Per-subscriber delivery state.
 struct Tracker {
     local: usize,
@@ -248,11 +336,21 @@ struct Tracker {
 }
 
 impl Tracker {
-    /// Handles the events a read completed.
-    fn drain(&mut self, shared: &Shared, decoder: &mut Decoder) {
+    /// Handles the events a read completed, and counts its bytes.
+    fn drain(&mut self, shared: &Shared, decoder: &mut Decoder, received: Received) {
         let mut now = 0;
-        let mut batch = Counters::default();
         let measuring = shared.measuring.get();
+        let mut batch = Counters {
+            wire_bytes: received.wire as u64,
+            body_bytes: received.body as u64,
+            stream_bytes: received.stream as u64,
+            ..Counters::default()
+        };
+        if measuring {
+            batch.window_wire_bytes = batch.wire_bytes;
+            batch.window_body_bytes = batch.body_bytes;
+            batch.window_stream_bytes = batch.stream_bytes;
+        }
         let slot = &shared.expected[self.local];
         let mut latency = measuring.then(|| shared.latency.borrow_mut());
         while let Some(event) = decoder.next_event() {
@@ -327,12 +425,15 @@ async fn subscriber(shared: Rc<Shared>, local: usize) {
     loop {
         let range = std::mem::replace(&mut conn.leftover, 0..0);
         if !range.is_empty() {
-            let mut too_large = false;
-            let fed = conn.body.decode(&buf[range], |bytes| {
-                too_large |= decoder.feed(bytes).is_err();
-            });
-            tracker.drain(&shared, &mut decoder);
-            if fed.is_err() || too_large || conn.body.is_done() {
+            let (received, fed) = feed(&mut conn, &buf[range], &mut decoder);
+            tracker.drain(&shared, &mut decoder, received);
+            if let Err(error) = fed {
+                shared.note_error(&error);
+                shared.counters.borrow_mut().corrupt += 1;
+                return;
+            }
+            let gzip_ended = conn.gzip.as_ref().is_some_and(GzipDecoder::is_done);
+            if conn.body.is_done() || gzip_ended {
                 shared.counters.borrow_mut().closed += 1;
                 return;
             }

@@ -1,11 +1,14 @@
 //! A tiny SSE hub for the tests: raw TCP, `GET /sub?topic=X` streams (chunked
 //! or until close), `POST /pub?topic=X` fans the body out as `data:` with a
 //! numeric id; `Last-Event-ID` replays the topic's history after that id.
-//! Several listeners may share one state, as the nodes of one hub.
+//! Several listeners may share one state, as the nodes of one hub. A hub
+//! started with `gzip` compresses the streams of clients whose
+//! `Accept-Encoding` names it, flushing after every event, as Herald does.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use flate2::{Compress, Compression, FlushCompress};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -34,7 +37,12 @@ impl Drop for Hub {
 
 impl Hub {
     pub async fn start(chunked: bool) -> Hub {
-        Hub::start_on(Arc::default(), chunked).await
+        Hub::start_on(Arc::default(), chunked, false).await
+    }
+
+    /// A chunked hub that compresses the streams of clients asking for it.
+    pub async fn start_gzip() -> Hub {
+        Hub::start_on(Arc::default(), true, true).await
     }
 
     /// `k` listeners over one state: the nodes of one hub (a publish on any
@@ -43,12 +51,12 @@ impl Hub {
         let state = Arc::<Mutex<State>>::default();
         let mut nodes = Vec::new();
         for _ in 0..k {
-            nodes.push(Hub::start_on(Arc::clone(&state), chunked).await);
+            nodes.push(Hub::start_on(Arc::clone(&state), chunked, false).await);
         }
         nodes
     }
 
-    async fn start_on(state: Arc<Mutex<State>>, chunked: bool) -> Hub {
+    async fn start_on(state: Arc<Mutex<State>>, chunked: bool, gzip: bool) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -56,7 +64,7 @@ impl Hub {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(serve(stream, Arc::clone(&state), chunked));
+                tokio::spawn(serve(stream, Arc::clone(&state), chunked, gzip));
             }
         });
         Hub { addr, task }
@@ -71,25 +79,45 @@ impl Hub {
     }
 }
 
-fn frame(id: usize, data: &[u8], chunked: bool) -> Vec<u8> {
+fn frame(id: usize, data: &[u8]) -> Vec<u8> {
     let mut event = format!("id: {id}\ndata: ").into_bytes();
     event.extend_from_slice(data);
     event.extend_from_slice(b"\n\n");
-    if !chunked {
-        return event;
+    event
+}
+
+/// One piece of a stream's body: compressed and flushed when `gzip` holds
+/// a compressor (the gzip header first), then chunk-framed when `chunked`.
+fn piece(bytes: &[u8], gzip: &mut Option<(Compress, bool)>, chunked: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    match gzip {
+        Some((compress, started)) => {
+            if !*started {
+                body.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+                *started = true;
+            }
+            body.reserve(bytes.len() + 64);
+            compress
+                .compress_vec(bytes, &mut body, FlushCompress::Sync)
+                .unwrap();
+        }
+        None => body.extend_from_slice(bytes),
     }
-    let mut out = format!("{:x}\r\n", event.len()).into_bytes();
-    out.extend_from_slice(&event);
+    if !chunked {
+        return body;
+    }
+    let mut out = format!("{:x}\r\n", body.len()).into_bytes();
+    out.extend_from_slice(&body);
     out.extend_from_slice(b"\r\n");
     out
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, chunked: bool) {
+async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, chunked: bool, gzip: bool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         // Parse one request (head + Content-Length body) from `buf`.
-        let (method, path, last_id, head_len, body_len) = loop {
+        let (method, path, last_id, accepts_gzip, head_len, body_len) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 16];
             let mut request = httparse::Request::new(&mut headers);
             if let Ok(httparse::Status::Complete(len)) = request.parse(&buf) {
@@ -102,10 +130,12 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, chunked: bool) {
                 };
                 let body_len = header("content-length").map_or(0, |v| v.parse().unwrap());
                 let last_id = header("last-event-id").map(|v| v.parse::<usize>().unwrap());
+                let accepts_gzip = header("accept-encoding").is_some_and(|v| v.contains("gzip"));
                 break (
                     request.method.unwrap().to_owned(),
                     request.path.unwrap().to_owned(),
                     last_id,
+                    accepts_gzip,
                     len,
                     body_len,
                 );
@@ -136,7 +166,7 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, chunked: bool) {
                 let entry = state.topics.entry(topic).or_default();
                 entry.history.push(body);
                 let id = entry.history.len();
-                let bytes = frame(id, entry.history.last().unwrap(), chunked);
+                let bytes = frame(id, entry.history.last().unwrap());
                 entry.subscribers.retain(|s| s.send(bytes.clone()).is_ok());
             }
             let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
@@ -153,39 +183,37 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, chunked: bool) {
             entry.subscribers.push(tx);
             let from = last_id.unwrap_or(entry.history.len());
             (from..entry.history.len())
-                .map(|i| frame(i + 1, &entry.history[i], chunked))
+                .map(|i| frame(i + 1, &entry.history[i]))
                 .collect()
         };
-        let head: &[u8] = if chunked {
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let mut gzip =
+            (gzip && accepts_gzip).then(|| (Compress::new(Compression::fast(), false), false));
+        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n".to_vec();
+        out.extend_from_slice(if chunked {
+            b"Transfer-Encoding: chunked\r\n"
         } else {
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
-        };
-        let mut out = head.to_vec();
-        out.extend(frame_comment(chunked));
+            b"Connection: close\r\n"
+        });
+        if gzip.is_some() {
+            out.extend_from_slice(b"Content-Encoding: gzip\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend(piece(b": hello\n\n", &mut gzip, chunked));
         for event in replay {
-            out.extend(event);
+            out.extend(piece(&event, &mut gzip, chunked));
         }
         if stream.write_all(&out).await.is_err() {
             return;
         }
         while let Some(bytes) = rx.recv().await {
-            if stream.write_all(&bytes).await.is_err() {
+            if stream
+                .write_all(&piece(&bytes, &mut gzip, chunked))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         return;
-    }
-}
-
-fn frame_comment(chunked: bool) -> Vec<u8> {
-    let comment = b": hello\n\n";
-    if chunked {
-        let mut out = format!("{:x}\r\n", comment.len()).into_bytes();
-        out.extend_from_slice(comment);
-        out.extend_from_slice(b"\r\n");
-        out
-    } else {
-        comment.to_vec()
     }
 }

@@ -3,7 +3,7 @@
 
 mod hub;
 
-use herald_bench::{BenchArgs, PublishFormat};
+use herald_bench::{BenchArgs, PayloadKind, PublishFormat};
 
 fn args(url: String, publish_url: String) -> BenchArgs {
     BenchArgs {
@@ -17,6 +17,8 @@ fn args(url: String, publish_url: String) -> BenchArgs {
         rate: 200.0,
         max_rate: false,
         size: 100,
+        payload: PayloadKind::Padded,
+        gzip: false,
         publishers: 2,
         pipeline: 1,
         duration: 1.0,
@@ -32,6 +34,7 @@ fn args(url: String, publish_url: String) -> BenchArgs {
         connect_timeout: 10.0,
         read_buffer: 4096,
         settle: 0.1,
+        idle_after: 0.0,
         worker_exe: None,
     }
 }
@@ -57,6 +60,8 @@ async fn chunked_hub_gets_every_event_once() {
     assert_eq!(report.deliveries, 50 * report.published, "{report}");
     assert!(report.latency_ms.samples > 0, "{report}");
     assert!(report.hub_kib_per_subscriber.is_some(), "{report}");
+    assert!(report.hub_kib_per_subscriber_end.is_some(), "{report}");
+    assert_eq!(report.hub_rss_idle_after_kib, None, "{report}");
 }
 
 #[tokio::test]
@@ -130,6 +135,52 @@ async fn subscribers_spread_over_the_nodes_of_a_hub() {
     assert!(report.hub_cpu_percent.is_some(), "{report}");
     assert!(report.nodes[0].cpu_percent.is_some(), "{report}");
     assert!(!report.machine_cpus.is_empty(), "{report}");
+}
+
+#[tokio::test]
+async fn gzip_streams_are_inflated_and_their_bytes_counted() {
+    let hub = hub::Hub::start_gzip().await;
+    let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
+    args.gzip = true;
+    args.payload = PayloadKind::Json;
+    args.idle_after = 0.3;
+    let report = herald_bench::run(args).await.unwrap();
+    assert_exact(&report, 50);
+    assert_eq!(report.corrupt, 0, "{report}");
+    assert_eq!(report.deliveries, 50 * report.published, "{report}");
+    let bytes = &report.bytes;
+    // The stream inflates to more than what crossed the wire...
+    assert!(bytes.stream > bytes.body, "{report}");
+    assert!(bytes.compression_ratio > 1.5, "{report}");
+    // ...whose HTTP framing comes on top of the compressed body.
+    assert!(bytes.wire > bytes.body, "{report}");
+    assert!(bytes.stream_per_delivery > 150.0, "{report}");
+    assert!(
+        bytes.wire_per_delivery < bytes.stream_per_delivery,
+        "{report}"
+    );
+    assert!(bytes.wire_per_subscriber > 0.0, "{report}");
+    assert!(report.hub_rss_idle_after_kib.is_some(), "{report}");
+
+    // Without --gzip the same hub sends the stream as it is.
+    let report = herald_bench::run(self::args(hub.subscribe_url("t{i}"), hub.publish_url()))
+        .await
+        .unwrap();
+    assert_exact(&report, 50);
+    assert_eq!(report.bytes.stream, report.bytes.body, "{report}");
+    assert_eq!(report.bytes.compression_ratio, 1.0, "{report}");
+}
+
+#[tokio::test]
+async fn gzip_asked_but_not_given_fails_the_subscriptions() {
+    let hub = hub::Hub::start(true).await;
+    let mut args = args(hub.subscribe_url("t{i}"), hub.publish_url());
+    args.gzip = true;
+    args.subscribers = 5;
+    let report = herald_bench::run(args).await.unwrap();
+    assert_eq!((report.established, report.failed), (0, 5), "{report}");
+    let error = report.first_error.as_deref().unwrap_or_default();
+    assert!(error.contains("Content-Encoding: gzip"), "{report}");
 }
 
 #[tokio::test]
