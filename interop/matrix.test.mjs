@@ -1,8 +1,9 @@
 // The client matrix: the SSE clients people use, each against one real hub
 // through its own TCP proxy. Every client receives the same events (plain,
 // multi-line, typed, JSON, Unicode, an AI-token stream ending in [DONE]),
-// sits through heartbeats, is cut off, misses events while away, resumes
-// with Last-Event-ID, and must have dispatched exactly the published
+// sits through heartbeats, is cut off (on a quiet stream, then in the
+// middle of a burst), misses events while away, resumes with
+// Last-Event-ID, and must have dispatched exactly the published
 // sequence (type, data, id): no gap, no duplicate, no empty or spurious
 // event. One test per client says which one differed, and how.
 //
@@ -56,6 +57,10 @@ const WHILE_AWAY = [
   msg("離線 🚫 offline", [["type", "status"]]),
 ];
 const LIVE = [msg("live again"), ...tokens(["The", " answer", " is", " 42", "."])];
+// A second cut lands in the middle of this burst, whatever each client had
+// received by then.
+const BURST = tokens(Array.from({ length: 24 }, (_, i) => ` t${i}`));
+const CUT_AFTER = 8;
 
 const HEARTBEAT_SECS = 1;
 
@@ -190,12 +195,19 @@ describe("client matrix: every client gets exactly the published events across h
         );
         await publish(LIVE);
         await settle(expected.length, 30000);
+
+        // Cut again mid-burst: events in flight, some delivered, some not.
+        await publish(BURST.slice(0, CUT_AFTER));
+        for (const r of running) r.proxy.cut();
+        await publish(BURST.slice(CUT_AFTER));
+        for (const r of running) r.proxy.release();
+        await settle(expected.length, 30000);
         // One more heartbeat: anything spurious after the last event shows.
         await new Promise((r) => setTimeout(r, HEARTBEAT_SECS * 1000 + 500));
 
         for (const r of running) {
           results.set(r.name, { events: await r.client.snapshot(), log: r.client.log });
-          if (process.env.HERALD_MATRIX_VERBOSE) {
+          if (process.env.HERALD_MATRIX_VERBOSE === "1") {
             console.error(`--- ${r.name}: ${results.get(r.name).events.length} events\n${r.client.log.join("\n")}`);
           }
         }

@@ -6,8 +6,9 @@
 #
 # curl prints the stream as it comes; `herald decode` turns it into one
 # JSON line per event ({"type", "data", "last_event_id"}). curl does not
-# reconnect: this loop does, sending the last id it saw as Last-Event-ID.
-# Every byte received is also appended to RAW_FILE.
+# reconnect: this loop does, sending the id of the last complete event as
+# Last-Event-ID (an `id:` line of an event cut off before its blank line
+# does not count). Every byte received is also appended to RAW_FILE.
 set -uo pipefail
 url=$1 raw=$2
 herald=${HERALD_BIN:-herald}
@@ -16,12 +17,12 @@ conn=$(mktemp)
 trap 'rm -f "$conn"' EXIT
 trap 'exit 0' TERM INT
 while :; do
-  args=(-N -sS --max-time 300)
+  args=(-N -sS)
   [ -n "$last" ] && args+=(-H "Last-Event-ID: $last")
   echo "connect${last:+ with Last-Event-ID: $last}" >&2
   : >"$conn"
-  curl "${args[@]}" "$url" | tee -a "$raw" "$conn" | "$herald" decode
-  id=$(sed -n 's/^id: \{0,1\}//p' "$conn" | tail -n 1 | tr -d '\r')
+  curl "${args[@]}" "$url" | tee -a "$raw" | "$herald" decode | tee "$conn"
+  id=$(sed -n 's/.*"last_event_id": *"\([^"]*\)".*/\1/p' "$conn" | tail -n 1)
   [ -n "$id" ] && last=$id
   sleep 0.2
 done
