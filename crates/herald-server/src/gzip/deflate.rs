@@ -79,26 +79,26 @@ impl Deflater {
     /// far. Each call writes at least one whole block, so the output
     /// always grows (by 5 bytes for an empty input).
     pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let start = out.len();
-        {
-            let mut bits = BitWriter::new(out);
-            // BFINAL = 0, BTYPE = 01: fixed Huffman codes.
-            bits.put(0b010, 3);
-            let state = self.state.get_or_insert_with(State::new);
-            for segment in input.chunks(SEGMENT) {
-                state.encode_segment(segment, &mut bits);
+        let state = self.state.get_or_insert_with(State::new);
+        put_block(input, out, |segment, bits| {
+            state.encode_segment(segment, bits)
+        });
+    }
+
+    /// As [`Deflater::compress`], but a deflater that holds no history
+    /// writes `input` as literals and stays without: a heartbeat on a
+    /// quiet stream costs no allocation. (One that holds history must add
+    /// `input` to it, or its distances would no longer match the
+    /// decoder's window: it compresses as usual.)
+    pub fn compress_without_history(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        if self.state.is_some() {
+            return self.compress(input, out);
+        }
+        put_block(input, out, |segment, bits| {
+            for &byte in segment {
+                bits.put_literal_or_length(u16::from(byte));
             }
-            bits.put_literal_or_length(END_OF_BLOCK);
-            sync_flush(&mut bits);
-        }
-        // Stored blocks cost five bytes each beyond their data: when the
-        // codes saved less than that, say it that way instead. The matcher's
-        // history holds the input either way, as the decoder's window does.
-        let stored = input.len() + 5 * input.len().div_ceil(MAX_STORED).max(1) + 5;
-        if out.len() - start > stored {
-            out.truncate(start);
-            put_stored(input, out);
-        }
+        });
     }
 
     /// Gives back the matcher's memory; the next chunk starts with no
@@ -198,6 +198,31 @@ impl Matcher<'_> {
 fn hash(four: &[u8]) -> usize {
     let word = u32::from_le_bytes([four[0], four[1], four[2], four[3]]);
     (word.wrapping_mul(0x9E37_79B1) >> (32 - HASH_BITS)) as usize
+}
+
+/// Writes `input` as one fixed-code block whose symbols `encode` writes
+/// segment by segment, then a sync flush; or as stored blocks when that
+/// is smaller.
+fn put_block(input: &[u8], out: &mut Vec<u8>, mut encode: impl FnMut(&[u8], &mut BitWriter<'_>)) {
+    let start = out.len();
+    {
+        let mut bits = BitWriter::new(out);
+        // BFINAL = 0, BTYPE = 01: fixed Huffman codes.
+        bits.put(0b010, 3);
+        for segment in input.chunks(SEGMENT) {
+            encode(segment, &mut bits);
+        }
+        bits.put_literal_or_length(END_OF_BLOCK);
+        sync_flush(&mut bits);
+    }
+    // Stored blocks cost five bytes each beyond their data: when the codes
+    // saved less than that, say it that way instead. The matcher's history
+    // holds the input either way, as the decoder's window does.
+    let stored = input.len() + 5 * input.len().div_ceil(MAX_STORED).max(1) + 5;
+    if out.len() - start > stored {
+        out.truncate(start);
+        put_stored(input, out);
+    }
 }
 
 /// An empty stored block: the output ends on a byte boundary, and a
@@ -496,6 +521,7 @@ mod tests {
                 0..12,
             ),
             forget_at in proptest::option::of(0usize..12),
+            without_history in proptest::collection::vec(proptest::bool::ANY, 12),
         ) {
             let mut deflater = Deflater::new();
             let mut out = Vec::new();
@@ -503,7 +529,11 @@ mod tests {
                 if forget_at == Some(i) {
                     deflater.forget();
                 }
-                deflater.compress(chunk, &mut out);
+                if without_history[i] {
+                    deflater.compress_without_history(chunk, &mut out);
+                } else {
+                    deflater.compress(chunk, &mut out);
+                }
             }
             deflater.finish(&mut out);
             proptest::prop_assert_eq!(inflate(&out), chunks.concat());

@@ -8,9 +8,14 @@
 //! streams for hours. So each compressed stream has a [`GzipEncoder`] over
 //! Herald's own DEFLATE encoder ([`deflate`]: a 4 KiB window and a 4 KiB
 //! hash table, about 12 KiB in all while the stream is busy), and a stream
-//! that has been quiet for [`QUIET`] gives that memory back after its next
-//! chunk (a heartbeat, typically): an idle compressed subscriber costs what
-//! an idle plain one does, plus a few bytes.
+//! with no event for [`QUIET`] gives that memory back after its next chunk
+//! (a heartbeat, typically; heartbeats and the `retry:` hint are not
+//! events, and a stream without history writes them without allocating):
+//! an idle compressed subscriber holds what an idle plain one does, plus a
+//! few bytes. The allocator keeps what was given back for the next busy
+//! stream (glibc does not hand such small blocks back to the system), so
+//! the hub's resident memory follows the most streams busy at once, not
+//! the most streams open.
 //!
 //! Compression opens a side channel wherever one stream mixes what an
 //! attacker can publish with secrets it must not learn, as BREACH showed
@@ -26,9 +31,9 @@ use http::header::{self, HeaderMap};
 
 use deflate::Deflater;
 
-/// A stream quiet for this long gives back its compressor's memory after
-/// its next chunk. Shorter than the default heartbeat (15 s), so an idle
-/// stream's heartbeat is what frees it.
+/// A stream with no event for this long gives back its compressor's
+/// memory after its next chunk. Shorter than the default heartbeat
+/// (15 s), so an idle stream's first heartbeat is what frees it.
 pub const QUIET: Duration = Duration::from_secs(5);
 
 /// The gzip member header (RFC 1952 §2.3): no name, no time, no flags.
@@ -53,16 +58,31 @@ impl GzipEncoder {
     /// `chunk`, compressed (after the gzip header, on the first call): a
     /// decoder given every piece so far yields every chunk so far.
     pub fn encode(&mut self, chunk: &[u8]) -> Bytes {
+        self.encode_with(chunk, Deflater::compress)
+    }
+
+    fn encode_with(
+        &mut self,
+        chunk: &[u8],
+        compress: fn(&mut Deflater, &[u8], &mut Vec<u8>),
+    ) -> Bytes {
         let mut out = Vec::with_capacity(chunk.len() / 2 + 32);
         if !self.started {
             out.extend_from_slice(&HEADER);
             self.started = true;
         }
-        self.deflater.compress(chunk, &mut out);
+        compress(&mut self.deflater, chunk, &mut out);
         self.crc.update(chunk);
         // Truncation is the format's: ISIZE is the size modulo 2³².
         self.size = self.size.wrapping_add(chunk.len() as u32);
         Bytes::from(out)
+    }
+
+    /// As [`GzipEncoder::encode`], without allocating the compressor's
+    /// memory when it is not held (see
+    /// [`Deflater::compress_without_history`]).
+    pub fn encode_without_history(&mut self, chunk: &[u8]) -> Bytes {
+        self.encode_with(chunk, Deflater::compress_without_history)
     }
 
     /// Gives back the compressor's memory; the stream goes on, without
@@ -94,14 +114,15 @@ impl GzipEncoder {
 /// memory back when the stream goes quiet.
 pub(crate) struct StreamGzip {
     encoder: GzipEncoder,
-    last_chunk: Option<Instant>,
+    /// When the last chunk with an event in it went out.
+    last_event: Option<Instant>,
 }
 
 impl StreamGzip {
     pub(crate) fn new() -> Self {
         StreamGzip {
             encoder: GzipEncoder::new(),
-            last_chunk: None,
+            last_event: None,
         }
     }
 
@@ -110,20 +131,34 @@ impl StreamGzip {
     }
 
     fn encode_at(&mut self, chunk: &[u8], now: Instant) -> Bytes {
-        let out = self.encoder.encode(chunk);
+        let out = if carries_an_event(chunk) {
+            self.last_event = Some(now);
+            self.encoder.encode(chunk)
+        } else {
+            self.encoder.encode_without_history(chunk)
+        };
         if self
-            .last_chunk
-            .is_some_and(|last| now.duration_since(last) >= QUIET)
+            .last_event
+            .is_none_or(|last| now.duration_since(last) >= QUIET)
         {
             self.encoder.forget();
         }
-        self.last_chunk = Some(now);
         out
     }
 
     pub(crate) fn finish(self) -> Bytes {
         self.encoder.finish()
     }
+}
+
+/// Whether a chunk of the stream holds more than comments (heartbeats) and
+/// `retry:` lines. Those are short; a longer chunk is taken for an event
+/// without looking.
+fn carries_an_event(chunk: &[u8]) -> bool {
+    chunk.len() > 64
+        || chunk
+            .split(|&byte| byte == b'\n')
+            .any(|line| !(line.is_empty() || line.starts_with(b":") || line.starts_with(b"retry:")))
 }
 
 /// Whether the request's `Accept-Encoding` takes gzip (RFC 9110 §12.5.3):
@@ -245,17 +280,52 @@ mod tests {
     #[test]
     fn a_quiet_stream_gives_its_memory_back_after_its_next_chunk() {
         let mut stream = StreamGzip::new();
+        let mut wire = Vec::new();
         let start = Instant::now();
-        stream.encode_at(b"retry: 3000\n", start);
-        stream.encode_at(b"data: 1\n\n", start + Duration::from_secs(1));
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        wire.extend_from_slice(&stream.encode_at(b"retry: 3000\n", at(0)));
+        assert!(!stream.encoder.holds_memory(), "no event yet, nothing held");
+        wire.extend_from_slice(&stream.encode_at(b"data: 1\n\n", at(1)));
         assert!(
             stream.encoder.holds_memory(),
             "a busy stream keeps its window"
         );
-        stream.encode_at(b":\n", start + Duration::from_secs(1) + QUIET);
-        assert!(!stream.encoder.holds_memory(), "a quiet one gives it back");
-        stream.encode_at(b"data: 2\n\n", start + Duration::from_secs(2) + QUIET);
+        // Heartbeats more often than QUIET: the stream is still idle.
+        for beat in 2..=5 {
+            wire.extend_from_slice(&stream.encode_at(b":\n", at(beat)));
+            assert!(
+                stream.encoder.holds_memory(),
+                "{beat} s: not quiet for long yet"
+            );
+        }
+        wire.extend_from_slice(&stream.encode_at(b":\n", at(6)));
+        assert!(!stream.encoder.holds_memory(), "quiet for 5 s: given back");
+        wire.extend_from_slice(&stream.encode_at(b":\n", at(7)));
+        assert!(
+            !stream.encoder.holds_memory(),
+            "a heartbeat does not take it again"
+        );
+        wire.extend_from_slice(&stream.encode_at(b"data: 2\n\n", at(8)));
         assert!(stream.encoder.holds_memory());
+        wire.extend_from_slice(&stream.finish());
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(&wire[..])
+            .read_to_string(&mut plain)
+            .expect("valid");
+        assert_eq!(
+            plain,
+            "retry: 3000\ndata: 1\n\n:\n:\n:\n:\n:\n:\ndata: 2\n\n"
+        );
+    }
+
+    #[test]
+    fn heartbeats_and_retry_hints_are_not_events() {
+        assert!(!carries_an_event(b":\n"));
+        assert!(!carries_an_event(b"retry: 3000\n"));
+        assert!(!carries_an_event(b": keep-alive\n:\n"));
+        assert!(carries_an_event(b"data: x\n\n"));
+        assert!(carries_an_event(b":\ndata: x\n\n"));
+        assert!(carries_an_event(&[b':'; 65]));
     }
 
     #[test]
