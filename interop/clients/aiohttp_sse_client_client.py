@@ -1,7 +1,7 @@
 """aiohttp-sse-client as a Herald subscriber, for the client matrix
 (../matrix.test.mjs).
 
-Usage: python aiohttp_sse_client_client.py URL
+Usage: HERALD_TOKEN=… python aiohttp_sse_client_client.py URL
 
 Prints one JSON line per event, {"type", "data", "id"}.
 
@@ -13,6 +13,7 @@ and open a new EventSource with the last id as Last-Event-ID.
 
 import asyncio
 import json
+import os
 import sys
 from datetime import timedelta
 
@@ -23,7 +24,9 @@ from aiohttp_sse_client import client as sse_client
 async def main(url):
     last_event_id = ""
     while True:
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        headers = {"Authorization": f"Bearer {os.environ['HERALD_TOKEN']}"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
         try:
             async with sse_client.EventSource(
                 url,

@@ -2,7 +2,7 @@
 # `curl -N` as a Herald subscriber, for the client matrix
 # (../matrix.test.mjs).
 #
-# Usage: curl.sh URL RAW_FILE   (HERALD_BIN: the herald binary)
+# Usage: HERALD_TOKEN=… curl.sh URL RAW_FILE   (HERALD_BIN: the herald binary)
 #
 # curl prints the stream as it comes; `herald decode` turns it into one
 # JSON line per event ({"type", "data", "last_event_id"}). curl does not
@@ -17,7 +17,7 @@ conn=$(mktemp)
 trap 'rm -f "$conn"' EXIT
 trap 'exit 0' TERM INT
 while :; do
-  args=(-N -sS)
+  args=(-N -sS -H "Authorization: Bearer $HERALD_TOKEN")
   [ -n "$last" ] && args+=(-H "Last-Event-ID: $last")
   echo "connect${last:+ with Last-Event-ID: $last}" >&2
   : >"$conn"

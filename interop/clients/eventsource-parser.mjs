@@ -1,7 +1,7 @@
 // npm `eventsource-parser` over Node's fetch as a Herald subscriber, for
 // the client matrix (../matrix.test.mjs).
 //
-// Usage: node eventsource-parser.mjs URL
+// Usage: HERALD_TOKEN=… node eventsource-parser.mjs URL
 //
 // Prints one JSON line per event, {"type", "data", "id"}. The parser only
 // parses: this loop fetches, feeds it the decoded body, and after a cut or
@@ -28,7 +28,7 @@ const parser = createParser({
 
 for (;;) {
   try {
-    const headers = { accept: "text/event-stream" };
+    const headers = { accept: "text/event-stream", authorization: `Bearer ${process.env.HERALD_TOKEN}` };
     if (lastEventId) headers["last-event-id"] = lastEventId;
     const res = await fetch(url, { headers });
     if (res.status !== 200) throw new Error(`status ${res.status}`);

@@ -1,6 +1,6 @@
 """httpx-sse as a Herald subscriber, for the client matrix (../matrix.test.mjs).
 
-Usage: python httpx_sse_client.py URL
+Usage: HERALD_TOKEN=… python httpx_sse_client.py URL
 
 Prints one JSON line per event, {"type", "data", "id"}. httpx-sse parses
 but does not reconnect: this loop reconnects the way its README shows
@@ -8,6 +8,7 @@ but does not reconnect: this loop reconnects the way its README shows
 """
 
 import json
+import os
 import sys
 import time
 
@@ -23,7 +24,9 @@ def main(url):
     with httpx.Client(timeout=httpx.Timeout(5.0, read=30.0)) as client:
         while True:
             time.sleep(reconnection_delay)
-            headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+            headers = {"Authorization": f"Bearer {os.environ['HERALD_TOKEN']}"}
+            if last_event_id:
+                headers["Last-Event-ID"] = last_event_id
             try:
                 with connect_sse(client, "GET", url, headers=headers) as source:
                     source.response.raise_for_status()

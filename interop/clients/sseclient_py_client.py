@@ -1,7 +1,7 @@
 """sseclient-py over requests as a Herald subscriber, for the client matrix
 (../matrix.test.mjs).
 
-Usage: python sseclient_py_client.py URL
+Usage: HERALD_TOKEN=… python sseclient_py_client.py URL
 
 Prints one JSON line per event, {"type", "data", "id"}. sseclient-py only
 parses a response it is given: this loop opens it the way its README shows
@@ -9,6 +9,7 @@ parses a response it is given: this loop opens it the way its README shows
 """
 
 import json
+import os
 import sys
 import time
 
@@ -21,7 +22,10 @@ def main(url):
     delay = 0.0
     while True:
         time.sleep(delay)
-        headers = {"Accept": "text/event-stream"}
+        headers = {
+            "Accept": "text/event-stream",
+            "Authorization": f"Bearer {os.environ['HERALD_TOKEN']}",
+        }
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         try:

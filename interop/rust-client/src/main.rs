@@ -1,7 +1,8 @@
 //! Subscribes to a Herald stream with `reqwest-eventsource` and prints one
 //! JSON line per event: `{"type", "data", "id"}`.
 //!
-//! Usage: `herald-interop-rust-client URL`. reqwest-eventsource reconnects
+//! Usage: `HERALD_TOKEN=… herald-interop-rust-client URL`: the token is
+//! sent as a bearer token. reqwest-eventsource reconnects
 //! by itself after a cut or an end of stream, sending `Last-Event-ID` and
 //! honouring `retry:`; this program only prints what it dispatches, and
 //! notes each error on stderr.
@@ -16,7 +17,9 @@ async fn main() {
     let url = std::env::args()
         .nth(1)
         .expect("usage: herald-interop-rust-client URL");
-    let mut source = EventSource::get(url);
+    let token = std::env::var("HERALD_TOKEN").expect("HERALD_TOKEN");
+    let request = reqwest::Client::new().get(url).bearer_auth(token);
+    let mut source = EventSource::new(request).expect("a GET request can be cloned");
     let mut out = std::io::stdout().lock();
     while let Some(item) = source.next().await {
         match item {
