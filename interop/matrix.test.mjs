@@ -121,13 +121,26 @@ function clients(browser) {
           await page.evaluate(
             async ([url, token]) => {
               window.got = [];
-              const { fetchEventSource } = await import("/vendor/fetch-event-source/index.js");
-              // As its README shows; no onerror: retry after the server's
-              // retry: interval.
+              const { fetchEventSource, EventStreamContentType } = await import("/vendor/fetch-event-source/index.js");
+              // As docs/clients.md shows (its README's pattern): a bad
+              // answer is fatal, a clean end is retried like an error,
+              // and an error is retried after the server's retry: delay.
+              class Fatal extends Error {}
               fetchEventSource(url, {
                 headers: { Authorization: `Bearer ${token}` },
+                async onopen(res) {
+                  const type = res.headers.get("content-type") ?? "";
+                  if (!res.ok || !type.startsWith(EventStreamContentType)) throw new Fatal(`status ${res.status}`);
+                },
                 onmessage(m) {
                   window.got.push({ type: m.event || "message", data: m.data, id: m.id });
+                },
+                onclose() {
+                  throw new Error("the hub ended the stream");
+                },
+                onerror(err) {
+                  console.log(`onerror: ${err.message}`);
+                  if (err instanceof Fatal) throw err;
                 },
               });
             },

@@ -40,7 +40,10 @@ async def main(url):
                 async for event in source:
                     last_event_id = event.last_event_id
                     emit(event.type or "message", event.data, event.last_event_id)
-        except (aiohttp.ClientError, ConnectionError, asyncio.TimeoutError) as e:
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
+            # Cut off (the library's bug: it raises instead of
+            # reconnecting), or the hub is restarting. An HTTP error status
+            # raises ConnectionError, which ends this program.
             print(f"error: {e!r}", file=sys.stderr, flush=True)
         await asyncio.sleep(0.2)
 

@@ -40,8 +40,11 @@ def main(url):
                 if event.retry and event.retry.isdigit():
                     delay = int(event.retry) / 1000
                 emit(event.event, event.data, last_event_id)
-        except requests.RequestException as e:
-            # A cut chunked body is requests.exceptions.ChunkedEncodingError.
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,  # a cut chunked body
+        ) as e:
             print(f"error: {e!r}", file=sys.stderr, flush=True)
 
 

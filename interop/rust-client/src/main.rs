@@ -8,6 +8,7 @@
 //! notes each error on stderr.
 
 use std::io::Write;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use reqwest_eventsource::{Event, EventSource};
@@ -18,7 +19,12 @@ async fn main() {
         .nth(1)
         .expect("usage: herald-interop-rust-client URL");
     let token = std::env::var("HERALD_TOKEN").expect("HERALD_TOKEN");
-    let request = reqwest::Client::new().get(url).bearer_auth(token);
+    // A read timeout (reset by every heartbeat), never a total timeout.
+    let client = reqwest::Client::builder()
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let request = client.get(url).bearer_auth(token);
     let mut source = EventSource::new(request).expect("a GET request can be cloned");
     let mut out = std::io::stdout().lock();
     while let Some(item) = source.next().await {
