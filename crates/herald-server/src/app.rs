@@ -102,6 +102,11 @@ impl HubApp {
             .route("/metrics", get(routes::metrics))
             .route("/", get(routes::index))
             .route("/herald.js", get(routes::assets::herald_js))
+            .route("/ui", get(routes::ui::tester))
+            .route("/ui/", get(routes::ui::tester))
+            .route("/ui/dashboard", get(routes::ui::dashboard))
+            .route("/ui/stats", get(routes::ui::stats::handle))
+            .route("/ui/assets/{*name}", get(routes::ui::asset))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 cors::apply,

@@ -34,6 +34,10 @@
 //! | `GET /metrics` | the metrics, in the Prometheus text format (docs/operations.md) |
 //! | `GET /` | a page saying what this is |
 //! | `GET /herald.js` | the browser client (`clients/js/`), cacheable, `Access-Control-Allow-Origin: *` |
+//! | `GET /ui` | the tester page: subscribe, watch events, publish (docs/ui.md) |
+//! | `GET /ui/dashboard` | the dashboard page: live plots of the hub's statistics |
+//! | `GET /ui/stats` | the statistics as an event stream, one JSON `stats` event a second; needs the admin grant |
+//! | `GET /ui/assets/…` | the pages' scripts, styles and the vendored uPlot, cacheable |
 
 mod app;
 pub mod auth;

@@ -66,7 +66,31 @@ struct Shared {
     connections: [[Connections; 2]; 2],
     bytes_written: Counter,
     publish_duration: Histogram,
+    /// `publish_duration` alone, for [`Metrics::counts`] to read its
+    /// buckets (`prometheus-client` has no accessor for them).
+    publish_duration_only: Registry,
     store_errors: StoreErrors,
+}
+
+/// What the HTTP side has counted, read at one moment: the share of the
+/// `/ui/stats` document (`routes::ui::stats`) that `Hub::stats` lacks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HttpCounts {
+    /// `herald_connections`, summed over protocols and TLS.
+    pub(crate) connections_open: u64,
+    /// `herald_bytes_written_total`.
+    pub(crate) bytes_written: u64,
+    /// `herald_publish_duration_seconds_count`.
+    pub(crate) publishes_timed: u64,
+    /// `herald_publish_duration_seconds_sum`.
+    pub(crate) publish_seconds: f64,
+    /// `herald_publish_duration_seconds_bucket`: `(le, cumulative count)`,
+    /// `+Inf` last.
+    pub(crate) publish_buckets: Vec<(f64, u64)>,
+    /// `herald_store_errors_total` as the routes count it (`append`,
+    /// `read`; the hub adds its own).
+    pub(crate) store_errors_append: u64,
+    pub(crate) store_errors_read: u64,
 }
 
 /// One `{protocol, tls}` pair's handles.
@@ -175,6 +199,8 @@ impl Metrics {
             Unit::Seconds,
             publish_duration.clone(),
         );
+        let mut publish_duration_only = Registry::default();
+        publish_duration_only.register("d", "", publish_duration.clone());
         let store_errors = StoreErrors::default();
         registry.register_collector(Box::new(HubCollector {
             hub,
@@ -186,6 +212,7 @@ impl Metrics {
                 connections,
                 bytes_written,
                 publish_duration,
+                publish_duration_only,
                 store_errors,
             }),
         }
@@ -225,6 +252,56 @@ impl Metrics {
         };
     }
 
+    /// The HTTP side's counters now (a few atomic loads, and the publish
+    /// histogram written out and read back: about a kilobyte).
+    pub(crate) fn counts(&self) -> HttpCounts {
+        let shared = &self.shared;
+        let connections_open = shared
+            .connections
+            .iter()
+            .flatten()
+            .map(|pair| u64::try_from(pair.open.get()).unwrap_or(0))
+            .sum();
+        let mut text = String::with_capacity(1024);
+        let mut counts = HttpCounts {
+            connections_open,
+            bytes_written: shared.bytes_written.get(),
+            store_errors_append: shared.store_errors.append.get(),
+            store_errors_read: shared.store_errors.read.get(),
+            ..HttpCounts::default()
+        };
+        // Only a collector can fail, and this registry has none.
+        if prometheus_client::encoding::text::encode_registry(
+            &mut text,
+            &shared.publish_duration_only,
+        )
+        .is_ok()
+        {
+            for line in text.lines() {
+                let Some((name, value)) = line.rsplit_once(' ') else {
+                    continue;
+                };
+                if name == "d_sum" {
+                    counts.publish_seconds = value.parse().unwrap_or(0.0);
+                } else if name == "d_count" {
+                    counts.publishes_timed = value.parse().unwrap_or(0);
+                } else if let Some(le) = name
+                    .strip_prefix("d_bucket{le=\"")
+                    .and_then(|rest| rest.strip_suffix("\"}"))
+                {
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().unwrap_or(f64::NAN)
+                    };
+                    counts
+                        .publish_buckets
+                        .push((le, value.parse().unwrap_or(0)));
+                }
+            }
+        }
+        counts
+    }
     /// Every metric, in the Prometheus text format ([`CONTENT_TYPE`]).
     pub(crate) fn encode(&self) -> Result<String, fmt::Error> {
         let mut out = String::with_capacity(4096);

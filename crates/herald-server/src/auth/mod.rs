@@ -48,6 +48,7 @@
 //! [`MAX_TOPICS_PER_DETAIL`] topics in one, or a matcher longer than
 //! [`herald_hub::matcher::MAX_MATCHER_LEN`] are invalid tokens.
 
+mod admin;
 mod authenticator;
 mod cache;
 mod config;
@@ -55,6 +56,7 @@ mod details;
 mod error;
 mod presentation;
 
+pub use admin::{admin_path, admin_topic, is_admin, ADMIN_TOPIC};
 pub use authenticator::{Authenticator, Claims, MAX_TOKEN_LEN};
 pub use config::{
     AuthConfig, AuthConfigError, IssuerConfig, KeyConfig, DEFAULT_ALGORITHMS, DEFAULT_COOKIE_NAME,

@@ -58,7 +58,7 @@ pub async fn herald_js(request_headers: HeaderMap) -> Response {
 
 /// Whether `If-None-Match` holds `*` or `etag`, compared weakly (a `W/`
 /// prefix is ignored) as RFC 9110 asks for this header.
-fn matches(request_headers: &HeaderMap, etag: &HeaderValue) -> bool {
+pub(crate) fn matches(request_headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let etag = etag.as_bytes();
     request_headers
         .get_all(header::IF_NONE_MATCH)

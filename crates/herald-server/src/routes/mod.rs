@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod publish;
 pub mod subscribe;
+pub mod ui;
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};

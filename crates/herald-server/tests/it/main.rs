@@ -13,6 +13,7 @@ mod metrics;
 mod publish;
 mod subscribe;
 mod tls;
+mod ui;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -38,12 +38,15 @@ use crate::local_key::{self, SigningKey, TokenSpec, LOCAL_DATA_DIR, LOCAL_HUB_UR
 ///     --match-type urlpattern --key-file issuer.pem \
 ///     --issuer https://auth.example.com --audience https://hub.example.com/.well-known/mercure
 ///
+///   # Watch the hub's dashboard (http://127.0.0.1:8080/ui/dashboard)
+///   herald token --admin --ttl 8h
+///
 ///   # Use it
 ///   herald tail --topic https://example.com/books/1 --token "$(herald token --subscribe '*')"
 #[derive(clap::Args, Debug)]
 #[command(verbatim_doc_comment)]
 #[command(group(
-    clap::ArgGroup::new("grants").required(true).multiple(true).args(["publish", "subscribe"])
+    clap::ArgGroup::new("grants").required(true).multiple(true).args(["publish", "subscribe", "admin"])
 ))]
 pub struct Args {
     /// Allow publishing to topics matching MATCHER (repeatable; `*` for all).
@@ -53,6 +56,11 @@ pub struct Args {
     /// (repeatable; `*` for all).
     #[arg(long, value_name = "MATCHER")]
     subscribe: Vec<String>,
+    /// Allow reading the hub's statistics (`/ui/dashboard`, `/ui/stats`):
+    /// `subscribe` on the hub's admin topic, `/.well-known/mercure/admin`
+    /// (below the hub URL's path). Combines with the other grants.
+    #[arg(long)]
+    admin: bool,
     /// How the matchers compare to topics.
     #[arg(long, value_enum, value_name = "TYPE", default_value_t = MatchType::Exact)]
     match_type: MatchType,
@@ -132,9 +140,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let key = signing_key(&args)?.with_kid(args.kid.clone());
     let hub = hub_url(&args)?;
     let audience = args.audience.as_deref().unwrap_or(&hub);
+    let mut subscribe = args.subscribe.clone();
+    if args.admin {
+        let url = url::Url::parse(&hub).with_context(|| format!("the hub URL {hub:?}"))?;
+        // As a URL pattern (`--match-type urlpattern`) this path, with no
+        // wildcard, matches the admin topic alone too.
+        subscribe.push(herald_server::auth::admin_path(&url));
+    }
     let spec = TokenSpec {
         publish: &args.publish,
-        subscribe: &args.subscribe,
+        subscribe: &subscribe,
         match_type: match args.match_type {
             MatchType::Exact => "exact",
             MatchType::Urlpattern => "urlpattern",
