@@ -61,6 +61,18 @@ function bytes(n) {
   return `${i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
 }
 
+/** A byte count short enough for an axis label: 0, 512, 20K, 1.5M (binary units). */
+function shortBytes(n) {
+  if (!n) return "0";
+  const units = ["", "K", "M", "G"];
+  let i = 0;
+  while (Math.abs(n) >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)}${units[i]}`;
+}
+
 function ms(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const m = seconds * 1000;
@@ -170,11 +182,11 @@ const PLOTS = [
   { id: "plot-clients", series: [["subscribers", "Subscribers", "#1f5fbf"], ["connections", "Connections", "#17a589"]], fmt: si },
   { id: "plot-publishes", series: [["publishes", "Publishes/s", "#1f5fbf"]], fmt: si },
   { id: "plot-deliveries", series: [["deliveries", "Deliveries/s", "#17a589"]], fmt: si },
-  { id: "plot-bytes", series: [["bytes", "Bytes/s", "#6a2aa8"]], fmt: (n) => (n === null ? "–" : bytes(n)) },
+  { id: "plot-bytes", series: [["bytes", "Bytes/s", "#6a2aa8"]], fmt: (n) => (n === null ? "–" : bytes(n)), axis: shortBytes },
   {
     id: "plot-latency",
     series: [["p50", "p50", "#17a589"], ["p99", "p99", "#c0392b"], ["mean", "mean", "#5a6372"]],
-    fmt: (n) => (n === null ? "–" : `${n >= 10 ? Math.round(n) : n.toFixed(2)}`),
+    fmt: (n) => (n === null ? "–" : n === 0 ? "0" : `${n >= 10 ? Math.round(n) : n.toFixed(2)}`),
   },
   { id: "plot-ends", series: [["gaps", "gaps/s", "#c98a00"], ...REASONS.map(([name, , color]) => [name, name, color])], fmt: si },
 ];
@@ -189,7 +201,7 @@ function makePlot(spec) {
       { value: (u, v) => (v === null ? "–" : new Date(v * 1000).toLocaleTimeString()) },
       ...spec.series.map(([, label, stroke]) => ({ label, stroke, width: 2, spanGaps: false, value: (u, v) => spec.fmt(v) })),
     ],
-    axes: [{ stroke: "#5a6372", grid: { stroke: "#e6e9ee" } }, { stroke: "#5a6372", grid: { stroke: "#e6e9ee" }, size: 56, values: (u, ticks) => ticks.map(spec.fmt) }],
+    axes: [{ stroke: "#5a6372", grid: { stroke: "#e6e9ee" } }, { stroke: "#5a6372", grid: { stroke: "#e6e9ee" }, size: 56, values: (u, ticks) => ticks.map(spec.axis || spec.fmt) }],
     legend: { show: true, live: true },
     cursor: { drag: { x: false, y: false } },
   };
@@ -203,7 +215,10 @@ function plots() {
   for (const { spec, plot, target } of state.plots) {
     plot.setData([d.t.slice(), ...spec.series.map(([key]) => d[key].slice())]);
     target.classList.toggle("empty", d.t.length === 0);
+    // For tests and the curious: how many points, and the largest value
+    // of the first series in the window.
     target.dataset.points = String(d.t.length);
+    target.dataset.max = String(Math.max(0, ...d[spec.series[0][0]].filter((v) => v !== null)));
   }
 }
 
