@@ -164,6 +164,7 @@ test("a private update shows only in a tester whose token grants it", { timeout:
     await until("the gap report", async () => (await events(anonymous)).some((e) => e.kind === "gap"));
     const gap = (await testerLog(anonymous)).find((e) => e.kind === "gap");
     assert.match(gap.text, new RegExp(`Gap: the hub no longer had ${secret}`));
+    assert.equal(await anonymous.textContent("#state"), `Open; the hub did not have ${secret} and replays from earliest.`);
     await screenshot(anonymous, "tester-gap");
 
     // A token the hub refuses: the reason, in words.

@@ -116,7 +116,15 @@ function connect(event) {
     if (state.source !== source) return;
     state.open = true;
     showError("");
-    const resumed = state.resumeFrom ? `, resumed after ${state.resumeFrom}` : "";
+    let resumed = "";
+    if (state.resumeFrom === "earliest") {
+      resumed = ", replaying everything retained";
+    } else if (state.resumeFrom && state.mercureLastId && state.mercureLastId !== state.resumeFrom) {
+      // The hub did not have it (unknown, trimmed, or private to others).
+      resumed = `; the hub did not have ${state.resumeFrom} and replays from ${state.mercureLastId}`;
+    } else if (state.resumeFrom) {
+      resumed = `, resumed after ${state.resumeFrom}`;
+    }
     setState("open", `Open${resumed}.`);
     info(`Open${resumed}${state.mercureLastId ? ` (Mercure-Last-Event-ID: ${state.mercureLastId})` : ""}`);
   });
