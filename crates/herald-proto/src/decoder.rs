@@ -464,6 +464,13 @@ impl Decoder {
         self.id_buffer_changed = false;
     }
 
+    /// Whether the stream so far ends inside an event: a line not ended
+    /// yet, or data lines not yet dispatched by a blank line. What
+    /// [`Decoder::finish`] would drop.
+    pub fn holds_unfinished_event(&self) -> bool {
+        !self.line.is_empty() || !self.data.is_empty()
+    }
+
     /// The last event id: what a reconnecting client sends as
     /// `Last-Event-ID` (when it is not empty).
     pub fn last_event_id(&self) -> &str {

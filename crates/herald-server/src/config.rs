@@ -53,8 +53,12 @@ pub struct ServerConfig {
     /// from when the connection opens or its previous request finished: so
     /// also how long an idle keep-alive connection stays open.
     pub head_timeout_secs: u64,
-    /// Seconds a client may take to send a whole publish body (more: 408).
+    /// Seconds a client may take to send a whole publish body (more: 408);
+    /// for a streaming publish, the most time between two chunks of it.
     pub body_timeout_secs: u64,
+    /// Most events a second one streaming publish may carry; past it the
+    /// hub reads the body more slowly (0: unlimited).
+    pub max_stream_events_per_sec: u32,
     /// Most concurrent streams (requests, subscriptions) on one HTTP/2
     /// connection: what one browser's tabs share.
     pub http2_max_streams: u32,
@@ -97,6 +101,7 @@ impl Default for ServerConfig {
             max_subscriptions: 0,
             head_timeout_secs: 10,
             body_timeout_secs: 30,
+            max_stream_events_per_sec: 10_000,
             http2_max_streams: 100,
             lean_subscribe: true,
             compression: Compression::None,

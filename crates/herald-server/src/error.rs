@@ -44,6 +44,24 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+impl std::fmt::Display for ApiError {
+    /// The reason, as the response's text says it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::BadRequest(why)
+            | ApiError::TooLarge(why)
+            | ApiError::Conflict(why)
+            | ApiError::Forbidden(why)
+            | ApiError::Timeout(why)
+            | ApiError::Unavailable(why) => f.write_str(why),
+            ApiError::TooManyConnections(why) => f.write_str(why),
+            ApiError::Auth(err) => err.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         ApiError::Auth(err)

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod publish;
+pub mod publish_stream;
 pub mod subscribe;
 pub mod ui;
 

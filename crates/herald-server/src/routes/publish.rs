@@ -1,7 +1,9 @@
 //! `POST /.well-known/mercure`: publish an update.
 //!
 //! The body is `application/x-www-form-urlencoded` as the protocol says, or
-//! JSON with the same fields as a convenience.
+//! JSON with the same fields as a convenience; a body of many events
+//! (`text/event-stream`, `application/x-ndjson`) is a streaming publish
+//! ([`publish_stream`]).
 //!
 //! What a request costs is decided from its headers, before a byte of the
 //! body is read: the token is found and validated (and, when it came from
@@ -26,7 +28,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, AuthError, Claims, Via};
 use crate::metrics::StoreOp;
-use crate::routes::form_pairs;
+use crate::routes::{form_pairs, publish_stream};
 use crate::{ApiError, AppState};
 
 /// The most body bytes the hub reads from a publish without a valid
@@ -45,7 +47,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 }
 
 /// Who is publishing, as the headers say.
-enum Publisher {
+pub(crate) enum Publisher {
     Token(Claims),
     Anonymous,
 }
@@ -58,6 +60,9 @@ async fn publish(
     let (parts, body) = request.into_parts();
     let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes());
     let publisher = publisher(&state, &parts.headers, &query);
+    if let Some(format) = publish_stream::Format::of(&parts.headers) {
+        return publish_stream::publish(state, format, query, publisher, body).await;
+    }
 
     let max = state.config.max_body_bytes;
     let limit = match publisher {

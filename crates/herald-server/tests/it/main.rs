@@ -11,6 +11,7 @@ mod lean;
 mod load;
 mod metrics;
 mod publish;
+mod publish_stream;
 mod subscribe;
 mod tls;
 mod ui;
