@@ -430,6 +430,12 @@ enum Length {
 }
 
 /// The status line and headers; the connection closes after the body.
+///
+/// A chunked body does not say `Connection: close`: the last chunk ends it,
+/// and the hub may close an idle connection whenever it likes. Said
+/// anyway, it makes Node's fetch (undici) take a stream cut off mid-chunk
+/// for a clean end, so a client that stops at the end silently loses the
+/// rest (seen with `eventsource-parser` over fetch, interop/matrix).
 fn head(parts: &http::response::Parts, length: Length) -> BytesMut {
     let mut out = BytesMut::with_capacity(256);
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -452,11 +458,12 @@ fn head(parts: &http::response::Parts, length: Length) -> BytesMut {
     match length {
         Length::Known(length) => {
             out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
+            out.extend_from_slice(b"connection: close\r\n");
         }
         Length::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        Length::Unknown => {}
+        Length::Unknown => out.extend_from_slice(b"connection: close\r\n"),
     }
-    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
     out
 }
 

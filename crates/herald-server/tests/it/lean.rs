@@ -21,7 +21,10 @@ async fn a_head_sent_one_byte_at_a_time_still_subscribes() {
         head.contains("content-type: text/event-stream\r\n"),
         "{head}"
     );
-    assert!(head.contains("connection: close\r\n"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+    // The last chunk ends the body; `Connection: close` beside chunks
+    // makes Node's fetch take a cut for a clean end.
+    assert!(!head.contains("connection: close"), "{head}");
     hub.publish_ok(&[("topic", "/slow"), ("data", "arrived")])
         .await;
     assert!(read_until(&mut stream, "data: arrived")
@@ -102,10 +105,8 @@ async fn a_subscription_on_a_reused_connection_is_served_by_hyper() {
         .unwrap();
     let head = read_until(&mut stream, "retry:").await;
     assert!(head.contains("HTTP/1.1 200 OK"), "{head}");
-    assert!(
-        !head.contains("connection: close"),
-        "hyper, not the lean path: {head}"
-    );
+    // hyper dates its answers; the lean path does not.
+    assert!(head.contains("date: "), "hyper, not the lean path: {head}");
     hub.publish_ok(&[("topic", "/page"), ("data", "on the same connection")])
         .await;
     let event = read_until(&mut stream, "on the same connection").await;
@@ -148,7 +149,11 @@ async fn an_http_1_1_stream_is_chunked_and_ends_with_the_last_chunk() {
         .unwrap();
     all.push_str(std::str::from_utf8(&rest).unwrap());
     let (head, mut body) = all.split_once("\r\n\r\n").unwrap();
-    assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+    assert!(
+        head.lines()
+            .any(|line| line == "transfer-encoding: chunked"),
+        "{head}"
+    );
     assert!(!head.contains("content-length"), "{head}");
     let mut chunks = Vec::new();
     loop {
@@ -176,5 +181,6 @@ async fn an_http_1_0_stream_is_the_bare_frames_until_the_close() {
         .unwrap();
     let head = read_until(&mut stream, "retry:").await;
     assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(head.contains("connection: close\r\n"), "{head}");
     assert!(head.ends_with("\r\n\r\nretry: 3000\n"), "{head:?}");
 }
