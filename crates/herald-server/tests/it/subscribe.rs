@@ -301,10 +301,8 @@ async fn the_suite_speaks_the_transport_it_names() {
     let hub = start().await;
     let response = hub.subscribe_request("match=/t").send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let lean = response
-        .headers()
-        .get("connection")
-        .is_some_and(|value| value == "close");
+    // hyper dates its answers; the lean path writes its own head, undated.
+    let lean = !response.headers().contains_key("date");
     let expected = match crate::Transport::from_env() {
         crate::Transport::Lean => (reqwest::Version::HTTP_11, true),
         crate::Transport::Hyper => (reqwest::Version::HTTP_11, false),
