@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use herald_store::Retention;
 use url::Url;
 
 /// How a [`Hub`](crate::Hub) behaves.
@@ -22,6 +23,16 @@ pub struct HubConfig {
     pub publish_limits: PublishLimits,
     /// How the hub generates ids for updates published without one.
     pub ids: IdKind,
+    /// How much history the store keeps. [`Hub::start`](crate::Hub::start)
+    /// runs the one task that applies it
+    /// ([`herald_store::spawn_retention`]), which ends with the hub; the
+    /// statistics read it from here. Default: unlimited (the store keeps
+    /// everything).
+    pub retention: Retention,
+    /// How often retention runs: between runs the log may exceed
+    /// `retention` by what was appended in one interval. Zero is taken as
+    /// the default. Default: 1 s.
+    pub retention_interval: Duration,
 }
 
 /// The ids the hub generates (`urn:uuid:…`).
@@ -47,6 +58,23 @@ impl HubConfig {
             heartbeat: Some(Duration::from_secs(15)),
             publish_limits: PublishLimits::default(),
             ids: IdKind::default(),
+            retention: Retention::default(),
+            retention_interval: RETENTION_INTERVAL,
+        }
+    }
+}
+
+/// The default [`HubConfig::retention_interval`].
+const RETENTION_INTERVAL: Duration = Duration::from_secs(1);
+
+impl HubConfig {
+    /// [`retention_interval`](HubConfig::retention_interval), with zero
+    /// taken as the default (a zero interval would trim in a busy loop).
+    pub(crate) fn effective_retention_interval(&self) -> Duration {
+        if self.retention_interval.is_zero() {
+            RETENTION_INTERVAL
+        } else {
+            self.retention_interval
         }
     }
 }

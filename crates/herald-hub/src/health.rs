@@ -7,11 +7,20 @@
 //! arrive (they wait for the one probe in flight, then read its answer),
 //! and a probe gives up after [`PROBE_TIMEOUT`]: a store that hangs is as
 //! unhealthy as one that refuses.
+//!
+//! The probe reads the store's [`Bounds`], so it also keeps the last ones
+//! it read: [`Hub::last_bounds`](crate::Hub::last_bounds) hands them out
+//! without waiting, and [`Hub::bounds`](crate::Hub::bounds) refreshes them
+//! through the same once-a-second limit. A statistics page that shows the
+//! store's size therefore adds no store reads of its own, however many
+//! are open (a second probe for the statistics was rejected: it would
+//! double the reads for the same answer).
 
 use std::fmt;
+use std::sync::Mutex as SyncMutex;
 use std::time::Duration;
 
-use herald_store::{Store, StoreError};
+use herald_store::{Bounds, Store, StoreError};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -46,6 +55,10 @@ impl std::error::Error for Unhealthy {}
 #[derive(Default)]
 pub(crate) struct Probe {
     last: Mutex<Option<(Instant, Result<(), Unhealthy>)>>,
+    /// The last bounds read successfully, and when. A std mutex, not
+    /// tokio's: held for a copy, never across an await, and read from
+    /// synchronous code (a response body's `poll`).
+    bounds: SyncMutex<Option<(Bounds, Instant)>>,
 }
 
 impl Probe {
@@ -60,7 +73,10 @@ impl Probe {
             }
         }
         let answer = match tokio::time::timeout(PROBE_TIMEOUT, store.bounds()).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(bounds)) => {
+                self.remember(bounds);
+                Ok(())
+            }
             Ok(Err(error)) => Err(Unhealthy::Store(chain(&error))),
             Err(_) => Err(Unhealthy::Store(format!(
                 "no answer within {PROBE_TIMEOUT:?}"
@@ -68,6 +84,16 @@ impl Probe {
         };
         *last = Some((Instant::now(), answer.clone()));
         answer
+    }
+
+    /// Keeps `bounds`, read just now (by a probe, or by the hub's start).
+    pub fn remember(&self, bounds: Bounds) {
+        *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = Some((bounds, Instant::now()));
+    }
+
+    /// The last bounds read successfully, and when; never waits.
+    pub fn last_bounds(&self) -> Option<(Bounds, Instant)> {
+        *self.bounds.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -4,8 +4,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use herald_store::{Cursor, ErrorKind, Store, StoreError};
+use herald_store::{Bounds, Cursor, ErrorKind, Store, StoreError};
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use url::Url;
 
 use crate::delivery::{self, Addressed, Selection};
@@ -18,8 +20,8 @@ use crate::{
     ValidUpdate,
 };
 
-/// A running hub. Cheap to clone; the background tasks (the dispatcher and
-/// the heartbeat) stop when the last clone is dropped.
+/// A running hub. Cheap to clone; the background tasks (the dispatcher,
+/// the heartbeat and retention) stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct Hub {
     handle: Arc<Handle>,
@@ -30,31 +32,54 @@ pub struct Hub {
 struct Handle {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+    /// The retention task ([`herald_store::spawn_retention`]): it holds
+    /// only a weak handle of the store, so on its own it would outlive the
+    /// hub for as long as anyone else keeps the store (the binary does, to
+    /// close it): aborted here instead.
+    retention: AbortHandle,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        self.retention.abort();
     }
 }
 
 impl Hub {
     /// Starts a hub on `store`: live delivery begins after the store's
-    /// current head. Must be called within a Tokio runtime.
+    /// current head, and [`HubConfig::retention`] is applied to the store
+    /// from now on (the first time at once, then every
+    /// [`HubConfig::retention_interval`]) until the hub is dropped. Must be
+    /// called within a Tokio runtime.
     ///
     /// # Errors
     ///
     /// The store's error if its bounds cannot be read.
     pub async fn start(store: Arc<dyn Store>, config: HubConfig) -> Result<Hub, StoreError> {
-        let head = store.bounds().await?.head;
+        let bounds = store.bounds().await?;
+        let head = bounds.head;
         let shared = Arc::new(Shared::new(store, config, head));
+        shared.health.remember(bounds);
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(dispatcher::run(Arc::clone(&shared), head, stopped.clone()));
         if let Some(every) = shared.config.heartbeat {
             tokio::spawn(dispatcher::heartbeat(Arc::clone(&shared), every, stopped));
         }
+        // One retention task per hub, whatever the store: it trims in the
+        // background, so publishers never wait for a large trim.
+        let retention = herald_store::spawn_retention(
+            &shared.store,
+            shared.config.retention.clone(),
+            shared.config.effective_retention_interval(),
+        )
+        .abort_handle();
         Ok(Hub {
-            handle: Arc::new(Handle { shared, stop }),
+            handle: Arc::new(Handle {
+                shared,
+                stop,
+                retention,
+            }),
         })
     }
 
@@ -249,6 +274,30 @@ impl Hub {
             return Err(Unhealthy::Closed);
         }
         shared.health.check(shared.store.as_ref()).await
+    }
+
+    /// The store's retained range as the health probe last read it, and
+    /// when; `None` if no read has succeeded since the hub started (the
+    /// start itself reads it, so in practice always `Some`). Never waits
+    /// and never reads the store: for synchronous code such as a response
+    /// body's `poll`; [`Hub::bounds`] refreshes it.
+    pub fn last_bounds(&self) -> Option<(Bounds, Instant)> {
+        self.shared().health.last_bounds()
+    }
+
+    /// The store's retained range, from a read at most a second old: the
+    /// probe of [`Hub::health`], whose limit it shares, so the store is
+    /// asked at most once a second however many callers (health checks
+    /// and statistics pages alike) want it.
+    ///
+    /// # Errors
+    ///
+    /// [`Unhealthy`], as [`Hub::health`]: the hub is closed, or the probe
+    /// failed (the last good answer stays in [`Hub::last_bounds`]).
+    pub async fn bounds(&self) -> Result<(Bounds, Instant), Unhealthy> {
+        self.health().await?;
+        self.last_bounds()
+            .ok_or_else(|| Unhealthy::Store("no bounds were read".to_owned()))
     }
 
     /// Subscribers connected now.

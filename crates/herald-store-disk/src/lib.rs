@@ -49,9 +49,10 @@
 //! # }
 //! ```
 //!
-//! A server opens one store per data directory, spawns
-//! [`herald_store::spawn_retention`] once, and calls
-//! [`close`](DiskStore::close) at shutdown.
+//! A server opens one store per data directory, runs
+//! [`herald_store::spawn_retention`] on it once (the hub does, from its
+//! `HubConfig::retention`), and calls [`close`](DiskStore::close) at
+//! shutdown.
 //!
 //! # Durability
 //!

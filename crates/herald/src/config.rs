@@ -174,6 +174,18 @@ impl Default for HubSettings {
     }
 }
 
+impl StoreSettings {
+    /// The retention these settings ask for (0: unlimited), which the hub
+    /// applies ([`herald_hub::HubConfig::retention`]).
+    pub fn retention(&self) -> herald_store::Retention {
+        herald_store::Retention {
+            max_events: (self.max_events > 0).then_some(self.max_events),
+            max_age: (self.max_age_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.max_age_secs)),
+        }
+    }
+}
+
 impl HubSettings {
     /// The hub's configuration for a hub at `url`.
     pub fn to_hub_config(&self, url: url::Url) -> herald_hub::HubConfig {

@@ -40,6 +40,8 @@ struct Faulty {
     /// While set, reading the bounds fails as a store that cannot be
     /// reached does.
     unreachable: AtomicBool,
+    /// Bounds reads so far.
+    bounds_reads: AtomicUsize,
 }
 
 impl Faulty {
@@ -50,6 +52,7 @@ impl Faulty {
             failing_follows: AtomicUsize::new(0),
             follows: AtomicUsize::new(0),
             unreachable: AtomicBool::new(false),
+            bounds_reads: AtomicUsize::new(0),
         })
     }
 }
@@ -77,6 +80,7 @@ impl Store for Faulty {
     }
 
     async fn bounds(&self) -> Result<Bounds, StoreError> {
+        self.bounds_reads.fetch_add(1, Ordering::SeqCst);
         if self.unreachable.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable("injected: connection refused"));
         }
@@ -223,4 +227,38 @@ async fn health_follows_the_store_and_asks_it_at_most_once_a_second() {
 
     hub.shutdown(None);
     assert_eq!(hub.health().await, Err(Unhealthy::Closed));
+}
+
+/// The statistics read the store's bounds through the health probe: any
+/// number of readers cost the store one read a second, and a failed read
+/// leaves the last good bounds in place.
+#[tokio::test(start_paused = true)]
+async fn bounds_are_read_at_most_once_a_second_and_kept_when_the_store_fails() {
+    let store = Faulty::new();
+    let hub = hub_on(&store).await;
+    assert_eq!(store.bounds_reads.load(Ordering::SeqCst), 1, "the start's");
+    publish(&hub, Update::new("/t", "1")).await.unwrap();
+    assert_eq!(hub.last_bounds().unwrap().0.head, Cursor::ZERO, "not yet");
+
+    let readers: Vec<_> = (0..50)
+        .map(|_| {
+            let hub = hub.clone();
+            tokio::spawn(async move { hub.bounds().await })
+        })
+        .collect();
+    for reader in readers {
+        let (bounds, _) = reader.await.unwrap().unwrap();
+        assert_eq!(bounds.head, Cursor::new(1));
+    }
+    assert_eq!(hub.health().await, Ok(()));
+    assert_eq!(store.bounds_reads.load(Ordering::SeqCst), 2, "one probe");
+    let (kept, read_at) = hub.last_bounds().unwrap();
+    assert_eq!(kept.head, Cursor::new(1));
+
+    publish(&hub, Update::new("/t", "2")).await.unwrap();
+    store.unreachable.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(matches!(hub.bounds().await, Err(Unhealthy::Store(_))));
+    assert_eq!(hub.last_bounds(), Some((kept, read_at)), "the last good");
+    assert_eq!(store.bounds_reads.load(Ordering::SeqCst), 3);
 }

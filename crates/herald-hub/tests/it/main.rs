@@ -7,6 +7,7 @@ mod faults;
 mod ids;
 mod publish_rules;
 mod resume;
+mod retention;
 mod two_hubs;
 
 use std::sync::Arc;

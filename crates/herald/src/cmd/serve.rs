@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use herald_hub::Hub;
 use herald_server::auth::{IssuerConfig, KeyConfig};
-use herald_store::{MemoryStore, Retention, Store};
+use herald_store::{MemoryStore, Store};
 use herald_store_disk::{DiskOptions, DiskStore};
 use herald_store_redis::RedisStore;
 
@@ -143,12 +143,12 @@ async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
     let (listener, mut config, hub_url) = bind(config)?;
     let local_token = authorization(&mut config, &hub_url)?;
     let history = History::open(&config).await?;
-    let hub = Hub::start(
-        history.store.clone(),
-        config.hub.to_hub_config(hub_url.clone()),
-    )
-    .await
-    .context("cannot start the hub")?;
+    let mut hub_config = config.hub.to_hub_config(hub_url.clone());
+    // The hub runs the one retention task, whatever the store.
+    hub_config.retention = config.store.retention();
+    let hub = Hub::start(history.store.clone(), hub_config)
+        .await
+        .context("cannot start the hub")?;
     let app = herald_server::HubApp::new(hub, config.server)?;
     // The automatic connection cap is the open-files limit less a reserve:
     // take the whole hard limit first.
@@ -213,7 +213,7 @@ fn authorization(
     Ok(None)
 }
 
-/// The store behind the hub, with its retention running.
+/// The store behind the hub (whose retention the hub applies).
 struct History {
     store: Arc<dyn Store>,
     /// Where it is, for the banner.
@@ -235,14 +235,11 @@ enum Place {
 
 impl History {
     async fn open(config: &HeraldConfig) -> anyhow::Result<History> {
-        let retention = Retention {
-            max_events: (config.store.max_events > 0).then_some(config.store.max_events),
-            max_age: (config.store.max_age_secs > 0)
-                .then(|| Duration::from_secs(config.store.max_age_secs)),
-        };
         let (store, place): (Arc<dyn Store>, _) = match config.store.kind {
+            // Also bounded on every append (`max_events`); the hub's
+            // retention task does the rest.
             StoreKind::Memory => (
-                Arc::new(MemoryStore::with_retention(retention.clone())),
+                Arc::new(MemoryStore::with_retention(config.store.retention())),
                 Place::Memory,
             ),
             StoreKind::Disk => {
@@ -272,9 +269,6 @@ impl History {
                 (Arc::new(redis), place)
             }
         };
-        // One retention task whatever the store: trims in the background,
-        // so publishers never wait for a large trim.
-        herald_store::spawn_retention(&store, retention, Duration::from_secs(1));
         Ok(History { store, place })
     }
 
