@@ -60,6 +60,12 @@ test("the dashboard refuses in words without the admin grant, and its plots move
     assert.equal(await page.isVisible("#error"), false);
     assert.equal(await page.getAttribute("#state", "data-state"), "open");
     const pointsBefore = Number(await page.getAttribute("#plot-publishes", "data-points"));
+    // The store as the hub reads it: nothing yet, and the binary's default
+    // retention (docs/configuration.md: [store] max_events = 100000).
+    const retained = async () => Number(await page.getAttribute("#tile-retained", "data-value"));
+    assert.equal(await retained(), 0);
+    assert.equal(await page.textContent("#tile-retention"), "100k");
+    assert.equal(await page.textContent("#tile-retention-note"), "events, any age");
 
     // Load: 50 subscribers on 5 topics, 200 publishes a second, 4 seconds.
     const seen = { publishes: 0, deliveries: 0, subscribers: 0 };
@@ -87,6 +93,12 @@ test("the dashboard refuses in words without the admin grant, and its plots move
       assert.ok(max > 0, `${plot} stayed flat`);
     }
     assert.ok(number(await page.textContent("#tile-published")) >= 400);
+    // Every publish is retained (well under 100k): the store tile grew with them.
+    await until("the store tile to count the publishes", async () => (await retained()) >= 400);
+    const kept = await retained();
+    const shown = number(await page.textContent("#tile-retained"));
+    assert.ok(Math.abs(shown - kept) <= kept * 0.05, `the tile shows ${shown} for ${kept}`);
+    assert.match(await page.textContent("#tile-retained-note"), /^positions 1–[\d,]+$/);
     assert.match(await page.textContent("#tile-latency"), /ms$/);
     assert.match(await page.textContent("#reasons"), /client_gone/);
 

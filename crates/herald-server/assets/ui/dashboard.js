@@ -73,6 +73,24 @@ function shortBytes(n) {
   return `${n >= 10 || i === 0 ? Math.round(n) : n.toFixed(1)}${units[i]}`;
 }
 
+/** A duration in whole seconds, in its largest exact unit: 90 s, 15 min, 2 h, 7 d. */
+function duration(secs) {
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+    if (secs >= size && secs % size === 0) return `${secs / size} ${unit}`;
+  }
+  return `${secs} s`;
+}
+
+/** `si` without a trailing ".0": 100k, 1.5M, 42. */
+function compact(n) {
+  return si(n).replace(/\.0(?=[kMG]?$)/, "");
+}
+
+/** A count with thousands separators: 1,234,567. */
+function count(n) {
+  return n === null || n === undefined ? "–" : n.toLocaleString("en-US");
+}
+
 function ms(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const m = seconds * 1000;
@@ -160,6 +178,7 @@ function tiles(doc, d) {
   set("tile-lagged", si(doc.lagged_total));
   const errors = doc.store_errors_total;
   set("tile-store-errors", si(errors.append + errors.read + errors.follow));
+  store(doc.store);
   const body = $("reasons");
   body.replaceChildren(
     ...REASONS.map(([name, meaning]) =>
@@ -172,6 +191,27 @@ function tiles(doc, d) {
     `Hub ${doc.hub} · Herald ${doc.version} · subscriptions: ${cap(limits.max_subscriptions)} in all, ` +
     `${cap(limits.max_subscriptions_per_ip)} per address · heartbeat ${limits.heartbeat_secs ? `${limits.heartbeat_secs} s` : "off"} · ` +
     `a subscriber is cut off past ${bytes(limits.max_pending_bytes)} behind · this page counts as one subscriber`;
+}
+
+/** The store tiles: its retained range as the hub last read it, and the retention the hub applies. */
+function store(s) {
+  if (!s) return;
+  const retained = $("tile-retained");
+  retained.textContent = compact(s.events);
+  // The exact figure, for tests and the curious (the tile rounds: 12.3k).
+  retained.dataset.value = s.events === null ? "" : String(s.events);
+  $("tile-retained-note").textContent =
+    s.head === null ? "not read yet" : s.oldest === null ? `none (last position ${count(s.head)})` : `positions ${count(s.oldest)}–${count(s.head)}`;
+  // The first limit as the figure, the rest in words below it.
+  const r = s.retention;
+  const [figure, note] =
+    r.max_events !== null
+      ? [compact(r.max_events), r.max_age_secs === null ? "events, any age" : `events, at most ${duration(r.max_age_secs)} old`]
+      : r.max_age_secs !== null
+        ? [duration(r.max_age_secs), "old at most, any count"]
+        : ["no limit", "keeps everything"];
+  $("tile-retention").textContent = figure;
+  $("tile-retention-note").textContent = note;
 }
 
 // ---------------------------------------------------------------------------

@@ -294,8 +294,23 @@ async fn the_stats_stream_sends_a_json_document_every_second() {
     assert_eq!(buckets[0][0], 0.0001);
     assert!(buckets[13][0].is_null());
 
+    // The store as the hub last read it: empty, kept without limit.
+    let store = &first["store"];
+    assert_eq!(store["head"], 0, "{first}");
+    assert_eq!(store["oldest"], Value::Null, "{first}");
+    assert_eq!(store["events"], 0, "{first}");
+    let as_of = store["as_of"].as_u64().unwrap();
+    assert!(as_of <= time && as_of + 2_000 >= time, "{first}");
+    assert_eq!(
+        store["retention"],
+        json!({"max_events": null, "max_age_secs": null})
+    );
+
     // The publish in between shows in the later documents.
     let last = &docs[2];
+    assert_eq!(last["store"]["head"], 1, "{last}");
+    assert_eq!(last["store"]["oldest"], 1, "{last}");
+    assert_eq!(last["store"]["events"], 1, "{last}");
     assert_eq!(last["published_total"], 1, "{last}");
     assert_eq!(last["publish_duration_seconds"]["count"], 1, "{last}");
     assert_eq!(
@@ -326,6 +341,77 @@ impl TestHub {
             assert_eq!(response.status(), 200);
         })
     }
+}
+
+/// A hub whose retention keeps `max_events` and an hour, served on
+/// loopback; returns its base (`http://127.0.0.1:PORT`) and URL. (The
+/// shared `start` keeps everything: retention is the hub's config.)
+async fn start_keeping(max_events: u64) -> (String, String) {
+    use herald_server::auth::{IssuerConfig, KeyConfig};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("{base}/.well-known/mercure");
+    let mut hub_config = herald_hub::HubConfig::new(url.parse().unwrap());
+    hub_config.heartbeat = None;
+    hub_config.retention = herald_store::Retention {
+        max_events: Some(max_events),
+        max_age: Some(Duration::from_secs(3600)),
+    };
+    hub_config.retention_interval = Duration::from_millis(100);
+    let store = std::sync::Arc::new(herald_store::MemoryStore::new());
+    let hub = herald_hub::Hub::start(store, hub_config).await.unwrap();
+    let mut config = herald_server::ServerConfig::default();
+    config.auth.resource = url.clone();
+    config.auth.issuers.push(IssuerConfig {
+        issuer: crate::ISSUER.into(),
+        keys: vec![KeyConfig::secret("HS256", crate::SECRET)],
+        legacy: false,
+    });
+    let app = herald_server::HubApp::new(hub, config).unwrap();
+    tokio::spawn(async move { herald_server::serve(listener, app).await.unwrap() });
+    (base, url)
+}
+
+/// The `store` object follows publishes and the retention the hub
+/// applies, and says what that retention is.
+#[tokio::test]
+async fn the_stats_document_shows_the_store_and_its_retention() {
+    let (base, url) = start_keeping(3).await;
+    let http = crate::raw_client();
+    let admin = token(
+        &url,
+        json!({ "authorization_details": details(&["*"], &["*"]) }),
+    );
+    for i in 0..10 {
+        let response = http
+            .post(&url)
+            .bearer_auth(&admin)
+            .form(&[("topic", "https://example.com/a"), ("data", &i.to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // Past one retention run (every 100 ms here).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = http
+        .get(format!("{base}/ui/stats"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = read_events(response, 2).await;
+    let doc: Value = serde_json::from_str(events[1].data()).unwrap();
+    assert_eq!(
+        doc["store"]["retention"],
+        json!({"max_events": 3, "max_age_secs": 3600}),
+        "{doc}"
+    );
+    assert_eq!(doc["store"]["head"], 10, "{doc}");
+    assert_eq!(doc["store"]["oldest"], 8, "{doc}");
+    assert_eq!(doc["store"]["events"], 3, "{doc}");
 }
 
 #[tokio::test]

@@ -26,12 +26,20 @@
 //!   atomic loads and about a kilobyte of JSON. A timer shared by all
 //!   viewers was rejected: it would need a task that lives while anyone
 //!   watches, to save microseconds for a handful of operators.
+//! - The store's bounds (its size in the document) are not read per
+//!   viewer: each tick asks the hub's health probe
+//!   ([`Hub::bounds`]), which reads the store at most once a second
+//!   however many viewers and health checks ask, and the document is
+//!   built, without waiting on anything, once that answer is in (from
+//!   [`Hub::last_bounds`]). A store that does not answer delays the
+//!   document by the probe's timeout (2 s) at most, and then it shows
+//!   the last bounds read, with their time.
 //! - A viewer that stops reading costs nothing more: the body is polled
 //!   only when the connection can take bytes, and missed ticks are
 //!   skipped, not queued.
 //! - The stream ends when the token expires, like any event stream.
 
-use std::future::Future as _;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -137,7 +145,21 @@ struct Source {
     config: Arc<ServerConfig>,
 }
 
+/// A refresh of the store's bounds in flight.
+type Refresh = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 impl Source {
+    /// Refreshes the hub's last known bounds of the store, through the
+    /// health probe's once-a-second limit; its answer (or failure) is read
+    /// from [`Hub::last_bounds`] by the next document.
+    fn refresh(&self) -> Refresh {
+        let hub = self.hub.clone();
+        Box::pin(async move {
+            // A failed probe leaves the last good bounds, with their time.
+            let _ = hub.bounds().await;
+        })
+    }
+
     /// The `stats` event, encoded.
     fn frame(&self) -> Option<Bytes> {
         let data = document(&self.hub, &self.metrics, &self.config).to_string();
@@ -201,6 +223,40 @@ pub(crate) fn document(hub: &Hub, metrics: &Metrics, config: &ServerConfig) -> V
             "max_pending_bytes": hub_config.max_pending_bytes,
             "heartbeat_secs": hub_config.heartbeat.map(|every| every.as_secs()),
         },
+        "store": store(hub, time_ms),
+    })
+}
+
+/// The `store` object: the retained range as the hub last read it, and the
+/// retention the hub applies.
+fn store(hub: &Hub, time_ms: u64) -> Value {
+    let retention = &hub.config().retention;
+    let retention = json!({
+        "max_events": retention.max_events,
+        "max_age_secs": retention.max_age.map(|age| age.as_secs()),
+    });
+    let Some((bounds, read_at)) = hub.last_bounds() else {
+        return json!({
+            "oldest": null, "head": null, "events": null, "as_of": null,
+            "retention": retention,
+        });
+    };
+    let head = bounds.head.get();
+    // Cursors are not promised to be dense (`herald_store::Cursor`), so
+    // this is the span of retained cursors: the count where the backend
+    // hands them out without gaps, an upper bound where it skipped some
+    // (docs/ui.md says which). Counting records would be a second store
+    // read, on a disk store a scan; the span costs nothing.
+    let events = bounds
+        .oldest
+        .map_or(0, |oldest| head.saturating_sub(oldest.get()) + 1);
+    let age_ms = u64::try_from(read_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+    json!({
+        "oldest": bounds.oldest.map(|oldest| oldest.get()),
+        "head": head,
+        "events": events,
+        "as_of": time_ms.saturating_sub(age_ms),
+        "retention": retention,
     })
 }
 
@@ -210,6 +266,9 @@ struct StatsBody {
     subscription: Subscription,
     expiry: Option<Pin<Box<Sleep>>>,
     ticks: Interval,
+    /// The store-bounds refresh started by the last tick; its document is
+    /// sent when it is done.
+    refresh: Option<Refresh>,
     source: Source,
     /// `herald_bytes_written_total`.
     written: Counter,
@@ -236,6 +295,7 @@ impl StatsBody {
             subscription,
             expiry,
             ticks,
+            refresh: None,
             written: source.metrics.bytes_written(),
             source,
             _guard: guard,
@@ -257,12 +317,24 @@ impl StatsBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.subscription).poll_next(cx) {
             return Poll::Ready(frame);
         }
-        while self.ticks.poll_tick(cx).is_ready() {
-            if let Some(frame) = self.source.frame() {
-                return Poll::Ready(Some(frame));
+        // A tick starts a refresh of the store's bounds; its document
+        // follows once the refresh is done. Ticks that pass meanwhile
+        // are skipped.
+        loop {
+            if let Some(refresh) = &mut self.refresh {
+                if refresh.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.refresh = None;
+                if let Some(frame) = self.source.frame() {
+                    return Poll::Ready(Some(frame));
+                }
             }
+            if self.ticks.poll_tick(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.refresh = Some(self.source.refresh());
         }
-        Poll::Pending
     }
 }
 
