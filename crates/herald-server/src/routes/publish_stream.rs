@@ -216,6 +216,9 @@ impl Pump {
         let mut in_flight: Option<BoxFuture<'static, Result<Vec<Published>, PublishError>>> = None;
         let mut arrivals: Vec<Instant> = Vec::new();
         let mut body_done = false;
+        // What ended the body early (a bad event, a quiet publisher): the
+        // events before it are still stored, then this is the answer.
+        let mut stop: Option<End> = None;
         let idle = self.state.config.body_timeout();
         let started = Instant::now();
         let mut read = 0u64;
@@ -236,6 +239,9 @@ impl Pump {
                 in_flight = Some(Box::pin(async move { hub.publish_batch(updates).await }));
             }
             if in_flight.is_none() && body_done {
+                if let Some(stop) = stop.take() {
+                    break stop;
+                }
                 break if self.events.holds_unfinished_event() {
                     End::Incomplete
                 } else {
@@ -270,10 +276,13 @@ impl Pump {
                 }
                 () = tokio::time::sleep_until(paced.unwrap_or_else(Instant::now).into()), if ahead && !body_done => {}
                 frame = tokio::time::timeout(idle, body.frame()), if can_read => match frame {
-                    Err(_) => break End::Failed(ApiError::Timeout(format!(
-                        "no more of the body within {}s (body_timeout_secs; a comment line keeps a quiet stream going)",
-                        idle.as_secs()
-                    ))),
+                    Err(_) => {
+                        body_done = true;
+                        stop = Some(End::Failed(ApiError::Timeout(format!(
+                            "no more of the body within {}s (body_timeout_secs; a comment line keeps a quiet stream going)",
+                            idle.as_secs()
+                        ))));
+                    }
                     Ok(None) => body_done = true,
                     Ok(Some(Err(err))) => {
                         // The client went away mid-body: what was complete
@@ -284,11 +293,8 @@ impl Pump {
                     Ok(Some(Ok(frame))) => {
                         let Ok(data) = frame.into_data() else { continue };
                         let now = Instant::now();
-                        let drafts = match self.events.feed(&data) {
-                            Ok(drafts) => drafts,
-                            Err(err) => break End::Failed(err),
-                        };
-                        let mut invalid = None;
+                        let (drafts, bad) = self.events.feed(&data);
+                        let mut failed = bad;
                         for draft in drafts {
                             read += 1;
                             match self.state.hub.validate(self.template.update(draft)) {
@@ -297,13 +303,14 @@ impl Pump {
                                     pending.push((valid, now));
                                 }
                                 Err(err) => {
-                                    invalid = Some(err);
+                                    failed = Some(ApiError::from(err));
                                     break;
                                 }
                             }
                         }
-                        if let Some(err) = invalid {
-                            break End::Failed(ApiError::from(err));
+                        if let Some(err) = failed {
+                            body_done = true;
+                            stop = Some(End::Failed(err));
                         }
                     }
                 },
@@ -453,9 +460,15 @@ impl Events {
         }
     }
 
-    /// The events `chunk` completes.
-    fn feed(&mut self, chunk: &[u8]) -> Result<Vec<Draft>, ApiError> {
+    /// The events `chunk` completes, and what was wrong with the rest of
+    /// it, if anything (the events before a bad one are still good).
+    fn feed(&mut self, chunk: &[u8]) -> (Vec<Draft>, Option<ApiError>) {
         let mut drafts = Vec::new();
+        let error = self.feed_into(chunk, &mut drafts).err();
+        (drafts, error)
+    }
+
+    fn feed_into(&mut self, chunk: &[u8], drafts: &mut Vec<Draft>) -> Result<(), ApiError> {
         match self {
             Events::EventStream {
                 decoder,
@@ -509,7 +522,7 @@ impl Events {
                 line.extend_from_slice(rest);
             }
         }
-        Ok(drafts)
+        Ok(())
     }
 
     fn holds_unfinished_event(&self) -> bool {
