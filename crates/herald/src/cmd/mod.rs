@@ -1,9 +1,13 @@
-//! One module per subcommand, each owning its clap `Args` and its `run`.
+//! One module per subcommand, each owning its clap `Args` and its `run`,
+//! and the pieces two of them share (`end_marker`, `stream_publish`).
 
 mod bench;
 mod decode;
+mod end_marker;
 mod publish;
+mod relay;
 mod serve;
+mod stream_publish;
 mod tail;
 mod token;
 
@@ -14,6 +18,7 @@ pub enum Command {
     Decode(decode::Args),
     Tail(tail::Args),
     Publish(publish::Args),
+    Relay(relay::Args),
     Token(token::Args),
     Bench(bench::Args),
 }
@@ -25,6 +30,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Decode(args) => decode::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Relay(args) => relay::run(args),
         Command::Token(args) => token::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -1,39 +1,52 @@
-//! `herald publish`: publishes one event, or one event per line of
-//! standard input (`--lines`).
+//! `herald publish`: publishes one event, one event per line of standard
+//! input (`--lines`), or a small binary payload base64-encoded
+//! (`--base64`).
 //!
-//! # Why `--lines` sends one request at a time
+//! # `--lines` is one streaming publish
 //!
-//! The hub orders events by the order in which it accepts their publish
-//! requests, and a log must arrive in the order it was written. Requests
-//! in flight at the same time, on several connections or multiplexed on
-//! one HTTP/2 connection, are handled concurrently by the hub, so their
-//! order would be a race; hyper (the server and the client) does not
-//! pipeline HTTP/1.1 requests; and the protocol has no batch form. So
-//! lines are published strictly in sequence, each request sent as soon as
-//! the previous one is answered, on one kept-alive connection with
-//! `TCP_NODELAY`, with the form fields shared by all events encoded once.
-//! What overlaps is everything else: a reader thread takes lines from
-//! standard input into a bounded queue while a request is in flight (so a
-//! burst of input never waits for the network, and the network never
-//! waits for a read), and ids are written to standard output in batches,
-//! flushed whenever the queue runs dry. Throughput is then one round trip
-//! per event; see docs/cli.md for measured figures.
+//! The hub orders events by the order in which it accepts them, and a log
+//! must arrive in the order it was written. One request per line, one
+//! after another, kept that order at the price of a round trip per line;
+//! requests in flight at once would have raced. So `--lines` sends every
+//! line as one NDJSON event of one streaming publish
+//! ([`stream_publish`](super::stream_publish)), which the hub stores in
+//! body order, batch after batch, and whose answer streams back the ids.
+//! A reader thread takes lines from standard input into a bounded queue,
+//! so a burst of input never waits for the network; ids are written as
+//! they come back and flushed whenever no more of the answer is buffered.
+//! If the connection breaks mid-way, the lines not acknowledged are sent
+//! again on a new request (see `stream_publish` for what that can repeat).
+//!
+//! # `--base64`
+//!
+//! SSE carries text. A small binary payload (a thumbnail, a protobuf
+//! message) goes as standard base64 with padding (RFC 4648 section 4) in
+//! one `data:` line, with the user's `--type`; `herald tail
+//! --decode-base64` turns it back into bytes. Payloads over
+//! [`MAX_BINARY_BYTES`] are refused before anything is sent: every
+//! subscriber receives the text, a third larger than the bytes, again on
+//! every replay, so large blobs belong in object storage with their URL
+//! published instead.
 
-use std::io::{self, BufRead, IsTerminal as _, Read as _, Write as _};
+use std::io::{self, BufRead, IsTerminal as _, Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
+use super::stream_publish;
 use super::token::parse_duration;
 use crate::local_hub::{self, HubLocation};
 use crate::local_key::{publisher_token_path, LOCAL_DATA_DIR};
 
-/// Lines read ahead of the publisher: enough to absorb a burst while one
-/// request is in flight, few enough to bound memory when the hub is slower
+/// Lines read ahead of the publisher: enough to absorb a burst while the
+/// hub stores a batch, few enough to bound memory when the hub is slower
 /// than the input.
 const LINE_QUEUE: usize = 1024;
+/// The largest payload `--base64` publishes, in bytes (its text is 4/3 as
+/// long).
+pub const MAX_BINARY_BYTES: usize = 64 * 1024;
 
 /// Publish an event to a hub, and print its id.
 ///
@@ -81,9 +94,20 @@ pub struct Args {
     /// Read the data from FILE ("-" for standard input).
     #[arg(long, short = 'f', value_name = "FILE", conflicts_with = "data")]
     file: Option<PathBuf>,
-    /// Publish every line of standard input as one event, as it arrives.
+    /// Publish every line of standard input as one event, as it arrives
+    /// (one streaming publish).
     #[arg(long, conflicts_with_all = ["data", "file", "id"])]
     lines: bool,
+    /// Publish a binary payload (FILE, or standard input without FILE or
+    /// with "-") as standard base64 with padding; at most 64 KiB.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        default_missing_value = "-",
+        conflicts_with_all = ["data", "file", "lines"]
+    )]
+    base64: Option<PathBuf>,
     /// The event type (the SSE `event:` field) [default: message].
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
@@ -96,11 +120,22 @@ pub struct Args {
     /// Deliver only to subscribers whose token grants one of the topics.
     #[arg(long)]
     private: bool,
+    #[command(flatten)]
+    hub: HubArgs,
+    /// Do not print the ids.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// How to reach the hub and be allowed to publish: shared by `herald
+/// publish` and `herald relay`.
+#[derive(clap::Args, Debug)]
+pub struct HubArgs {
     /// The hub to publish to [default: the URL the local hub recorded in
     /// its data directory (--data), else
     /// http://127.0.0.1:8080/.well-known/mercure].
     #[arg(long, env = "HERALD_HUB", value_name = "URL")]
-    hub: Option<String>,
+    pub hub: Option<String>,
     /// The access token (it must grant `publish` on every topic).
     #[arg(
         long,
@@ -108,39 +143,45 @@ pub struct Args {
         hide_env_values = true,
         value_name = "TOKEN"
     )]
-    token: Option<String>,
+    pub token: Option<String>,
     /// The local hub's data directory, where it records its URL and its
     /// publisher token [default: herald-data].
     #[arg(long = "data", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Give up on a request after this long (10s, 1m…).
+    pub data_dir: Option<PathBuf>,
+    /// Give up on a request after this long (10s, 1m…); for a stream of
+    /// events, after this long with none acknowledged.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// Do not print the ids.
-    #[arg(long, short = 'q')]
-    quiet: bool,
+    pub timeout: Duration,
     /// Trust this PEM certificate too (a development hub's self-signed one).
     #[arg(long, value_name = "FILE")]
-    cacert: Option<PathBuf>,
+    pub cacert: Option<PathBuf>,
     /// Accept any TLS certificate. Only for a hub on your own machine.
     #[arg(long, short = 'k')]
-    insecure: bool,
+    pub insecure: bool,
 }
 
-/// Runs `herald publish`: one event, or one per line with `--lines`.
+/// Runs `herald publish`: one event, one per line with `--lines`, or a
+/// base64 payload.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    // One request at a time (see the module docs): one thread suffices.
+    // One request at a time: one thread suffices.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let publisher = Publisher::new(&args)?;
         if args.lines {
-            return publish_lines(&publisher, args.quiet).await;
+            // A stream has no overall deadline: --timeout bounds the wait
+            // for each acknowledgement instead.
+            let publisher = Publisher::new(&args.hub, None)?;
+            return publish_lines(&publisher, &args).await;
         }
-        let data = read_data(&args)?;
-        let id = publisher.publish(&data).await?;
+        let publisher = Publisher::new(&args.hub, Some(args.hub.timeout))?;
+        let fields = form_fields(&args);
+        let data = match &args.base64 {
+            Some(path) => read_base64(path)?,
+            None => read_data(&args)?,
+        };
+        let id = publisher.publish(&fields, &data).await?;
         if !args.quiet {
             println!("{id}");
         }
@@ -148,19 +189,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
-/// A connection to the hub and what every event of this run shares.
-struct Publisher {
-    client: reqwest::Client,
-    hub: HubLocation,
-    token: Option<String>,
+/// The encoded form fields of a single publish, other than `data`.
+fn form_fields(args: &Args) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("topic", &args.topic);
+    for topic in &args.alternates {
+        form.append_pair("topic", topic);
+    }
+    if let Some(event_type) = &args.event_type {
+        form.append_pair("type", event_type);
+    }
+    if let Some(id) = &args.id {
+        form.append_pair("id", id);
+    }
+    if let Some(retry) = args.retry {
+        form.append_pair("retry", &retry.to_string());
+    }
+    if args.private {
+        form.append_pair("private", "on");
+    }
+    form.finish()
+}
+
+/// A client for the hub and the token to publish with.
+pub struct Publisher {
+    pub(super) client: reqwest::Client,
+    pub(super) hub: HubLocation,
+    pub(super) token: Option<String>,
     /// Where the token came from, for error messages.
     token_source: String,
-    /// The encoded form fields other than `data`.
-    fields: String,
 }
 
 impl Publisher {
-    fn new(args: &Args) -> anyhow::Result<Publisher> {
+    /// The hub and token `args` name; `request_timeout` bounds each whole
+    /// request (none for a streaming publish, which may last hours).
+    pub fn new(args: &HubArgs, request_timeout: Option<Duration>) -> anyhow::Result<Publisher> {
         let hub = local_hub::locate(args.hub.as_deref(), args.data_dir.as_deref())?;
         // An empty HERALD_TOKEN counts as unset: shells make it easy to
         // export one by mistake.
@@ -184,31 +247,15 @@ impl Publisher {
             }
         };
 
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("topic", &args.topic);
-        for topic in &args.alternates {
-            form.append_pair("topic", topic);
-        }
-        if let Some(event_type) = &args.event_type {
-            form.append_pair("type", event_type);
-        }
-        if let Some(id) = &args.id {
-            form.append_pair("id", id);
-        }
-        if let Some(retry) = args.retry {
-            form.append_pair("retry", &retry.to_string());
-        }
-        if args.private {
-            form.append_pair("private", "on");
-        }
-
         let mut client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .timeout(args.timeout)
-            // Small requests one after another: Nagle's delay would cost
-            // each of them a round trip.
+            // Small requests or small lines of a body: Nagle's delay would
+            // cost each a round trip.
             .tcp_nodelay(true)
             .danger_accept_invalid_certs(args.insecure);
+        if let Some(timeout) = request_timeout {
+            client = client.timeout(timeout);
+        }
         if let Some(path) = &args.cacert {
             let pem =
                 std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -222,22 +269,13 @@ impl Publisher {
             hub,
             token,
             token_source,
-            fields: form.finish(),
         })
     }
 
-    /// The request body for an event with `data`.
-    fn form(&self, data: &str) -> String {
-        // The form starts at 0 and already holds the topic, so `data` is
-        // appended after a `&`.
-        url::form_urlencoded::Serializer::for_suffix(self.fields.clone(), 0)
-            .append_pair("data", data)
-            .finish()
-    }
-
-    /// Publishes one event; returns the id the hub gave it.
-    async fn publish(&self, data: &str) -> anyhow::Result<String> {
-        let body = self.form(data);
+    /// Publishes one event (`fields` from [`form_fields`]); returns the id
+    /// the hub gave it.
+    async fn publish(&self, fields: &str, data: &str) -> anyhow::Result<String> {
+        let body = form(fields, data);
         let mut request = self
             .client
             .post(self.hub.url.clone())
@@ -257,7 +295,7 @@ impl Publisher {
         Ok(id.trim_end().to_owned())
     }
 
-    fn send_error(&self, err: &reqwest::Error) -> anyhow::Error {
+    pub(super) fn send_error(&self, err: &reqwest::Error) -> anyhow::Error {
         let cause = describe_send_error(err);
         if err.is_connect() {
             anyhow::anyhow!(self.hub.unreachable(&cause))
@@ -269,7 +307,7 @@ impl Publisher {
     }
 
     /// "401 Unauthorized: an access token is required (what to do)".
-    async fn refusal(&self, response: reqwest::Response) -> anyhow::Error {
+    pub(super) async fn refusal(&self, response: reqwest::Response) -> anyhow::Error {
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
         // The hub's reason is one line of text; another server may send a
@@ -313,6 +351,14 @@ impl Publisher {
         }
         anyhow::anyhow!(message)
     }
+}
+
+/// The request body for an event with `data`: `fields` (which hold the
+/// topic, so `data` is appended after a `&`) and `data`.
+fn form(fields: &str, data: &str) -> String {
+    url::form_urlencoded::Serializer::for_suffix(fields.to_owned(), 0)
+        .append_pair("data", data)
+        .finish()
 }
 
 /// The publisher token the local hub wrote, if there is one. A missing file
@@ -362,8 +408,40 @@ fn strip_line_end(text: &mut String) {
     }
 }
 
-/// `--lines`: one event per line, in order, as lines arrive.
-async fn publish_lines(publisher: &Publisher, quiet: bool) -> anyhow::Result<()> {
+/// A payload read whole, up to [`MAX_BINARY_BYTES`], as base64 text.
+fn read_base64(path: &Path) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let limit = MAX_BINARY_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    let source = if path.as_os_str() == "-" {
+        if io::stdin().is_terminal() {
+            anyhow::bail!("no payload: give --base64 FILE, or pipe it to standard input");
+        }
+        io::stdin()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .context("cannot read standard input")?;
+        "standard input".to_owned()
+    } else {
+        std::fs::File::open(path)
+            .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        path.display().to_string()
+    };
+    if bytes.len() > MAX_BINARY_BYTES {
+        anyhow::bail!(
+            "{source} holds more than {} bytes, the most --base64 publishes: SSE is text, and \
+             every subscriber would receive a third more, again on every replay; store large \
+             files elsewhere (object storage, a web server) and publish their URL",
+            thousands(MAX_BINARY_BYTES as u64)
+        );
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(&bytes))
+}
+
+/// `--lines`: one event per line, in order, as lines arrive, through one
+/// streaming publish.
+async fn publish_lines(publisher: &Publisher, args: &Args) -> anyhow::Result<()> {
     let (lines, mut queue) = mpsc::channel(LINE_QUEUE);
     // Reading standard input blocks; a thread of its own keeps it from
     // stalling the runtime, and ends when the input ends or the queue is
@@ -373,35 +451,73 @@ async fn publish_lines(publisher: &Publisher, quiet: bool) -> anyhow::Result<()>
         .spawn(move || read_lines(io::stdin().lock(), &lines))
         .context("cannot start the reader thread")?;
 
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    let mut progress =
-        Progress::new(io::stderr().is_terminal() && (quiet || !io::stdout().is_terminal()));
-    let mut count = 0u64;
-    let result = async {
-        while let Some(line) = queue.recv().await {
-            let line: String = line.context("cannot read standard input")?;
-            count += 1;
-            let id = publisher
-                .publish(&line)
-                .await
-                .with_context(|| format!("line {count}"))?;
-            if !quiet {
-                out.write_all(id.as_bytes())?;
-                out.write_all(b"\n")?;
-            }
-            // Flush when no more input is waiting: a slow trickle of lines
-            // shows each id at once, a flood is written in large batches.
-            if queue.is_empty() {
-                out.flush()?;
-            }
-            progress.update(count);
+    let mut topics = vec![args.topic.clone()];
+    topics.extend(args.alternates.iter().cloned());
+    let url = stream_publish::stream_url(&publisher.hub.url, &topics, args.private);
+    let event_type = args.event_type.as_deref();
+    let retry = args.retry;
+    let encode = |line: io::Result<String>| {
+        let line = line.context("cannot read standard input")?;
+        Ok(stream_publish::ndjson_line(&line, event_type, None, retry))
+    };
+    let mut printer = IdPrinter::new(args.quiet);
+    let session = stream_publish::Session::new(publisher, url, args.hub.timeout);
+    let result = session.run(&mut queue, encode, &mut printer).await;
+    printer.finish()?;
+    result.map(drop)
+}
+
+/// Prints the ids of a stream of events as they are acknowledged (or,
+/// with `--quiet`, their count at the end), with a progress line on a
+/// terminal.
+pub(super) struct IdPrinter<W: Write = io::BufWriter<io::StdoutLock<'static>>> {
+    out: W,
+    quiet: bool,
+    progress: Progress,
+}
+
+impl IdPrinter {
+    /// Printing to standard output.
+    pub(super) fn new(quiet: bool) -> Self {
+        IdPrinter {
+            out: io::BufWriter::new(io::stdout().lock()),
+            quiet,
+            progress: Progress::new(
+                io::stderr().is_terminal() && (quiet || !io::stdout().is_terminal()),
+            ),
         }
-        out.flush()?;
-        anyhow::Ok(())
     }
-    .await;
-    progress.finish(count);
-    result
+}
+
+impl<W: Write> IdPrinter<W> {
+    /// Flushes the ids (prints the count with `--quiet`); returns the count.
+    pub(super) fn finish(mut self) -> io::Result<u64> {
+        let count = self.progress.count;
+        if self.quiet {
+            writeln!(self.out, "{count}")?;
+        }
+        self.out.flush()?;
+        self.progress.finish(count);
+        Ok(count)
+    }
+}
+
+impl<W: Write> stream_publish::Acks for IdPrinter<W> {
+    fn acked(&mut self, line: u64, id: &str) -> anyhow::Result<()> {
+        if !self.quiet {
+            self.out.write_all(id.as_bytes())?;
+            self.out.write_all(b"\n")?;
+        }
+        self.progress.update(line);
+        Ok(())
+    }
+
+    fn idle(&mut self) -> anyhow::Result<()> {
+        // A slow trickle of lines shows each id at once, a flood is
+        // written in large batches.
+        self.out.flush()?;
+        Ok(())
+    }
 }
 
 /// Sends each line of `input`, without its line end, to `lines`.
@@ -438,6 +554,8 @@ struct Progress {
     /// When the line was last drawn, and the count then: the rate shown is
     /// the recent one, which is what `tail -f` input makes interesting.
     last: (Instant, u64),
+    /// Events so far.
+    count: u64,
 }
 
 impl Progress {
@@ -449,10 +567,12 @@ impl Progress {
             enabled,
             start: now,
             last: (now, 0),
+            count: 0,
         }
     }
 
     fn update(&mut self, count: u64) {
+        self.count = count;
         if !self.enabled {
             return;
         }
@@ -540,9 +660,9 @@ mod tests {
             "t",
         ])
         .unwrap();
-        let publisher = Publisher::new(&args).unwrap();
+        let publisher = Publisher::new(&args.hub, None).unwrap();
         assert_eq!(
-            publisher.form("a b\n&c"),
+            form(&form_fields(&args), "a b\n&c"),
             "topic=https%3A%2F%2Fexample.com%2Fa+b&topic=alt%261&type=up&id=x%3D1&retry=500\
              &private=on&data=a+b%0A%26c"
         );
@@ -556,6 +676,15 @@ mod tests {
         assert!(parse(&["t", "--lines", "--file", "x"]).is_err());
         assert!(parse(&["t", "data", "--file", "x"]).is_err());
         assert!(parse(&["t", "--lines"]).is_ok());
+    }
+
+    #[test]
+    fn base64_excludes_the_other_data_sources() {
+        assert!(parse(&["t", "data", "--base64", "f"]).is_err());
+        assert!(parse(&["t", "--base64", "f", "--lines"]).is_err());
+        assert!(parse(&["t", "--base64", "f", "--file", "g"]).is_err());
+        let stdin = parse(&["t", "--base64"]).unwrap();
+        assert_eq!(stdin.base64.as_deref(), Some(Path::new("-")));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use futures_util::StreamExt as _;
 use herald_client::{ErrorKind, EventSource, MessageEvent, SseItem};
 
 use super::decode::write_json_line;
+use super::end_marker::{EndMarker, UntilArg};
 use super::publish::describe_send_error;
 use super::token::parse_duration;
 use crate::local_hub::{self, HubLocation, HubSource};
@@ -117,6 +118,22 @@ pub struct Args {
     /// Print one JSON object per event per line.
     #[arg(long)]
     json: bool,
+    /// Exit 0 after the stream's end marker (printed): `event: end` or
+    /// `data: [DONE]`, or those given with --until. A stream resumed after
+    /// its end gets the rest, then the marker.
+    #[arg(long)]
+    until_end: bool,
+    /// The end marker for --until-end: `event:TYPE` (any data) or
+    /// `data:TEXT` (the whole data, any type); repeatable; implies
+    /// --until-end.
+    #[arg(long, value_name = "MARKER")]
+    until: Vec<UntilArg>,
+    /// Write each event's data decoded from base64 (as `herald publish
+    /// --base64` sends it), the raw bytes one after the other, nothing
+    /// else; an event that is not base64 stops with exit 1 (an end marker
+    /// with --until-end is not written).
+    #[arg(long, conflicts_with_all = ["json", "show_comments"])]
+    decode_base64: bool,
     /// When to color the output.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -200,9 +217,15 @@ async fn tail(args: Args) -> anyhow::Result<()> {
     }
     let source = builder.build()?;
 
+    let markers = if args.until_end || !args.until.is_empty() {
+        EndMarker::from_args(&args.until)
+    } else {
+        Vec::new()
+    };
     let mut printer = Printer {
         out: io::stdout().lock(),
         json: args.json,
+        decode_base64: args.decode_base64,
         show_comments: args.show_comments,
         colors: Palette::new(args.color.enabled(io::stdout().is_terminal())),
         status_colors: Palette::new(args.color.enabled(io::stderr().is_terminal())),
@@ -213,6 +236,12 @@ async fn tail(args: Args) -> anyhow::Result<()> {
     while let Some(item) = stream.next().await {
         match item {
             Ok(SseItem::Event(event)) => {
+                if EndMarker::any(&markers, &event) {
+                    if !args.decode_base64 {
+                        printer.event(&event)?;
+                    }
+                    return Ok(());
+                }
                 printer.event(&event)?;
                 count += 1;
                 if args.max_events == Some(count) {
@@ -315,7 +344,7 @@ fn token(args: &Args, url: &url::Url, hub: Option<&HubLocation>) -> Option<Strin
 
 /// One line, with the innermost cause: "could not connect: Connection
 /// refused (os error 111)" rather than the whole chain of HTTP layers.
-fn describe_client_error(err: &herald_client::Error) -> String {
+pub(super) fn describe_client_error(err: &herald_client::Error) -> String {
     match std::error::Error::source(err) {
         Some(_) => format!("{err}: {}", describe_send_error(err)),
         None => err.to_string(),
@@ -323,7 +352,7 @@ fn describe_client_error(err: &herald_client::Error) -> String {
 }
 
 /// `-H 'Name: value'`.
-fn parse_header(text: &str) -> Result<(String, String), String> {
+pub(super) fn parse_header(text: &str) -> Result<(String, String), String> {
     let (name, value) = text
         .split_once(':')
         .ok_or_else(|| format!("expected 'Name: value', got {text:?}"))?;
@@ -339,6 +368,8 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 struct Printer<W: Write> {
     out: W,
     json: bool,
+    /// Write the data's bytes, decoded from base64.
+    decode_base64: bool,
     show_comments: bool,
     /// For standard output.
     colors: Palette,
@@ -349,7 +380,22 @@ struct Printer<W: Write> {
 }
 
 impl<W: Write> Printer<W> {
-    fn event(&mut self, event: &MessageEvent) -> io::Result<()> {
+    fn event(&mut self, event: &MessageEvent) -> anyhow::Result<()> {
+        if self.decode_base64 {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(event.data())
+                .map_err(|err| {
+                    anyhow::anyhow!(
+                        "--decode-base64: the data of event {:?} (type {}) is not standard base64: {err}",
+                        event.last_event_id(),
+                        event.event_type()
+                    )
+                })?;
+            self.out.write_all(&bytes)?;
+            self.out.flush()?;
+            return Ok(());
+        }
         self.line.clear();
         if self.json {
             write_json_line(event, &mut self.line);
@@ -357,7 +403,8 @@ impl<W: Write> Printer<W> {
             format_event(event, self.colors, &mut self.line);
         }
         self.out.write_all(self.line.as_bytes())?;
-        self.out.flush()
+        self.out.flush()?;
+        Ok(())
     }
 
     fn comment(&mut self, comment: &str) -> io::Result<()> {
@@ -520,6 +567,7 @@ mod tests {
         let mut printer = Printer {
             out: Vec::new(),
             json: true,
+            decode_base64: false,
             show_comments: false,
             colors: Palette::new(false),
             status_colors: Palette::new(false),
@@ -537,6 +585,7 @@ mod tests {
         let mut printer = Printer {
             out: Vec::new(),
             json: false,
+            decode_base64: false,
             show_comments: true,
             colors: Palette::new(false),
             status_colors: Palette::new(false),

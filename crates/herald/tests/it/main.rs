@@ -11,6 +11,7 @@ mod gzip;
 mod nginx;
 mod nodes;
 mod publish;
+mod streams;
 mod tail;
 mod tls;
 mod token;
