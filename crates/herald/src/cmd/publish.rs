@@ -9,7 +9,7 @@
 //! after another, kept that order at the price of a round trip per line;
 //! requests in flight at once would have raced. So `--lines` sends every
 //! line as one NDJSON event of one streaming publish
-//! ([`stream_publish`](super::stream_publish)), which the hub stores in
+//! ([`stream_publish`]), which the hub stores in
 //! body order, batch after batch, and whose answer streams back the ids.
 //! A reader thread takes lines from standard input into a bounded queue,
 //! so a burst of input never waits for the network; ids are written as
@@ -56,8 +56,11 @@ pub const MAX_BINARY_BYTES: usize = 64 * 1024;
 /// `$(cat FILE)`).
 ///
 /// With --lines, every line of standard input becomes one event, published
-/// as soon as it arrives and in order, and each id is printed on its own
-/// line: `tail -f app.log | herald publish logs/app --lines`. A progress
+/// as soon as it arrives and in order through one streaming publish, and
+/// each id is printed on its own line as the hub stores it:
+/// `tail -f app.log | herald publish logs/app --lines`. If the connection
+/// breaks, the lines not yet acknowledged (at most 16) are sent again, so
+/// none is lost and those may arrive twice. A progress
 /// line is shown when standard error is a terminal and the ids are not
 /// (or with --quiet).
 ///
@@ -74,6 +77,10 @@ pub const MAX_BINARY_BYTES: usize = 64 * 1024;
 ///   herald publish chat/general --type message --file message.json
 ///   date | herald publish clock --private
 ///   tail -f app.log | herald publish logs/app --lines
+///   herald publish files/1 --type thumbnail --base64 thumb.png
+///
+/// With --base64, the payload (at most 64 KiB) is published as standard
+/// base64 with padding; `herald tail --decode-base64` writes it back.
 ///
 /// Exit status: 0 when every event was published; 1 when one was refused
 /// (the reason is printed, e.g. "401 Unauthorized: …") or the hub could not

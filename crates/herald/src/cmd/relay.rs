@@ -9,12 +9,12 @@
 //! hold more than one event of [`MAX_UPSTREAM_EVENT`] bytes and a bounded
 //! queue. Each event keeps its type and data (and, with `--keep-ids`, its
 //! id) and goes to the hub as one line of a streaming publish
-//! ([`stream_publish`](super::stream_publish)), so the hub's subscribers
+//! ([`stream_publish`]), so the hub's subscribers
 //! get the stream with the hub's ordering, history and resume, however
 //! often they reconnect; the upstream is read once.
 //!
 //! The relay stops after republishing the end marker (`event: end` or
-//! `data: [DONE]` by default; see [`end_marker`](super::end_marker)), so
+//! `data: [DONE]` by default; see [`EndMarker`]), so
 //! the marker is in the topic's history too, or when the upstream ends.
 
 use std::io::{self, Read as _};
@@ -98,10 +98,13 @@ pub struct Args {
     /// history: a repeated one stops the relay (409).
     #[arg(long)]
     keep_ids: bool,
-    /// The end marker: `event:TYPE` (any data), `data:TEXT` (the whole
-    /// data, any type), or `none`; repeatable [default: event:end and
-    /// data:[DONE]].
-    #[arg(long, value_name = "MARKER")]
+    /// The end markers (rustdoc would read the help's brackets as a link).
+    #[arg(
+        long,
+        value_name = "MARKER",
+        help = "The end marker: `event:TYPE` (any data), `data:TEXT` (the whole data, any type), \
+                or `none`; repeatable [default: event:end and data:[DONE]]"
+    )]
     until: Vec<UntilArg>,
     /// When the upstream ends or breaks the stream, reconnect to it (with
     /// Last-Event-ID, after its retry: time) instead of stopping.

@@ -46,11 +46,14 @@ use crate::local_hub::{self, HubLocation, HubSource};
 ///   herald tail --topic '*' --last-event-id earliest --json | jq .data
 ///   herald tail https://example.com/events -H 'Cookie: session=…'
 ///   herald tail --topic jobs/42 --max-events 1 --timeout 30s
+///   herald tail --topic chat/42 --last-event-id earliest --until-end
+///   herald tail --topic files/1 --decode-base64 -n 1 > file.bin
 ///
 /// Exit status:
 ///
-///   0  --max-events events were printed, or the server ended the stream
-///      and --no-reconnect was given
+///   0  --max-events events were printed, the end marker came with
+///      --until-end, or the server ended the stream and --no-reconnect
+///      was given
 ///   1  the stream failed: an HTTP status other than 200 ("404 Not Found"),
 ///      a Content-Type other than text/event-stream, a 204 (the server's
 ///      "stop"), too many failed reconnections (--max-retries), or with
