@@ -44,6 +44,22 @@ pub enum ApiError {
     Unavailable(String),
 }
 
+impl ApiError {
+    /// The response status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Auth(err) => err.status(),
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     /// The reason, as the response's text says it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -87,32 +103,25 @@ impl From<SubscribeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut retry_later = false;
-        let (status, text) = match self {
-            ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
-            ApiError::TooLarge(why) => (StatusCode::PAYLOAD_TOO_LARGE, why),
-            ApiError::Conflict(why) => (StatusCode::CONFLICT, why),
-            ApiError::TooManyConnections(why) => {
-                retry_later = true;
-                (StatusCode::TOO_MANY_REQUESTS, why.to_owned())
-            }
-            ApiError::Unavailable(why) => {
-                // The hub cannot serve (its store failed, or it is closing):
-                // the operator needs to know, the client only gets the text.
-                tracing::warn!("answering 503: {why}");
-                retry_later = true;
-                (StatusCode::SERVICE_UNAVAILABLE, why)
-            }
-            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, why),
-            ApiError::Timeout(why) => (StatusCode::REQUEST_TIMEOUT, why),
+        let status = self.status();
+        match &self {
             ApiError::Auth(err) => {
-                let mut response = (err.status(), err.to_string()).into_response();
+                let mut response = (status, err.to_string()).into_response();
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, err.www_authenticate(None));
                 return response;
             }
-        };
+            // The hub cannot serve (its store failed, or it is closing):
+            // the operator needs to know, the client only gets the text.
+            ApiError::Unavailable(why) => tracing::warn!("answering 503: {why}"),
+            _ => {}
+        }
+        let retry_later = matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        );
+        let text = self.to_string();
         let mut response = (status, format!("{text}\n")).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,

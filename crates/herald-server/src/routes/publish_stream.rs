@@ -138,22 +138,18 @@ pub(crate) async fn publish(
     };
     match format {
         Format::EventStream => {
-            let (summary, end) = pump.run(body, |_| {}).await;
+            let (summary, end) = pump.run(body, None).await;
             Ok(summary.response(end))
         }
         Format::Ndjson => {
             // The answer streams while the body is read: the ids go out as
             // their batches are stored.
-            let (lines, receiver) = mpsc::channel::<Bytes>(16);
+            // One message per stored batch: a client that stops reading
+            // its answer stops the body being read (the pump waits for
+            // room), so no id is ever dropped and nothing piles up.
+            let (lines, receiver) = mpsc::channel::<Bytes>(4);
             tokio::spawn(async move {
-                let acks = lines.clone();
-                let (summary, end) = pump
-                    .run(body, move |published| {
-                        let line = format!("{}\n", json!({ "id": &*published.id }));
-                        // A client that stopped reading only loses its copy.
-                        let _ = acks.try_send(Bytes::from(line));
-                    })
-                    .await;
+                let (summary, end) = pump.run(body, Some(&lines)).await;
                 let _ = lines.send(summary.line(&end)).await;
             });
             let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
@@ -209,7 +205,9 @@ struct Summary {
 }
 
 impl Pump {
-    async fn run(mut self, mut body: Body, mut acked: impl FnMut(&Published)) -> (Summary, End) {
+    /// Publishes the body's events; with `acks`, sends each stored batch's
+    /// ids there (NDJSON lines), waiting for room.
+    async fn run(mut self, mut body: Body, acks: Option<&mpsc::Sender<Bytes>>) -> (Summary, End) {
         let mut summary = Summary::default();
         let mut pending: Vec<(ValidUpdate, Instant)> = Vec::new();
         let mut pending_bytes = 0usize;
@@ -260,11 +258,7 @@ impl Pump {
                     in_flight = None;
                     match stored {
                         Ok(published) => {
-                            for (one, arrived) in published.iter().zip(&arrivals) {
-                                self.state.metrics.publish_acknowledged(*arrived);
-                                summary.add(one);
-                                acked(one);
-                            }
+                            self.stored(&published, &arrivals, &mut summary, acks).await;
                         }
                         Err(err) => {
                             if let PublishError::Store(_) = err {
@@ -321,14 +315,34 @@ impl Pump {
         // still waited is not published.
         if let Some(batch) = in_flight {
             if let Ok(published) = batch.await {
-                for (one, arrived) in published.iter().zip(&arrivals) {
-                    self.state.metrics.publish_acknowledged(*arrived);
-                    summary.add(one);
-                    acked(one);
-                }
+                self.stored(&published, &arrivals, &mut summary, acks).await;
             }
         }
         (summary, end)
+    }
+
+    /// Counts a stored batch, and sends its ids to `acks`.
+    async fn stored(
+        &self,
+        published: &[Published],
+        arrivals: &[Instant],
+        summary: &mut Summary,
+        acks: Option<&mpsc::Sender<Bytes>>,
+    ) {
+        let mut lines = String::new();
+        for (one, arrived) in published.iter().zip(arrivals) {
+            self.state.metrics.publish_acknowledged(*arrived);
+            summary.add(one);
+            if acks.is_some() {
+                lines.push_str(&json!({ "id": &*one.id }).to_string());
+                lines.push('\n');
+            }
+        }
+        if let Some(acks) = acks {
+            // Gone: the client stopped reading its answer; the events are
+            // stored all the same.
+            let _ = acks.send(Bytes::from(lines)).await;
+        }
     }
 
     fn expired(&self) -> bool {
@@ -372,11 +386,17 @@ impl Summary {
                     json!("the body ended inside an event (no blank line after it): that event was dropped");
             }
             End::Expired => {
+                summary["status"] = json!(401);
                 summary["error"] = json!(
                     "the token expired mid-stream: the events after its exp were refused; send them again with a fresh token"
                 );
             }
-            End::Failed(err) => summary["error"] = json!(err.to_string()),
+            End::Failed(err) => {
+                // The NDJSON answer's status was 200 before this was known:
+                // the line says what the status would have been.
+                summary["status"] = json!(err.status().as_u16());
+                summary["error"] = json!(err.to_string());
+            }
         }
         summary
     }

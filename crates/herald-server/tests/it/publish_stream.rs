@@ -320,6 +320,8 @@ async fn a_bad_ndjson_line_stops_with_400_after_what_came_before() {
     assert!(last["error"].as_str().unwrap().contains("NDJSON"), "{text}");
     // The line before the bad one is published, the one after is not.
     assert_eq!(last["published"], 1, "{text}");
+    // The answer was 200 before the bad line came: the line says 400.
+    assert_eq!(last["status"], 400, "{text}");
 }
 
 #[tokio::test]
@@ -363,4 +365,27 @@ async fn past_the_rate_the_body_is_read_more_slowly() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn ndjson_answers_every_id_however_many_events() {
+    const N: usize = 10_000;
+    let hub = unlimited().await;
+    let (sender, response) = stream_publish(
+        &hub,
+        "topic=/many",
+        "application/x-ndjson",
+        Some(&hub.admin_token()),
+    );
+    let body: String = (0..N).map(|n| format!("{{\"data\": \"{n}\"}}\n")).collect();
+    sender.send(body.into_bytes()).await.unwrap();
+    drop(sender);
+    let text = response.await.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), N + 1, "one id per event, then the summary");
+    assert_eq!(lines[N]["published"], N);
+    assert_eq!(lines[N - 1]["id"], lines[N]["last_id"]);
 }
