@@ -59,7 +59,7 @@ pub const MAX_BINARY_BYTES: usize = 64 * 1024;
 /// as soon as it arrives and in order through one streaming publish, and
 /// each id is printed on its own line as the hub stores it:
 /// `tail -f app.log | herald publish logs/app --lines`. If the connection
-/// breaks, the lines not yet acknowledged (at most 16) are sent again, so
+/// breaks, the lines not yet acknowledged (at most 1,024) are sent again, so
 /// none is lost and those may arrive twice. A progress
 /// line is shown when standard error is a terminal and the ids are not
 /// (or with --quiet).

@@ -14,15 +14,14 @@
 //!   be (the hub may have stored it and lost the connection before its id
 //!   went out). The session sends those again on a new request, so none is
 //!   lost, and at most this many can arrive twice.
-//! - The hub queues the id lines of its answer in a buffer of 16 and drops
-//!   what does not fit (a client that stops reading its answer must not
-//!   hold the hub's memory); with no more than 16 events waiting, no id is
-//!   ever dropped, so every id is printed against its own line.
+//! - It bounds what the session holds to send again: the events in flight
+//!   are kept until their ids come back.
 //!
-//! Sixteen in flight is not one request per event: the hub stores what
-//! arrived while a batch was being written as the next batch, so the rate
-//! is up to sixteen events per store round trip (one fsync on the disk
-//! store) instead of one.
+//! The hub stores what arrived while a batch was being written as the
+//! next batch, so the rate is up to this many events per store round trip
+//! (one fsync on the disk store) instead of one. (The hub sends every id,
+//! one message per stored batch, and stops reading the body while its
+//! answer is not read: nothing is dropped on either side.)
 //!
 //! # Reconnection
 //!
@@ -46,7 +45,7 @@ use tokio::sync::mpsc;
 use super::publish::Publisher;
 
 /// Events sent and not yet acknowledged, at most (see the module docs).
-pub const MAX_UNACKNOWLEDGED: usize = 16;
+pub const MAX_UNACKNOWLEDGED: usize = 1024;
 /// A blank line (which the hub skips) after this long without an event,
 /// so a quiet input does not run into the hub's `body_timeout_secs` (30 s
 /// by default).
@@ -80,6 +79,8 @@ struct AnswerLine {
     id: Option<String>,
     published: Option<u64>,
     error: Option<String>,
+    /// With `error`: the status the hub would have answered.
+    status: Option<u16>,
     #[serde(default)]
     incomplete: bool,
 }
@@ -348,9 +349,14 @@ impl<'a> Session<'a> {
             }
         }
         if let Some(error) = line.error {
-            return Attempt::Fatal(
-                self.at_line(anyhow::anyhow!("the hub stopped the stream: {error}")),
-            );
+            let error = anyhow::anyhow!("the hub stopped the stream: {error}");
+            // A store outage, a busy or closing hub, a quiet spell: those
+            // pass; a refused event or token does not.
+            return if matches!(line.status, Some(408 | 429 | 502 | 503 | 504)) {
+                Attempt::Retry(error)
+            } else {
+                Attempt::Fatal(self.at_line(error))
+            };
         }
         if line.incomplete {
             // Cannot happen with whole lines; a proxy cutting the body can.

@@ -16,7 +16,7 @@ use crate::tail::{output_within, unused_port, Hub};
 
 /// The streaming publish's bound on events sent and not acknowledged: at
 /// most this many can arrive twice when the hub dies mid-stream.
-const MAX_UNACKNOWLEDGED: usize = 16;
+const MAX_UNACKNOWLEDGED: usize = 1024;
 
 /// A token of the fake model's answer.
 fn token(i: usize) -> String {
