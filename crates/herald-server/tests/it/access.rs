@@ -1,7 +1,7 @@
 //! Who sees what: private updates, token presentation, expiry, CORS,
 //! connection limits.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -146,10 +146,7 @@ async fn a_malformed_authorization_header_is_400_invalid_request() {
 #[tokio::test]
 async fn the_stream_ends_when_the_token_expires() {
     let hub = start().await;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = crate::unix_time();
     let short = token(
         &hub.url,
         json!({"exp": now + 2, "authorization_details": details(&[], &["*"])}),

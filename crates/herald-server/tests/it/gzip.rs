@@ -4,7 +4,7 @@
 //! to exactly the uncompressed stream.
 
 use std::io::Read as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
@@ -100,10 +100,7 @@ impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin> Body<S> {
 #[tokio::test]
 async fn each_event_arrives_at_once_and_the_stream_inflates_to_the_plain_one() {
     let hub = gzip_hub().await;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = crate::unix_time();
     // The hub ends both streams when the token expires: the gzip one with
     // its trailer.
     let token = token(

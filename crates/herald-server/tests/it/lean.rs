@@ -120,10 +120,7 @@ async fn a_subscription_on_a_reused_connection_is_served_by_hyper() {
 #[tokio::test]
 async fn an_http_1_1_stream_is_chunked_and_ends_with_the_last_chunk() {
     let hub = start().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = crate::unix_time();
     let token = crate::token(
         &hub.url,
         serde_json::json!({ "exp": now + 2, "authorization_details": crate::details(&[], &["*"]) }),

@@ -270,13 +270,18 @@ pub fn details(publish: &[&str], subscribe: &[&str]) -> serde_json::Value {
     serde_json::Value::Array(all)
 }
 
+/// Seconds since the Unix epoch, now: what `exp` and `iat` count.
+pub fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 /// Signs claims as the test issuer (HS256, `typ: at+jwt`), filling in the
 /// required claims that the test did not set.
 pub fn token(audience: &str, mut claims: serde_json::Value) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = unix_time();
     let defaults = json!({
         "iss": ISSUER, "aud": audience, "sub": "tester", "client_id": "tests",
         "iat": now, "exp": now + 600, "jti": format!("jti-{now}"),

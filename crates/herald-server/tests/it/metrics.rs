@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -248,10 +248,7 @@ async fn a_lagging_subscriber_is_counted_as_lagging() {
 #[tokio::test]
 async fn a_stream_ended_at_token_expiry_is_counted_as_token_expired() {
     let hub = plain().await;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = crate::unix_time();
     let short = token(
         &hub.url,
         json!({"exp": now + 2, "authorization_details": details(&[], &["*"])}),

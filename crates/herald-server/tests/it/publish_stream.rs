@@ -1,7 +1,7 @@
 //! Streaming publish: many events in one `POST`, as `text/event-stream` or
 //! NDJSON, each published as it arrives, in order, with its own id.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use herald_proto::{Decoder, MessageEvent};
@@ -239,10 +239,7 @@ async fn an_oversized_event_stops_the_stream_with_413_and_the_count() {
 #[tokio::test]
 async fn a_token_that_expires_mid_stream_refuses_the_rest() {
     let hub = unlimited().await;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = crate::unix_time();
     let short = token(
         &hub.url,
         json!({ "exp": now + 2, "authorization_details": details(&["*"], &[]) }),

@@ -445,10 +445,7 @@ async fn stats_streams_count_against_the_subscription_caps() {
 #[tokio::test]
 async fn the_stats_stream_ends_when_the_token_expires() {
     let hub = start().await;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = crate::unix_time();
     let short = token(
         &hub.url,
         json!({
