@@ -83,9 +83,15 @@ impl HubApp {
         let subscriptions = Slots::new(config.max_subscriptions_per_ip, config.max_subscriptions);
         let publish_origins =
             PublishOrigins::new(hub.url(), &config.publish_origins).map_err(ConfigError::new)?;
+        let metadata = Arc::new(routes::metadata::ResourceMetadata::new(
+            hub.url(),
+            &config,
+            &auth,
+        ));
         let config = Arc::new(config);
         let metrics = Metrics::new(hub.clone());
         let state = AppState {
+            metadata: Arc::clone(&metadata),
             metrics: metrics.clone(),
             publish_origins: Arc::new(publish_origins),
             hub: hub.clone(),
@@ -107,6 +113,11 @@ impl HubApp {
             .route("/ui/dashboard", get(routes::ui::dashboard))
             .route("/ui/stats", get(routes::ui::stats::handle))
             .route("/ui/assets/{*name}", get(routes::ui::asset))
+            .route(metadata.path(), get(routes::metadata::document))
+            .layer(axum::middleware::map_response_with_state(
+                Arc::clone(&metadata),
+                routes::metadata::point_challenges,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 cors::apply,

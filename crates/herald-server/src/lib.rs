@@ -30,6 +30,7 @@
 //! | --- | --- |
 //! | `GET /.well-known/mercure` | subscribe (`match`, `match_urlpattern`, legacy `topic`; `Last-Event-ID`) |
 //! | `POST /.well-known/mercure` | publish (form-encoded or JSON) |
+//! | `GET /.well-known/oauth-protected-resource/.well-known/mercure` | the protected resource metadata (RFC 9728): the token audience, the issuers, how to present a token |
 //! | `GET /healthz` | `ok`, or 503 while the hub is closing or its store is unreachable |
 //! | `GET /metrics` | the metrics, in the Prometheus text format (docs/operations.md) |
 //! | `GET /` | a page saying what this is |
@@ -90,6 +91,8 @@ pub(crate) struct AppState {
     publish_origins: Arc<PublishOrigins>,
     /// What `/metrics` serves, and the handles the routes count with.
     metrics: Metrics,
+    /// The protected resource metadata document (RFC 9728).
+    metadata: Arc<routes::metadata::ResourceMetadata>,
 }
 
 /// The hub's routes as an axum [`Router`], to nest in another app:

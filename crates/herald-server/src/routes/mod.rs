@@ -2,6 +2,7 @@
 //! operational routes.
 
 pub mod assets;
+pub mod metadata;
 pub mod publish;
 pub mod publish_stream;
 pub mod subscribe;

@@ -123,7 +123,7 @@ async fn an_invalid_subscriber_token_is_401_even_when_anonymous_is_allowed() {
     assert_eq!(response.status(), 401);
     assert_eq!(
         response.headers()["www-authenticate"],
-        r#"Bearer error="invalid_token""#
+        hub.challenge(Some("invalid_token")).as_str()
     );
 }
 
@@ -139,7 +139,7 @@ async fn a_malformed_authorization_header_is_400_invalid_request() {
     assert_eq!(response.status(), 400);
     assert_eq!(
         response.headers()["www-authenticate"],
-        r#"Bearer error="invalid_request""#
+        hub.challenge(Some("invalid_request")).as_str()
     );
 }
 

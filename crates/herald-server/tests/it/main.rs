@@ -9,6 +9,7 @@ mod http2;
 mod hub_rules;
 mod lean;
 mod load;
+mod metadata;
 mod metrics;
 mod publish;
 mod publish_stream;
@@ -348,6 +349,19 @@ impl TestHub {
         tokio::net::TcpStream::connect(authority.replace("localhost", "127.0.0.1"))
             .await
             .unwrap()
+    }
+
+    /// The `WWW-Authenticate` challenge the hub answers with: `error`
+    /// (none for a missing token) and the metadata document's URL.
+    pub fn challenge(&self, error: Option<&str>) -> String {
+        let metadata = format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource/.well-known/mercure\"",
+            self.base
+        );
+        match error {
+            Some(error) => format!("Bearer error=\"{error}\", {metadata}"),
+            None => format!("Bearer {metadata}"),
+        }
     }
 
     /// GET on the subscribe endpoint with a raw query string.
