@@ -149,9 +149,13 @@ impl Registry {
         self.dispatched = record.cursor;
     }
 
-    pub fn heartbeat(&self, frame: &Bytes) {
+    /// Queues a heartbeat for the subscribers of one slice: those whose
+    /// id is `slice` modulo `slices`.
+    pub fn heartbeat(&self, frame: &Bytes, slice: u64, slices: u64) {
         for subscriber in self.all.values() {
-            subscriber.push_keepalive(frame);
+            if subscriber.id % slices == slice {
+                subscriber.push_keepalive(frame);
+            }
         }
     }
 

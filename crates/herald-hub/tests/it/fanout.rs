@@ -200,3 +200,35 @@ async fn a_queued_heartbeat_does_not_turn_a_large_update_into_lag() {
     assert_eq!(got.len(), 1, "the subscriber was cut off");
     assert_eq!(got[0].data().len(), data.len());
 }
+
+#[tokio::test(start_paused = true)]
+async fn heartbeats_go_out_in_slices_not_all_at_once() {
+    use futures_util::FutureExt as _;
+    let hub = hub_with(|config| config.heartbeat = Some(Duration::from_millis(1_600))).await;
+    let mut subscriptions = Vec::new();
+    for _ in 0..32 {
+        subscriptions.push(subscribe(&hub, "/x", None).await);
+    }
+    let mut heard = [false; 32];
+    let mut per_tick = Vec::new();
+    for _ in 0..17 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut now = 0;
+        for (i, subscription) in subscriptions.iter_mut().enumerate() {
+            if let Some(Some(frame)) = subscription.next().now_or_never() {
+                assert_eq!(&frame[..], b":\n");
+                heard[i] = true;
+                now += 1;
+            }
+        }
+        per_tick.push(now);
+    }
+    assert!(
+        heard.iter().all(|h| *h),
+        "every subscriber heard one within the period: {per_tick:?}"
+    );
+    assert!(
+        per_tick.iter().all(|&n| n <= 4),
+        "never all at once: {per_tick:?}"
+    );
+}
