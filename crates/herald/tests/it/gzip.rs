@@ -9,11 +9,32 @@ use std::time::{Duration, Instant};
 
 use crate::{herald, listening_on};
 
+/// Children ended, and the scratch directory removed, however the test
+/// ends (a failed assertion included).
+struct Cleanup {
+    children: Vec<std::process::Child>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test]
 async fn curl_compressed_gets_retry_heartbeats_and_events_at_once() {
     let dir = std::env::temp_dir().join(format!("herald-it-gzip-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let mut cleanup = Cleanup {
+        children: Vec::new(),
+        dir: dir.clone(),
+    };
     let mut child = herald()
         .args(["serve", "--listen", "127.0.0.1:0", "--store", "memory"])
         .args(["--heartbeat", "1", "--compression", "gzip"])
@@ -25,6 +46,7 @@ async fn curl_compressed_gets_retry_heartbeats_and_events_at_once() {
         .spawn()
         .unwrap();
     let base = listening_on(&mut child);
+    cleanup.children.push(child);
     let url = format!("{base}/.well-known/mercure");
     let token = std::fs::read_to_string(dir.join("data/publisher.token")).unwrap();
     let headers = dir.join("headers");
@@ -40,6 +62,7 @@ async fn curl_compressed_gets_retry_heartbeats_and_events_at_once() {
         .expect("curl");
     let (tx, lines) = mpsc::channel();
     let stdout = curl.stdout.take().unwrap();
+    cleanup.children.push(curl);
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send((Instant::now(), line));
@@ -93,10 +116,4 @@ async fn curl_compressed_gets_retry_heartbeats_and_events_at_once() {
             at.duration_since(sent)
         );
     }
-
-    let _ = curl.kill();
-    let _ = curl.wait();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
 }
