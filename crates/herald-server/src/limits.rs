@@ -35,6 +35,15 @@ pub(crate) enum Full {
     PerAddress,
 }
 
+impl From<Full> for crate::ApiError {
+    fn from(full: Full) -> Self {
+        crate::ApiError::TooManyConnections(match full {
+            Full::Total => "too many subscriptions on this hub",
+            Full::PerAddress => "too many subscriptions from this address",
+        })
+    }
+}
+
 /// A held slot; released when dropped.
 pub(crate) struct Slot {
     slots: Slots,

@@ -6,7 +6,7 @@
 //! rules or the size limits. The cursor comes from `Last-Event-ID`, else
 //! `last_event_id`, else the legacy `lastEventID`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,11 +15,11 @@ use herald_hub::matcher::{Matcher, MatcherKind};
 use herald_hub::{SubscribeError, SubscribeRequest};
 use herald_proto::Encoder;
 use http::{header, HeaderValue, StatusCode};
+use tokio::sync::Notify;
 
 use crate::auth::{self, AuthError};
 use crate::config::Compression;
 use crate::gzip;
-use crate::limits::Full;
 use crate::listener::ConnectionHandle;
 use crate::metrics::StoreOp;
 use crate::routes::form_pairs;
@@ -49,15 +49,33 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
     }
 }
 
+/// What the connection under a stream request says of it.
+pub(crate) struct StreamConnection {
+    /// The client's address, for the per-address caps (`None` when the
+    /// router is served without connect info).
+    pub peer: Option<IpAddr>,
+    /// How the hub closes the connection of a subscriber that fell too far
+    /// behind (`None` outside Herald's own accept loop).
+    pub on_lag: Option<Arc<Notify>>,
+}
+
+impl StreamConnection {
+    pub(crate) fn of(request: &Request) -> Self {
+        StreamConnection {
+            peer: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+            on_lag: request
+                .extensions()
+                .get::<ConnectionHandle>()
+                .map(|handle| Arc::clone(&handle.kill)),
+        }
+    }
+}
+
 async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let on_lag = request
-        .extensions()
-        .get::<ConnectionHandle>()
-        .map(|handle| Arc::clone(&handle.kill));
+    let StreamConnection { peer, on_lag } = StreamConnection::of(&request);
     let headers = request.headers();
     let compressible = state.config.compression == Compression::Gzip;
     let gzip = compressible && gzip::accepts_gzip(headers);
@@ -83,15 +101,7 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
         None => query.last_event_id,
     };
 
-    let guard = state
-        .subscriptions
-        .acquire(peer)
-        .map_err(|full| match full {
-            Full::Total => ApiError::TooManyConnections("too many subscriptions on this hub"),
-            Full::PerAddress => {
-                ApiError::TooManyConnections("too many subscriptions from this address")
-            }
-        })?;
+    let guard = state.subscriptions.acquire(peer)?;
 
     let expires_at = claims.as_ref().and_then(|c| c.expires_at);
     let subscription = state

@@ -40,31 +40,28 @@
 //! - The stream ends when the token expires, like any event stream.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::Stream;
 use herald_hub::matcher::{Matcher, MatcherKind};
-use herald_hub::{CloseReason, Hub, SubscribeRequest, Subscription};
+use herald_hub::{Hub, SubscribeRequest};
 use herald_proto::{Encoder, Event};
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use prometheus_client::metrics::counter::Counter;
 use serde_json::{json, Value};
-use tokio::time::{Interval, MissedTickBehavior, Sleep};
+use tokio::time::{Interval, MissedTickBehavior};
 
 use crate::auth::{self, AuthError};
-use crate::limits::{Full, Slot};
-use crate::listener::ConnectionHandle;
 use crate::metrics::Metrics;
 use crate::routes::form_pairs;
-use crate::routes::subscribe::stream_headers;
+use crate::routes::subscribe::{stream_headers, StreamConnection};
+use crate::sse::EventStreamBody;
 use crate::{ApiError, AppState, ServerConfig};
 
 /// How often a document is sent.
@@ -82,14 +79,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 }
 
 async fn open(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let on_lag = request
-        .extensions()
-        .get::<ConnectionHandle>()
-        .map(|handle| Arc::clone(&handle.kill));
+    let StreamConnection { peer, on_lag } = StreamConnection::of(&request);
     let pairs = form_pairs(request.uri().query().unwrap_or("").as_bytes());
     let presented = auth::extract_token(request.headers(), &pairs, &state.config.auth)?
         .ok_or_else(AuthError::missing_token)?;
@@ -99,15 +89,7 @@ async fn open(state: AppState, request: Request) -> Result<Response, ApiError> {
         return Err(AuthError::insufficient_scope().into());
     }
 
-    let guard = state
-        .subscriptions
-        .acquire(peer)
-        .map_err(|full| match full {
-            Full::Total => ApiError::TooManyConnections("too many subscriptions on this hub"),
-            Full::PerAddress => {
-                ApiError::TooManyConnections("too many subscriptions from this address")
-            }
-        })?;
+    let guard = state.subscriptions.acquire(peer)?;
     let topic = auth::admin_topic(hub_url);
     let matcher = Matcher::new(MatcherKind::Exact, &topic, hub_url)
         .map_err(|err| ApiError::Unavailable(format!("the admin topic {topic:?}: {err}")))?;
@@ -122,15 +104,18 @@ async fn open(state: AppState, request: Request) -> Result<Response, ApiError> {
         .await?;
 
     let body = StatsBody::new(
-        Encoder::retry(state.config.retry_ms),
-        subscription,
-        claims.expires_at,
+        EventStreamBody::new(
+            Encoder::retry(state.config.retry_ms),
+            subscription,
+            claims.expires_at,
+            state.metrics.bytes_written(),
+            Some(guard),
+        ),
         Source {
             hub: state.hub.clone(),
             metrics: state.metrics.clone(),
             config: Arc::clone(&state.config),
         },
-        guard,
     );
     let mut response = Response::new(axum::body::Body::new(body));
     *response.status_mut() = StatusCode::OK;
@@ -260,66 +245,39 @@ fn store(hub: &Hub, time_ms: u64) -> Value {
     })
 }
 
-/// The body of one statistics stream.
+/// The body of one statistics stream: an event stream like any other (its
+/// `retry:` hint, the hub's heartbeats and last words, its end when the
+/// token expires or the hub shuts down), with a document every tick.
 struct StatsBody {
-    first: Option<Bytes>,
-    subscription: Subscription,
-    expiry: Option<Pin<Box<Sleep>>>,
+    stream: EventStreamBody,
     ticks: Interval,
     /// The store-bounds refresh started by the last tick; its document is
     /// sent when it is done.
     refresh: Option<Refresh>,
     source: Source,
-    /// `herald_bytes_written_total`.
+    /// `herald_bytes_written_total`, for the documents (`stream` counts its
+    /// own frames).
     written: Counter,
-    _guard: Slot,
 }
 
 impl StatsBody {
-    fn new(
-        first: Bytes,
-        subscription: Subscription,
-        expires_at: Option<SystemTime>,
-        source: Source,
-        guard: Slot,
-    ) -> Self {
-        let expiry = expires_at.map(|at| {
-            let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-            Box::pin(tokio::time::sleep(left))
-        });
+    fn new(stream: EventStreamBody, source: Source) -> Self {
         // The first tick is at once: the dashboard has data on connect.
         let mut ticks = tokio::time::interval(INTERVAL);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         StatsBody {
-            first: Some(first),
-            subscription,
-            expiry,
+            stream,
             ticks,
             refresh: None,
             written: source.metrics.bytes_written(),
             source,
-            _guard: guard,
         }
     }
 
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(first));
-        }
-        if let Some(expiry) = &mut self.expiry {
-            if expiry.as_mut().poll(cx).is_ready() {
-                self.subscription.end(CloseReason::Expired);
-                return Poll::Ready(None);
-            }
-        }
-        // The hub's frames for this subscription: heartbeats, and at
-        // shutdown its last words, then the end.
-        if let Poll::Ready(frame) = Pin::new(&mut self.subscription).poll_next(cx) {
-            return Poll::Ready(frame);
-        }
-        // A tick starts a refresh of the store's bounds; its document
-        // follows once the refresh is done. Ticks that pass meanwhile
-        // are skipped.
+    /// The next document: a tick starts a refresh of the store's bounds,
+    /// and the document follows once it is done. Ticks that pass
+    /// meanwhile are skipped.
+    fn poll_document(&mut self, cx: &mut Context<'_>) -> Poll<Bytes> {
         loop {
             if let Some(refresh) = &mut self.refresh {
                 if refresh.as_mut().poll(cx).is_pending() {
@@ -327,7 +285,7 @@ impl StatsBody {
                 }
                 self.refresh = None;
                 if let Some(frame) = self.source.frame() {
-                    return Poll::Ready(Some(frame));
+                    return Poll::Ready(frame);
                 }
             }
             if self.ticks.poll_tick(cx).is_pending() {
@@ -347,14 +305,13 @@ impl Body for StatsBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        match this.poll_chunk(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Ready(Some(data)) => {
-                this.written.inc_by(data.len() as u64);
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
+        if let Poll::Ready(frame) = Pin::new(&mut this.stream).poll_frame(cx) {
+            return Poll::Ready(frame);
         }
+        this.poll_document(cx).map(|document| {
+            this.written.inc_by(document.len() as u64);
+            Some(Ok(Frame::data(document)))
+        })
     }
 
     fn is_end_stream(&self) -> bool {
