@@ -25,40 +25,67 @@ pub const HERALD_JS: &str = include_str!("../../../../clients/js/herald.js");
 /// How long browsers and caches may use the file without asking again.
 const CACHE_CONTROL: &str = "public, max-age=3600";
 
-/// `"<crc32>-<length>"` of the content, quoted: computed on first use.
-static ETAG: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let crc = crc32fast::hash(HERALD_JS.as_bytes());
-    HeaderValue::from_str(&format!("\"{crc:08x}-{:x}\"", HERALD_JS.len()))
-        .expect("hex digits are a valid header value")
-});
+/// The module's `ETag`, computed on first use.
+static ETAG: LazyLock<HeaderValue> = LazyLock::new(|| etag(HERALD_JS.as_bytes()));
 
 /// `GET /herald.js` (and `HEAD`): the module, or `304 Not Modified` when
 /// `If-None-Match` names its `ETag`.
 pub async fn herald_js(request_headers: HeaderMap) -> Response {
-    let etag = ETAG.clone();
+    embedded(
+        HERALD_JS.as_bytes(),
+        "text/javascript; charset=utf-8",
+        &ETAG,
+        CACHE_CONTROL,
+        &request_headers,
+        |headers| {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        },
+    )
+}
+
+/// A strong `ETag` for an embedded file: `"<crc32>-<length>"`, quoted.
+pub(crate) fn etag(body: &[u8]) -> HeaderValue {
+    let crc = crc32fast::hash(body);
+    HeaderValue::from_str(&format!("\"{crc:08x}-{:x}\"", body.len()))
+        .expect("hex digits are a valid header value")
+}
+
+/// An embedded file with its caching headers (`cache_control`, its `etag`,
+/// `nosniff`, and what `extra` adds), or `304 Not Modified` without a body
+/// when `If-None-Match` names the `etag`. The one way the hub serves its
+/// static files (`/herald.js`, `/ui`).
+pub(crate) fn embedded(
+    body: &'static [u8],
+    content_type: &'static str,
+    etag: &HeaderValue,
+    cache_control: &'static str,
+    request_headers: &HeaderMap,
+    extra: impl FnOnce(&mut HeaderMap),
+) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::ETAG, etag.clone());
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
+        HeaderValue::from_static(cache_control),
     );
     headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
-    if matches(&request_headers, &etag) {
+    extra(&mut headers);
+    if matches(request_headers, etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    (headers, HERALD_JS).into_response()
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    (headers, body).into_response()
 }
 
 /// Whether `If-None-Match` holds `*` or `etag`, compared weakly (a `W/`
 /// prefix is ignored) as RFC 9110 asks for this header.
-pub(crate) fn matches(request_headers: &HeaderMap, etag: &HeaderValue) -> bool {
+fn matches(request_headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let etag = etag.as_bytes();
     request_headers
         .get_all(header::IF_NONE_MATCH)

@@ -29,7 +29,7 @@ use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use crate::routes::assets::matches;
+use crate::routes::assets::{embedded, etag};
 
 /// One embedded file.
 struct File {
@@ -67,16 +67,8 @@ const TESTER: usize = 0;
 const DASHBOARD: usize = 1;
 
 /// `"<crc32>-<length>"` of each file, quoted, in [`FILES`] order.
-static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
-    FILES
-        .iter()
-        .map(|file| {
-            let crc = crc32fast::hash(file.body);
-            HeaderValue::from_str(&format!("\"{crc:08x}-{:x}\"", file.body.len()))
-                .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
-        })
-        .collect()
-});
+static ETAGS: LazyLock<Vec<HeaderValue>> =
+    LazyLock::new(|| FILES.iter().map(|file| etag(file.body)).collect());
 
 /// The tester's policy: scripts, styles and images from the hub only, no
 /// inline code, no frames, no plugins, no form posts; connections to any
@@ -143,27 +135,14 @@ fn serve(
     extra: impl FnOnce(&mut HeaderMap),
 ) -> Response {
     let file = &FILES[index];
-    let etag = ETAGS[index].clone();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    extra(&mut headers);
-    if matches(request_headers, &etag) {
-        headers.insert(header::ETAG, etag);
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
-    }
-    headers.insert(header::ETAG, etag);
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(file.content_type),
-    );
-    (headers, file.body).into_response()
+    embedded(
+        file.body,
+        file.content_type,
+        &ETAGS[index],
+        cache_control,
+        request_headers,
+        extra,
+    )
 }
 
 #[cfg(test)]
