@@ -110,6 +110,9 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, err.www_authenticate(None));
+                // The hub's routes add the metadata URL to the challenge
+                // (`routes::metadata`), from this.
+                response.extensions_mut().insert(err.clone());
                 return response;
             }
             // The hub cannot serve (its store failed, or it is closing):

@@ -17,7 +17,7 @@ use http::{header, HeaderValue};
 use serde_json::json;
 use url::Url;
 
-use crate::auth::Authenticator;
+use crate::auth::{AuthError, Authenticator};
 use crate::{AppState, ServerConfig};
 
 /// The `authorization_details` type the hub understands (draft-08).
@@ -99,33 +99,20 @@ pub(crate) async fn document(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Adds `resource_metadata="…"` to a `WWW-Authenticate: Bearer` challenge
-/// that lacks it: every route's 401, 403 and 400 with a challenge point
-/// to the document (draft-08 §"Error Responses" asks it of every
-/// challenge, not only when no token came).
+/// Gives every `WWW-Authenticate: Bearer` challenge its
+/// `resource_metadata="…"`: each route's 401, 403 and 400 with a challenge
+/// points to the document (draft-08 §"Error Responses" asks it of every
+/// challenge, not only when no token came). The challenge is made again
+/// from the [`AuthError`] the error response carries, with the URL.
 pub(crate) async fn point_challenges(
     State(metadata): State<Arc<ResourceMetadata>>,
     mut response: Response,
 ) -> Response {
-    let Some(challenge) = response.headers().get(header::WWW_AUTHENTICATE) else {
-        return response;
-    };
-    let Ok(text) = challenge.to_str() else {
-        return response;
-    };
-    if !text.starts_with("Bearer") || text.contains("resource_metadata=") {
-        return response;
-    }
-    let parameter = format!("resource_metadata=\"{}\"", metadata.url);
-    let with = if text.trim() == "Bearer" {
-        format!("Bearer {parameter}")
-    } else {
-        format!("{text}, {parameter}")
-    };
-    if let Ok(value) = HeaderValue::from_str(&with) {
+    if let Some(err) = response.extensions_mut().remove::<AuthError>() {
+        let challenge = err.www_authenticate(Some(&metadata.url));
         response
             .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
+            .insert(header::WWW_AUTHENTICATE, challenge);
     }
     response
 }
