@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { startHub } from "./lib/hub.mjs";
-import { until } from "./lib/proxy.mjs";
-import { launchChromium, openTab, log, metric, mintToken, startGate } from "./lib/herald-js.mjs";
+import { startProxy, until } from "./lib/proxy.mjs";
+import { launchChromium, openTab, log, metric, mintToken } from "./lib/herald-js.mjs";
 
 async function withBrowser(fn, hubOptions = {}) {
   const hub = await startHub({ retryMs: 200, ...hubOptions });
@@ -97,7 +97,7 @@ function delaysAfter(attempts, from) {
 
 test("reconnects wait retry: (200 ms from the hub), doubling, capped at maxRetry", { timeout: 60000 }, async () => {
   await withBrowser(async (hub, context) => {
-    const gate = await startGate(hub.port);
+    const gate = await startProxy(hub.port);
     try {
       // The page comes through the gate too, so its stream is same-origin.
       const page = await openTab(context, gate.base);
@@ -107,7 +107,7 @@ test("reconnects wait retry: (200 ms from the hub), doubling, capped at maxRetry
       const expected = [200, 400, 800, 1000, 1000];
       gate.refuse();
       const cut = Date.now();
-      gate.cut();
+      gate.cut({ hold: false });
       await until("six attempts", () => gate.attempts.filter((t) => t > cut).length >= 6, 15000);
       const delays = delaysAfter(gate.attempts, cut).slice(0, expected.length);
       for (const [i, want] of expected.entries()) {
@@ -126,7 +126,7 @@ test("reconnects wait retry: (200 ms from the hub), doubling, capped at maxRetry
       assert.equal((await log(page, "b")).events[0].id, id);
       gate.refuse();
       const again = Date.now();
-      gate.cut();
+      gate.cut({ hold: false });
       await until("two attempts", () => gate.attempts.filter((t) => t > again).length >= 2, 5000);
       const [d0, d1] = delaysAfter(gate.attempts, again);
       assert.ok(d0 >= 130 && d0 <= 500, `first delay after a good connection: ${d0} ms`);
@@ -217,7 +217,7 @@ for (const share of ["none", "worker", "tabs"]) {
 test("a page on another origin imports /herald.js (ACAO *) and shares through tabs", { timeout: 60000 }, async () => {
   await withBrowser(async (hub, context) => {
     // The gate is the same hub on another port: another origin.
-    const gate = await startGate(hub.port);
+    const gate = await startProxy(hub.port);
     try {
       const page = await context.newPage();
       await page.goto(`${hub.base}/`);

@@ -1,8 +1,7 @@
 // Helpers for the herald.js tests: Chromium, tabs that load /herald.js from
-// the hub and record what their sources dispatch, a TCP gate that refuses
-// connections and notes when each was tried, tokens minted by `herald
-// token`, and the hub's subscriber gauge.
-import net from "node:net";
+// the hub and record what their sources dispatch, tokens minted by
+// `herald token`, and the hub's subscriber gauge (the TCP proxy that cuts,
+// refuses and times connections is proxy.mjs's).
 import { execFileSync } from "node:child_process";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -71,56 +70,4 @@ export function mintToken(hub, args) {
   const dir = keyLine.match(/path=(\S+)\/hub\.key/)[1];
   const bin = process.env.HERALD_BIN || join(here, "..", "..", "target", "debug", "herald");
   return execFileSync(bin, ["token", "--data", dir, "--hub", hub.url, ...args], { encoding: "utf8" }).trim();
-}
-
-// A TCP proxy in front of the hub that notes when each connection was
-// tried (`attempts`, ms timestamps) and, while `refuse()` holds, closes new
-// connections at once (a network error for the client).
-export async function startGate(targetPort) {
-  const sockets = new Set();
-  const attempts = [];
-  let refusing = false;
-  const server = net.createServer((client) => {
-    attempts.push(Date.now());
-    if (refusing) {
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    sockets.add(client);
-    sockets.add(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    for (const s of [client, upstream]) {
-      s.on("error", close);
-      s.on("close", close);
-    }
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    base: `http://127.0.0.1:${server.address().port}`,
-    attempts,
-    open: () => sockets.size / 2,
-    refuse() {
-      refusing = true;
-    },
-    accept() {
-      refusing = false;
-    },
-    // Drops every open connection.
-    cut() {
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-    },
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
 }

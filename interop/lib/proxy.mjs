@@ -1,12 +1,20 @@
 // A TCP proxy in front of the hub, so a test can cut a client's connection
-// mid-stream (as a flaky network would) and hold its reconnection until
-// the test is ready.
+// mid-stream (as a flaky network would), hold its reconnection until the
+// test is ready, or refuse it (a network error for the client); it notes
+// when each connection was tried (`attempts`, ms timestamps).
 import net from "node:net";
 
 export async function startProxy(targetPort) {
   const sockets = new Set();
+  const attempts = [];
   let held = null; // while set: new connections wait here
+  let refusing = false;
   const server = net.createServer((client) => {
+    attempts.push(Date.now());
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     const connect = () => {
       const upstream = net.connect(targetPort, "127.0.0.1");
       sockets.add(client);
@@ -31,12 +39,21 @@ export async function startProxy(targetPort) {
   const port = server.address().port;
   return {
     base: `http://127.0.0.1:${port}`,
+    attempts,
     connections: () => sockets.size / 2,
-    // Drops every open connection and holds new ones until `release`.
-    cut() {
-      held = [];
+    // Drops every open connection and (unless `hold: false`) holds new
+    // ones until `release`.
+    cut({ hold = true } = {}) {
+      if (hold) held = [];
       for (const s of sockets) s.destroy();
       sockets.clear();
+    },
+    // Closes new connections at once until `accept`.
+    refuse() {
+      refusing = true;
+    },
+    accept() {
+      refusing = false;
     },
     waiting: () => (held ? held.length : 0),
     release() {
