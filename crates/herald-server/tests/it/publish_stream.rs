@@ -38,6 +38,21 @@ fn stream_publish(
     (sender, async move { response.await.unwrap() })
 }
 
+/// A streaming publish with the admin token whose whole body is `body`,
+/// sent in one chunk.
+async fn publish_whole(
+    hub: &TestHub,
+    query: &str,
+    content_type: &str,
+    body: &[u8],
+) -> reqwest::Response {
+    let (sender, response) = stream_publish(hub, query, content_type, Some(&hub.admin_token()));
+    // The hub may refuse before it reads it all.
+    let _ = sender.send(body.to_vec()).await;
+    drop(sender);
+    response.await
+}
+
 async fn summary(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
@@ -119,21 +134,8 @@ async fn a_hundred_thousand_events_in_one_request_arrive_in_order_and_complete()
 async fn fields_give_each_event_its_type_id_and_retry() {
     let hub = unlimited().await;
     let subscriber = hub.subscribe_request("match=/f").send().await.unwrap();
-    let (sender, response) = stream_publish(
-        &hub,
-        "topic=/f",
-        "text/event-stream",
-        Some(&hub.admin_token()),
-    );
-    sender
-        .send(
-            b": a comment is ignored\nevent: progress\ndata: {\"pct\": 10}\n\nid: custom-1\ndata: line one\ndata: line two\n\nretry: 5000\ndata: after\n\nevent: end\ndata: [DONE]\n\n"
-                .to_vec(),
-        )
-        .await
-        .unwrap();
-    drop(sender);
-    let (status, summary) = summary(response.await).await;
+    let response = publish_whole(&hub, "topic=/f", "text/event-stream", b": a comment is ignored\nevent: progress\ndata: {\"pct\": 10}\n\nid: custom-1\ndata: line one\ndata: line two\n\nretry: 5000\ndata: after\n\nevent: end\ndata: [DONE]\n\n").await;
+    let (status, summary) = summary(response).await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["published"], 4);
     let events = read_events(subscriber, 4).await;
@@ -156,18 +158,14 @@ async fn fields_give_each_event_its_type_id_and_retry() {
 #[tokio::test]
 async fn a_body_that_ends_inside_an_event_publishes_the_complete_ones_and_says_so() {
     let hub = unlimited().await;
-    let (sender, response) = stream_publish(
+    let response = publish_whole(
         &hub,
         "topic=/cut",
         "text/event-stream",
-        Some(&hub.admin_token()),
-    );
-    sender
-        .send(b"data: one\n\ndata: two\n\ndata: thr".to_vec())
-        .await
-        .unwrap();
-    drop(sender);
-    let (status, summary) = summary(response.await).await;
+        b"data: one\n\ndata: two\n\ndata: thr",
+    )
+    .await;
+    let (status, summary) = summary(response).await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["published"], 2);
     assert_eq!(summary["incomplete"], true, "{summary}");
@@ -213,21 +211,14 @@ async fn an_oversized_event_stops_the_stream_with_413_and_the_count() {
         config.max_stream_events_per_sec = 0;
     })
     .await;
-    let (sender, response) = stream_publish(
-        &hub,
-        "topic=/big",
-        "text/event-stream",
-        Some(&hub.admin_token()),
-    );
     // The small event and the big one in one chunk: the small one is
     // still published.
     let body = format!(
         "data: small\n\ndata: {}\n\ndata: never\n\n",
         "x".repeat(4096)
     );
-    let _ = sender.send(body.into_bytes()).await;
-    drop(sender);
-    let (status, summary) = summary(response.await).await;
+    let response = publish_whole(&hub, "topic=/big", "text/event-stream", body.as_bytes()).await;
+    let (status, summary) = summary(response).await;
     assert_eq!(status, 413, "{summary}");
     assert_eq!(summary["published"], 1, "{summary}");
     assert!(
@@ -264,18 +255,7 @@ async fn a_token_that_expires_mid_stream_refuses_the_rest() {
 async fn ndjson_streams_back_one_id_per_event_then_the_summary() {
     let hub = unlimited().await;
     let subscriber = hub.subscribe_request("match=/nd").send().await.unwrap();
-    let (sender, response) = stream_publish(
-        &hub,
-        "topic=/nd",
-        "application/x-ndjson",
-        Some(&hub.admin_token()),
-    );
-    sender
-        .send(b"{\"data\": \"plain text\"}\n{\"data\": {\"choices\": [{\"delta\": {\"content\": \"Hi\"}}]}, \"type\": \"chunk\"}\n\n{\"data\": \"[DONE]\", \"id\": \"done-1\"}\n".to_vec())
-        .await
-        .unwrap();
-    drop(sender);
-    let response = response.await;
+    let response = publish_whole(&hub, "topic=/nd", "application/x-ndjson", b"{\"data\": \"plain text\"}\n{\"data\": {\"choices\": [{\"delta\": {\"content\": \"Hi\"}}]}, \"type\": \"chunk\"}\n\n{\"data\": \"[DONE]\", \"id\": \"done-1\"}\n").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let text = response.text().await.unwrap();
@@ -301,18 +281,14 @@ async fn ndjson_streams_back_one_id_per_event_then_the_summary() {
 #[tokio::test]
 async fn a_bad_ndjson_line_stops_with_400_after_what_came_before() {
     let hub = unlimited().await;
-    let (sender, response) = stream_publish(
+    let response = publish_whole(
         &hub,
         "topic=/nd",
         "application/x-ndjson",
-        Some(&hub.admin_token()),
-    );
-    sender
-        .send(b"{\"data\": \"ok\"}\nnot json\n{\"data\": \"never\"}\n".to_vec())
-        .await
-        .unwrap();
-    drop(sender);
-    let text = response.await.text().await.unwrap();
+        b"{\"data\": \"ok\"}\nnot json\n{\"data\": \"never\"}\n",
+    )
+    .await;
+    let text = response.text().await.unwrap();
     let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert!(last["error"].as_str().unwrap().contains("NDJSON"), "{text}");
     // The line before the bad one is published, the one after is not.
@@ -343,17 +319,10 @@ async fn who_may_stream_is_decided_before_the_body() {
 #[tokio::test]
 async fn past_the_rate_the_body_is_read_more_slowly() {
     let hub = start_with(|config| config.max_stream_events_per_sec = 50).await;
-    let (sender, response) = stream_publish(
-        &hub,
-        "topic=/slow",
-        "text/event-stream",
-        Some(&hub.admin_token()),
-    );
     let started = Instant::now();
     let body: String = (0..100).map(|n| format!("data: {n}\n\n")).collect();
-    sender.send(body.into_bytes()).await.unwrap();
-    drop(sender);
-    let (status, summary) = summary(response.await).await;
+    let response = publish_whole(&hub, "topic=/slow", "text/event-stream", body.as_bytes()).await;
+    let (status, summary) = summary(response).await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["published"], 100);
     // 100 events at 50 a second: the first 50 at once, the rest paced.
@@ -368,16 +337,10 @@ async fn past_the_rate_the_body_is_read_more_slowly() {
 async fn ndjson_answers_every_id_however_many_events() {
     const N: usize = 10_000;
     let hub = unlimited().await;
-    let (sender, response) = stream_publish(
-        &hub,
-        "topic=/many",
-        "application/x-ndjson",
-        Some(&hub.admin_token()),
-    );
     let body: String = (0..N).map(|n| format!("{{\"data\": \"{n}\"}}\n")).collect();
-    sender.send(body.into_bytes()).await.unwrap();
-    drop(sender);
-    let text = response.await.text().await.unwrap();
+    let response =
+        publish_whole(&hub, "topic=/many", "application/x-ndjson", body.as_bytes()).await;
+    let text = response.text().await.unwrap();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
