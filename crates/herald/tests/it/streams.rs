@@ -582,20 +582,17 @@ fn base64_round_trips_bytes_exactly_and_refuses_large_payloads() {
 #[test]
 fn a_failing_upstream_is_named_and_exits_1() {
     let hub = Hub::start();
+    let relay = |upstream: String| {
+        herald()
+            .args(["relay", &upstream, "t", "--hub", &hub.url])
+            .arg("--data")
+            .arg(&hub.dir)
+            .env_remove("HERALD_TOKEN")
+            .output()
+            .unwrap()
+    };
     let port = unused_port();
-    let out = herald()
-        .args([
-            "relay",
-            &format!("http://127.0.0.1:{port}/events"),
-            "t",
-            "--hub",
-            &hub.url,
-        ])
-        .arg("--data")
-        .arg(&hub.dir)
-        .env_remove("HERALD_TOKEN")
-        .output()
-        .unwrap();
+    let out = relay(format!("http://127.0.0.1:{port}/events"));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -615,19 +612,7 @@ fn a_failing_upstream_is_named_and_exits_1() {
             );
         }
     });
-    let out = herald()
-        .args([
-            "relay",
-            &format!("http://{addr}/events"),
-            "t",
-            "--hub",
-            &hub.url,
-        ])
-        .arg("--data")
-        .arg(&hub.dir)
-        .env_remove("HERALD_TOKEN")
-        .output()
-        .unwrap();
+    let out = relay(format!("http://{addr}/events"));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("404 Not Found"), "{stderr}");
