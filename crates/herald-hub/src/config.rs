@@ -5,6 +5,8 @@ use std::time::Duration;
 use herald_store::Retention;
 use url::Url;
 
+use crate::TopicRetention;
+
 /// How a [`Hub`](crate::Hub) behaves.
 #[derive(Clone, Debug)]
 pub struct HubConfig {
@@ -33,6 +35,11 @@ pub struct HubConfig {
     /// `retention` by what was appended in one interval. Zero is taken as
     /// the default. Default: 1 s.
     pub retention_interval: Duration,
+    /// Per-topic retention: updates on the topics these rules match are
+    /// removed once their rule's time has run out, wherever they are in
+    /// the log (see [`TopicRetention`] for how rules combine). Applied by
+    /// the same task as `retention`. Default: none.
+    pub topic_retention: Vec<TopicRetention>,
 }
 
 /// The ids the hub generates (`urn:uuid:…`).
@@ -60,6 +67,7 @@ impl HubConfig {
             ids: IdKind::default(),
             retention: Retention::default(),
             retention_interval: RETENTION_INTERVAL,
+            topic_retention: Vec::new(),
         }
     }
 }

@@ -71,6 +71,7 @@ impl Hub {
         let retention = herald_store::spawn_retention(
             &shared.store,
             shared.config.retention.clone(),
+            !shared.config.topic_retention.is_empty(),
             shared.config.effective_retention_interval(),
         )
         .abort_handle();
@@ -123,7 +124,7 @@ impl Hub {
         if shared.registry().closed {
             return Err(PublishError::Closed);
         }
-        let record = update.into_record(shared.config.ids)?;
+        let record = update.into_record(&shared.config)?;
         let id = Arc::clone(&record.id);
         let record = shared
             .store
@@ -168,7 +169,7 @@ impl Hub {
             .join(", ");
         let records = updates
             .into_iter()
-            .map(|update| update.into_record(shared.config.ids))
+            .map(|update| update.into_record(&shared.config))
             .collect::<Result<Vec<_>, _>>()?;
         let records = shared
             .store

@@ -56,6 +56,7 @@ mod state;
 mod stats;
 mod subscriber;
 mod subscription;
+mod topic_retention;
 mod update;
 
 pub mod field_rules;
@@ -70,4 +71,5 @@ pub use reserved::{EARLIEST, GAP_EVENT_TYPE};
 pub use stats::{Disconnects, HubStats};
 pub use subscriber::CloseReason;
 pub use subscription::{ResumePoint, SubscribeRequest, Subscription};
+pub use topic_retention::TopicRetention;
 pub use update::{Published, Update, ValidUpdate};

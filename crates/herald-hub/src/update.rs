@@ -8,7 +8,7 @@ use herald_store::{Cursor, NewRecord};
 use url::Url;
 
 use crate::error::{InvalidUpdate, SizeLimit, UpdateTooLarge};
-use crate::{field_rules, IdKind, PublishError, PublishLimits};
+use crate::{field_rules, topic_retention, HubConfig, IdKind, PublishError, PublishLimits};
 
 /// An update to publish: the fields of a Mercure publish request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,13 +134,17 @@ impl ValidUpdate {
         ValidUpdate(update)
     }
 
-    /// Encodes the update once, under its final id, for the store.
-    pub(crate) fn into_record(self, ids: IdKind) -> Result<NewRecord, InvalidUpdate> {
+    /// Encodes the update once, under its final id (generated as `config`
+    /// says when it has none) and with its per-topic retention, for the
+    /// store.
+    pub(crate) fn into_record(self, config: &HubConfig) -> Result<NewRecord, InvalidUpdate> {
         let update = self.0;
+        let keep_for =
+            topic_retention::keep_for(&config.topic_retention, &update.topics, &config.url);
         let id: Arc<str> = match update.id.filter(|id| !id.is_empty()) {
             Some(id) => id.into(),
             None => {
-                let uuid = match ids {
+                let uuid = match config.ids {
                     IdKind::TimeOrdered => uuid::Uuid::now_v7(),
                     IdKind::Random => uuid::Uuid::new_v4(),
                 };
@@ -163,6 +167,7 @@ impl ValidUpdate {
             topics: update.topics.into(),
             private: update.private,
             frame: Encoder::encode(&event),
+            keep_for,
         })
     }
 }
@@ -184,6 +189,13 @@ mod tests {
         Url::parse("https://hub.example/.well-known/mercure").unwrap()
     }
 
+    fn random_ids() -> HubConfig {
+        HubConfig {
+            ids: IdKind::Random,
+            ..HubConfig::new(hub_url())
+        }
+    }
+
     #[test]
     fn the_hub_may_write_what_publishers_may_not() {
         let update = Update {
@@ -196,7 +208,7 @@ mod tests {
             .validate(&hub_url(), &PublishLimits::default())
             .is_err());
         let record = ValidUpdate::from_hub(update)
-            .into_record(IdKind::Random)
+            .into_record(&random_ids())
             .unwrap();
         let frame = std::str::from_utf8(&record.frame).unwrap();
         assert!(frame.contains("event: mercure\n"), "{frame}");
@@ -209,7 +221,7 @@ mod tests {
             ..Update::new("/t", "x")
         };
         assert!(matches!(
-            ValidUpdate::from_hub(update).into_record(IdKind::Random),
+            ValidUpdate::from_hub(update).into_record(&random_ids()),
             Err(InvalidUpdate::Frame(_))
         ));
     }

@@ -256,6 +256,7 @@ mod tests {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             private,
             frame: Bytes::copy_from_slice(frame),
+            keep_for: None,
         }
     }
 

@@ -24,6 +24,7 @@
 //!         topics: vec!["https://example.com/books/1".to_owned()].into(),
 //!         private: false,
 //!         frame: Bytes::from(format!("id: {id}\ndata: hello\n\n")),
+//!         keep_for: None,
 //!     }
 //! }
 //!

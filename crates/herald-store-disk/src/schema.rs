@@ -5,10 +5,18 @@
 //! | `events` | cursor (`u64`) → record (`codec` layout) | the log; a range scan from a cursor is "read after" |
 //! | `ids` | `codec::id_key` (`&[u8]`) → `()` | one entry per retained record: resolve is the first key of an id's range |
 //! | `meta` | name (`&str`) → `u64` | the counters below |
+//! | `expiry` | (deadline in ns since the epoch, cursor) → `()` | one entry per record appended with a `keep_for`, soonest first |
 //!
-//! There is no age index: cursor order is publish order and `published_at`
-//! never decreases along it, so the records to trim by age are always a
-//! prefix of `events`, found by reading the oldest first.
+//! There is no age index for the log-wide retention: cursor order is
+//! publish order and `published_at` never decreases along it, so the
+//! records to trim by age are always a prefix of `events`, found by reading
+//! the oldest first. Per-record deadlines (`NewRecord::keep_for`) fall
+//! anywhere in the log, hence `expiry`: a trim reads its first keys up to
+//! "now" and removes those records. An entry whose record the log-wide
+//! retention removed first stays until its deadline (then finds nothing).
+//!
+//! `expiry` was added without a new schema version: it is created at open
+//! when missing, and a file without it has no deadlines to keep.
 //!
 //! A multimap `id → cursors` was the other candidate for `ids`; a plain table
 //! with composite keys was kept because removing one (id, cursor) pair is an
@@ -21,6 +29,9 @@ pub(crate) const EVENTS: TableDefinition<'static, u64, &[u8]> = TableDefinition:
 
 /// The id index: (id, cursor) composite key → nothing.
 pub(crate) const IDS: TableDefinition<'static, &[u8], ()> = TableDefinition::new("ids");
+
+/// Per-record deadlines: (deadline in nanoseconds since the epoch, cursor).
+pub(crate) const EXPIRY: TableDefinition<'static, (u64, u64), ()> = TableDefinition::new("expiry");
 
 /// Counters that must survive restarts.
 pub(crate) const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");

@@ -37,7 +37,7 @@ use crate::codec;
 use crate::error::{closed, context, open_failed};
 use crate::options::DiskOptions;
 use crate::schema::{
-    EVENTS, FILE_NAME, HEAD, IDS, META, RESERVED, SCHEMA, SCHEMA_VERSION, TRIMMED_THROUGH,
+    EVENTS, EXPIRY, FILE_NAME, HEAD, IDS, META, RESERVED, SCHEMA, SCHEMA_VERSION, TRIMMED_THROUGH,
 };
 use crate::stats::{Counters, Stats};
 use crate::writer::{Appended, Command, Records, Recovered, Writer};
@@ -279,6 +279,7 @@ fn prepare(db: &Database, file: &Path) -> Result<Recovered, StoreError> {
     let recovered = {
         let events = txn.open_table(EVENTS).map_err(context(DOING))?;
         txn.open_table(IDS).map_err(context(DOING))?;
+        txn.open_table(EXPIRY).map_err(context(DOING))?;
         let mut meta = txn.open_table(META).map_err(context(DOING))?;
         let get = |meta: &redb::Table<'_, &str, u64>, key: &str| {
             meta.get(key)

@@ -48,7 +48,9 @@ use tokio::sync::{oneshot, watch};
 use crate::codec;
 use crate::error::{context, engine};
 use crate::options::{DiskOptions, Durability};
-use crate::schema::{EVENTS, HEAD, IDS, META, RESERVED, RESERVE_BLOCK, TRIMMED_THROUGH};
+use crate::schema::{
+    EVENTS, EXPIRY, HEAD, IDS, META, RESERVED, RESERVE_BLOCK, TRIMMED_THROUGH,
+};
 use crate::stats::Counters;
 
 /// A request to the writer thread.
@@ -162,6 +164,9 @@ struct TrimJob {
     /// Records still to remove by count, computed at the first step from the
     /// log's length then (later appends are the next trim's business).
     count_left: Option<u64>,
+    /// Whether the log-wide part (a prefix of the log) is done: the job
+    /// then removes the records whose own deadline is past.
+    prefix_done: bool,
     removed: u64,
     reply: oneshot::Sender<Result<u64, StoreError>>,
 }
@@ -269,6 +274,7 @@ impl Writer {
                     retention,
                     now_nanos: codec::nanos_since_epoch(now),
                     count_left: None,
+                    prefix_done: false,
                     removed: 0,
                     reply,
                 }),
@@ -489,6 +495,9 @@ impl Writer {
         {
             let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
             let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
+            // Opened only by a batch that has deadlines: one table fewer
+            // rewritten per group commit otherwise.
+            let mut expiry = None;
             for pending in batch {
                 if let Some(id) = taken_id(&ids, &pending.records, &mut self.range_scratch)? {
                     refused.push(Some(StoreError::duplicate_id(id)));
@@ -509,6 +518,16 @@ impl Writer {
                     }
                     ids.insert(self.key_scratch.as_slice(), ())
                         .map_err(context(DOING))?;
+                    if let Some(keep_for) = record.keep_for {
+                        let keep = u64::try_from(keep_for.as_nanos()).unwrap_or(u64::MAX);
+                        let table = match &mut expiry {
+                            Some(table) => table,
+                            None => expiry.insert(txn.open_table(EXPIRY).map_err(context(DOING))?),
+                        };
+                        table
+                            .insert((published.saturating_add(keep), cursor), ())
+                            .map_err(context(DOING))?;
+                    }
                 }
             }
             // The head is the last key of `events` now: no `meta` write,
@@ -593,13 +612,79 @@ impl Writer {
         }
     }
 
-    /// Removes up to `trim_batch` records in one transaction. Returns whether
-    /// the job is finished.
+    /// Removes up to `trim_batch` records in one transaction: first the
+    /// log-wide retention's prefix, then the records past their own
+    /// deadline. Returns whether the job is finished.
     fn trim_once(&mut self, job: &mut TrimJob) -> Result<bool, StoreError> {
-        const DOING: &str = "trimming";
-        if job.retention.is_unlimited() {
-            return Ok(true);
+        if job.prefix_done {
+            return self.expire_once(job);
         }
+        job.prefix_done = job.retention.is_unlimited() || self.trim_prefix_once(job)?;
+        Ok(false)
+    }
+
+    /// Removes up to `trim_batch` records whose deadline
+    /// ([`NewRecord::keep_for`](herald_store::NewRecord::keep_for)) is at
+    /// or before the job's "now", in one transaction. The trim mark stays:
+    /// expired records are not a gap. Returns whether none is left due.
+    fn expire_once(&mut self, job: &mut TrimJob) -> Result<bool, StoreError> {
+        const DOING: &str = "removing expired records";
+        let durable = self.commit_durably(self.head);
+        let txn = self.begin(durable, DOING)?;
+        let (removed, finished) = {
+            let mut expiry = txn.open_table(EXPIRY).map_err(context(DOING))?;
+            let mut due: Vec<(u64, u64)> = Vec::new();
+            let mut finished = true;
+            for entry in expiry
+                .range::<(u64, u64)>(..=(job.now_nanos, u64::MAX))
+                .map_err(context(DOING))?
+            {
+                if due.len() >= self.options.trim_batch {
+                    finished = false;
+                    break;
+                }
+                due.push(entry.map_err(context(DOING))?.0.value());
+            }
+            if due.is_empty() {
+                drop(expiry);
+                txn.abort().map_err(context(DOING))?;
+                return Ok(true);
+            }
+            let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
+            let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
+            let mut removed = 0;
+            for (deadline, cursor) in due {
+                expiry
+                    .remove((deadline, cursor))
+                    .map_err(context(DOING))?;
+                // Absent when the log-wide retention removed it first.
+                let key = match events.get(cursor).map_err(context(DOING))? {
+                    Some(value) => codec::id_key(codec::decode_id(value.value())?, cursor)
+                        .ok_or_else(|| StoreError::corrupt("stored id longer than 4 GiB"))?,
+                    None => continue,
+                };
+                events.remove(cursor).map_err(context(DOING))?;
+                ids.remove(key.as_slice()).map_err(context(DOING))?;
+                removed += 1;
+            }
+            // This may remove the newest record, which held the head.
+            txn.open_table(META)
+                .map_err(context(DOING))?
+                .insert(HEAD, self.head)
+                .map_err(context(DOING))?;
+            (removed, finished)
+        };
+        txn.commit().map_err(|error| engine(DOING, error))?;
+        self.committed(durable);
+        self.counters.trimmed(removed, durable);
+        job.removed += removed;
+        Ok(finished)
+    }
+
+    /// Removes up to `trim_batch` records of the log-wide retention's
+    /// prefix in one transaction. Returns whether that part is finished.
+    fn trim_prefix_once(&mut self, job: &mut TrimJob) -> Result<bool, StoreError> {
+        const DOING: &str = "trimming";
         let durable = self.commit_durably(self.head);
         let txn = self.begin(durable, DOING)?;
         let (removed, finished) = {

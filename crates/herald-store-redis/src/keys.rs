@@ -4,7 +4,7 @@
 //! `{prefix}:seq`, ...), so on Redis Cluster they all hash to one slot and
 //! the scripts, which touch several of them atomically, are allowed to run.
 
-/// The keys of one log. Cheap to clone (five short strings).
+/// The keys of one log. Cheap to clone (six short strings).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Keys {
     /// The stream: one entry per record, entry id `0-<cursor>`.
@@ -18,6 +18,9 @@ pub(crate) struct Keys {
     /// The latest `published_at` (microseconds since the epoch), so the
     /// stamps never go back even if Redis's clock does.
     pub(crate) last_ts: String,
+    /// Per-record deadlines: a sorted set of cursors scored by the time
+    /// (microseconds since the epoch) their record expires.
+    pub(crate) expiry: String,
 }
 
 impl Keys {
@@ -29,6 +32,7 @@ impl Keys {
             ids: key("ids"),
             trimmed: key("trimmed"),
             last_ts: key("last_ts"),
+            expiry: key("expiry"),
         }
     }
 }

@@ -31,6 +31,7 @@
 //!         topics: vec!["https://example.com/books/1".to_owned()].into(),
 //!         private: false,
 //!         frame: bytes::Bytes::from_static(b"id: urn:uuid:1\ndata: hello\n\n"),
+//!         keep_for: None,
 //!     })
 //!     .await?;
 //! assert_eq!(store.resolve("urn:uuid:1").await?, Some(record.cursor));
@@ -84,6 +85,10 @@ use crate::keys::Keys;
 /// records is many short scripts, never one that stalls Redis (and every
 /// node) for seconds.
 const TRIM_CHUNK: u64 = 1_000;
+
+/// The longest `keep_for` given to Redis, in microseconds: 2^52, so that
+/// a deadline (now + this) stays exact in Lua's doubles.
+const MAX_KEEP_MICROS: i64 = 1 << 52;
 
 /// How long one command may take before it fails: well above a large batch
 /// or a trim chunk on a loaded Redis, well below a client's patience.
@@ -176,14 +181,22 @@ impl Shared {
             .key(&self.keys.ids)
             .key(&self.keys.last_ts)
             .key(&self.keys.trimmed)
+            .key(&self.keys.expiry)
             .arg(self.floor())
             .arg(records.len());
         for record in &records {
+            // Lua's numbers are doubles: a deadline is kept exact below
+            // 2^53 µs (285 years), so longer is as good as forever.
+            let keep_for = record.keep_for.map_or(-1, |keep| {
+                i64::try_from(keep.as_micros())
+                    .map_or(MAX_KEEP_MICROS, |micros| micros.min(MAX_KEEP_MICROS))
+            });
             invocation
                 .arg(record.id.as_bytes())
                 .arg(if record.private { "1" } else { "0" })
                 .arg(encode_topics(&record.topics))
-                .arg(&record.frame[..]);
+                .arg(&record.frame[..])
+                .arg(keep_for);
         }
         let reply: Vec<Value> = invocation
             .invoke_async(&mut self.connection()?)
@@ -289,24 +302,27 @@ impl Shared {
     }
 
     /// Runs the trim script once: removes up to [`TRIM_CHUNK`] records
-    /// below the trim mark, then by `retention`.
-    async fn trim_chunk(&self, retention: &Retention) -> Result<u64, StoreError> {
+    /// below the trim mark, then by `retention`, then past their deadline.
+    /// Returns how many were removed and whether more may be due.
+    async fn trim_chunk(&self, retention: &Retention) -> Result<(u64, bool), StoreError> {
         let max_events = retention
             .max_events
             .map_or(-1, |max| i64::try_from(max).unwrap_or(i64::MAX));
         let max_age = retention
             .max_age
             .map_or(-1, |age| i64::try_from(age.as_micros()).unwrap_or(i64::MAX));
-        scripts::TRIM
+        let (removed, work): (u64, u64) = scripts::TRIM
             .key(&self.keys.log)
             .key(&self.keys.ids)
             .key(&self.keys.trimmed)
+            .key(&self.keys.expiry)
             .arg(max_events)
             .arg(max_age)
             .arg(TRIM_CHUNK)
             .invoke_async(&mut self.connection()?)
             .await
-            .map_err(from_redis)
+            .map_err(from_redis)?;
+        Ok((removed, work >= TRIM_CHUNK))
     }
 }
 
@@ -318,8 +334,8 @@ async fn sweep(shared: Weak<Shared>) {
             return;
         };
         match shared.trim_chunk(&everything).await {
-            Ok(removed) if removed < TRIM_CHUNK => return,
-            Ok(_) => {}
+            Ok((_, false)) => return,
+            Ok((_, true)) => {}
             Err(error) => {
                 tracing::warn!(%error, "cannot sweep the records below the trim mark");
                 return;
@@ -423,14 +439,11 @@ impl Store for RedisStore {
     }
 
     async fn trim(&self, retention: &Retention) -> Result<u64, StoreError> {
-        if retention.is_unlimited() {
-            return Ok(0);
-        }
         let mut removed = 0;
         loop {
-            let chunk = self.shared.trim_chunk(retention).await?;
+            let (chunk, more) = self.shared.trim_chunk(retention).await?;
             removed += chunk;
-            if chunk < TRIM_CHUNK {
+            if !more {
                 return Ok(removed);
             }
         }

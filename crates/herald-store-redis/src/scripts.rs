@@ -51,8 +51,10 @@ fn restoring(body: &str) -> Script {
 
 /// Appends a batch, all or nothing.
 ///
-/// KEYS: log, seq, ids, last_ts, trimmed. ARGV: floor, count, then per
-/// record: id, private (`0`/`1`), topics (encoded), frame. Returns
+/// KEYS: log, seq, ids, last_ts, trimmed, expiry. ARGV: floor, count,
+/// then per record: id, private (`0`/`1`), topics (encoded), frame,
+/// keep_for in microseconds (`-1`: none; a deadline goes into `expiry`,
+/// scored by time, member the cursor). Returns
 /// `{0, id, restored}` if `id` is retained or repeats in the batch (nothing stored),
 /// else `{1, last_cursor, ts, restored}`: the batch got the cursors
 /// `last_cursor - count + 1 ..= last_cursor` and the one stamp `ts`
@@ -65,26 +67,30 @@ local restored = restore(KEYS[2], KEYS[5], tonumber(ARGV[1]))
 local count = tonumber(ARGV[2])
 local seen = {}
 for i = 0, count - 1 do
-  local id = ARGV[3 + i * 4]
+  local id = ARGV[3 + i * 5]
   if seen[id] or redis.call('HEXISTS', KEYS[3], id) == 1 then
     return {0, id, restored}
   end
   seen[id] = true
 end
 local time = redis.call('TIME')
-local ts = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local last_ts = tonumber(redis.call('GET', KEYS[4]) or '0')
-if ts < last_ts then ts = last_ts end
-ts = string.format('%.0f', ts)
+if now < last_ts then now = last_ts end
+local ts = string.format('%.0f', now)
 redis.call('SET', KEYS[4], ts)
 local cursor = '0'
 for i = 0, count - 1 do
-  local at = 3 + i * 4
+  local at = 3 + i * 5
   cursor = string.format('%.0f', redis.call('INCR', KEYS[2]))
   redis.call('XADD', KEYS[1], '0-' .. cursor,
     'id', ARGV[at], 'ts', ts, 'private', ARGV[at + 1],
     'topics', ARGV[at + 2], 'frame', ARGV[at + 3])
   redis.call('HSET', KEYS[3], ARGV[at], cursor)
+  local keep = tonumber(ARGV[at + 4])
+  if keep >= 0 then
+    redis.call('ZADD', KEYS[6], string.format('%.0f', now + keep), cursor)
+  end
 end
 return {1, cursor, ts, restored}
 "#,
@@ -161,15 +167,19 @@ return {restored, head}
     )
 });
 
-/// Removes at most `chunk` records from the oldest end: first those at or
-/// below the trim mark (left by a restore), then those beyond `max_events`,
-/// then those older than `max_age`, removing their index entries (only
-/// where the index still names that record). The trim mark only ever
-/// rises.
+/// Removes at most `chunk` records: from the oldest end, first those at
+/// or below the trim mark (left by a restore), then those beyond
+/// `max_events`, then those older than `max_age`; then, anywhere in the
+/// log, those whose deadline in `expiry` has passed. Their index entries go
+/// too (only where the index still names that record). The trim mark only
+/// ever rises, and only for the oldest-end part: expired records are not a
+/// gap.
 ///
-/// KEYS: log, ids, trimmed. ARGV: max_events (`-1`: none), max_age in
-/// microseconds (`-1`: none), chunk. Returns how many were removed; fewer
-/// than `chunk` means nothing more is due.
+/// KEYS: log, ids, trimmed, expiry. ARGV: max_events (`-1`: none),
+/// max_age in microseconds (`-1`: none), chunk. Returns `{removed, work}`:
+/// how many records were removed, and how many steps it took (a deadline
+/// whose record was already gone is a step); `work` below `chunk` means
+/// nothing more is due.
 pub(crate) static TRIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -193,18 +203,19 @@ local function drop(entry)
     redis.call('HDEL', KEYS[2], id)
   end
   redis.call('XDEL', KEYS[1], entry[1])
-  last = cursor
+  redis.call('ZREM', KEYS[4], cursor)
   removed = removed + 1
+  return cursor
 end
 for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '0-' .. mark, 'COUNT', chunk)) do
-  drop(entry)
+  last = drop(entry)
 end
 if max_events >= 0 and removed < chunk then
   local excess = redis.call('XLEN', KEYS[1]) - max_events
   if excess > chunk - removed then excess = chunk - removed end
   if excess > 0 then
     for _, entry in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)) do
-      drop(entry)
+      last = drop(entry)
     end
   end
 end
@@ -214,13 +225,25 @@ if max_age >= 0 and removed < chunk then
   local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', chunk - removed)
   for _, entry in ipairs(entries) do
     local ts = tonumber(field(entry, 'ts') or '')
-    if ts and ts < cutoff then drop(entry) else break end
+    if ts and ts < cutoff then last = drop(entry) else break end
+  end
+end
+local work = removed
+if work < chunk then
+  local time = redis.call('TIME')
+  local now = string.format('%.0f', tonumber(time[1]) * 1000000 + tonumber(time[2]))
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, chunk - work)
+  for _, cursor in ipairs(due) do
+    local entry_id = '0-' .. cursor
+    local entries = redis.call('XRANGE', KEYS[1], entry_id, entry_id)
+    if entries[1] then drop(entries[1]) else redis.call('ZREM', KEYS[4], cursor) end
+    work = work + 1
   end
 end
 if last and tonumber(last) > tonumber(mark) then
   redis.call('SET', KEYS[3], last)
 end
-return removed
+return {removed, work}
 "#,
     )
 });

@@ -31,6 +31,7 @@
 //!         topics: vec!["https://example.com/books/1".to_owned()].into(),
 //!         private: false,
 //!         frame: Bytes::from(format!("id: {id}\ndata: {data}\n\n")),
+//!         keep_for: None,
 //!     }
 //! }
 //!

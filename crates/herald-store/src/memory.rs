@@ -4,7 +4,7 @@
 //! also the reference implementation of the [`Store`] contract: the simplest
 //! code that passes the `testkit` suite.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
@@ -41,6 +41,7 @@ const FOLLOW_BATCH: usize = 256;
 ///         topics: vec!["t".to_owned()].into(),
 ///         private: false,
 ///         frame: bytes::Bytes::from(format!("id: {id}\ndata: x\n\n")),
+///         keep_for: None,
 ///     }).await?;
 /// }
 /// assert_eq!(store.len(), 2);
@@ -131,6 +132,11 @@ struct State {
     /// `published_at` of the latest append, to keep timestamps
     /// non-decreasing even if the wall clock steps back.
     last_published: SystemTime,
+    /// The expiry index: (when, cursor) of every record appended with a
+    /// [`NewRecord::keep_for`], soonest first. An entry whose record the
+    /// log-wide policy removed first stays until its time comes (then it
+    /// finds nothing): a few bytes, gone by the record's own deadline.
+    expiring: BTreeSet<(SystemTime, Cursor)>,
 }
 
 impl Default for State {
@@ -141,6 +147,7 @@ impl Default for State {
             head: Cursor::ZERO,
             trimmed_through: Cursor::ZERO,
             last_published: SystemTime::UNIX_EPOCH,
+            expiring: BTreeSet::new(),
         }
     }
 }
@@ -153,6 +160,13 @@ impl State {
         // Retention by age trims from the front only, which requires
         // timestamps that never go down: clamp a clock that stepped back.
         let published_at = now.max(self.last_published);
+        // A deadline past what `SystemTime` holds is never: no entry.
+        if let Some(at) = record
+            .keep_for
+            .and_then(|keep| published_at.checked_add(keep))
+        {
+            self.expiring.insert((at, cursor));
+        }
         let record = record.into_record(cursor, published_at);
         // `check_ids` ran first: the id is free, nothing is overwritten.
         self.ids.insert(Arc::clone(&record.id), cursor);
@@ -212,7 +226,36 @@ impl State {
                 }
             }
         }
-        removed
+        removed + self.expire(now)
+    }
+
+    /// Removes the records whose [`NewRecord::keep_for`] has run out by
+    /// `now`, wherever they are in the log. Not a trim from the oldest end:
+    /// `trimmed_through` stays, so followers are not told of a gap.
+    fn expire(&mut self, now: SystemTime) -> u64 {
+        let mut due = Vec::new();
+        while let Some(&(at, cursor)) = self.expiring.first() {
+            if at > now {
+                break;
+            }
+            self.expiring.pop_first();
+            due.push(cursor);
+        }
+        if due.is_empty() {
+            return 0;
+        }
+        due.sort_unstable();
+        let before = self.records.len();
+        let ids = &mut self.ids;
+        // One pass over the log for the whole run, not a shift per record.
+        self.records.retain(|record| {
+            let expired = due.binary_search(&record.cursor).is_ok();
+            if expired && ids.get(&*record.id) == Some(&record.cursor) {
+                ids.remove(&*record.id);
+            }
+            !expired
+        });
+        (before - self.records.len()) as u64
     }
 
     fn read_after(&self, after: Cursor, limit: usize) -> Vec<Record> {
@@ -347,6 +390,7 @@ mod tests {
             topics: vec!["t".to_owned()].into(),
             private: false,
             frame: bytes::Bytes::from_static(b"data: x\n\n"),
+            keep_for: None,
         }
     }
 

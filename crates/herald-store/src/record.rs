@@ -5,7 +5,7 @@
 //! same `Bytes` to every reader, so fan-out shares one allocation.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -26,12 +26,29 @@ pub struct NewRecord {
     /// The complete encoded SSE frame (`id:`/`event:`/`data:` lines and the
     /// terminating blank line), stored and returned byte for byte.
     pub frame: Bytes,
+    /// Per-record retention: remove the record once it is older than this,
+    /// wherever it is in the log, even if the log-wide [`Retention`]
+    /// would keep it (`None`: only the log-wide policy applies). The hub
+    /// sets it from its per-topic rules (keep `chat/*` for an hour).
+    ///
+    /// [`Store::trim`](crate::Store::trim) applies it, finding the records
+    /// due through an index kept at append (never by scanning the log).
+    /// An expired record leaves the log quietly: reads, resolves and
+    /// follows no longer see it, its id is free again, and it is not a
+    /// gap ([`ErrorKind::Trimmed`](crate::ErrorKind::Trimmed) is only for
+    /// records the log-wide policy removed from the oldest end), because
+    /// the publisher asked for it to go.
+    ///
+    /// [`Retention`]: crate::Retention
+    pub keep_for: Option<Duration>,
 }
 
 impl NewRecord {
     /// Turns this into the stored form, for backends: `cursor` is the
     /// position the backend assigned, `published_at` the time it recorded.
     pub fn into_record(self, cursor: Cursor, published_at: SystemTime) -> Record {
+        // `keep_for` is the store's business from here: a backend indexes
+        // it at append, readers never see it.
         Record {
             cursor,
             id: self.id,

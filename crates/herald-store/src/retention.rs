@@ -38,7 +38,9 @@ impl Retention {
 /// `store` every `interval`, the first time at once. It holds no strong
 /// handle between runs, so it ends by itself when the last other `Arc` of
 /// the store is dropped or the store is closed; abort the returned handle
-/// to stop it sooner. With an unlimited `retention` it ends at once.
+/// to stop it sooner. With an unlimited `retention` it still runs when
+/// `expiring` is set (records may carry a
+/// [`keep_for`](crate::NewRecord::keep_for)), else it ends at once.
 ///
 /// Failed trims are logged (`tracing`, warn) and retried at the next tick.
 ///
@@ -48,12 +50,13 @@ impl Retention {
 pub fn spawn_retention(
     store: &Arc<dyn Store>,
     retention: Retention,
+    expiring: bool,
     interval: Duration,
 ) -> JoinHandle<()> {
     assert!(!interval.is_zero(), "retention interval must be above zero");
     let store: Weak<dyn Store> = Arc::downgrade(store);
     tokio::spawn(async move {
-        if retention.is_unlimited() {
+        if retention.is_unlimited() && !expiring {
             return;
         }
         let mut ticks = tokio::time::interval(interval);

@@ -107,8 +107,15 @@ pub trait Store: Send + Sync + 'static {
     fn follow(&self, after: Cursor) -> BoxStream<'static, Result<Record, StoreError>>;
 
     /// Applies `retention` now: removes records beyond `max_events` from the
-    /// oldest end and records older than `max_age`. Returns how many were
+    /// oldest end and records older than `max_age`; and, whatever
+    /// `retention` says (unlimited too), every record whose own
+    /// [`NewRecord::keep_for`] has run out, wherever it is in the log,
+    /// found through an index rather than a scan. Returns how many were
     /// removed.
+    ///
+    /// Expired records leave quietly: they do not count as trimmed for
+    /// [`follow`](Store::follow) (no [`Trimmed`](crate::ErrorKind::Trimmed)
+    /// error), since their publisher asked for them to go.
     ///
     /// The head's cursor counter is never reset: cursors are not reused even
     /// if everything is trimmed.

@@ -74,6 +74,7 @@ where
         bounds_track_appends_and_trims,
         trim_by_count,
         trim_by_age,
+        expired_records_leave_quietly,
         cursors_not_reused_after_trimming_everything,
         follow_replays_then_goes_live,
         follow_from_the_middle,
@@ -193,6 +194,7 @@ pub fn sample(id: &str) -> NewRecord {
         topics: vec![format!("https://example.com/items/{id}")].into(),
         private: false,
         frame: Bytes::from(format!("id: {id}\ndata: payload of {id}\n\n")),
+        keep_for: None,
     }
 }
 
@@ -275,18 +277,21 @@ pub async fn fields_round_trip<S: Store>(store: S) {
             .into(),
             private: true,
             frame: Bytes::from_static(b"id: x\nevent: update\ndata: line 1\ndata: line 2\n\n"),
+            keep_for: None,
         },
         NewRecord {
             id: "ünïcödé ✓ 🎉".into(),
             topics: vec!["t".to_owned()].into(),
             private: false,
             frame: Bytes::from(all_bytes),
+            keep_for: None,
         },
         NewRecord {
             id: "large".into(),
             topics: vec!["https://example.com/large".to_owned()].into(),
             private: false,
             frame: Bytes::from(format!("data: {large}\n\n")),
+            keep_for: None,
         },
     ];
     let mut appended = Vec::new();
@@ -743,6 +748,112 @@ pub async fn trim_by_age<S: Store>(store: S) {
         "{check}: bounds"
     );
     assert!(old.cursor < young.cursor, "{check}: cursor order");
+}
+
+/// Records appended with a [`NewRecord::keep_for`] are removed by any
+/// trim once it has run out (even with unlimited log-wide retention),
+/// wherever they are in the log; they leave quietly: reads, resolves and
+/// follows skip them without reporting a gap, their ids are free again, and
+/// the bounds move past them when they were the oldest.
+pub async fn expired_records_leave_quietly<S: Store>(store: S) {
+    let check = "expired_records_leave_quietly";
+    // 200 ms to live, trimmed 600 ms later; the long-lived record's hour
+    // cannot run out during the check.
+    let brief = Some(Duration::from_millis(200));
+    let with = |id: &str, keep_for: Option<Duration>| NewRecord {
+        keep_for,
+        ..sample(id)
+    };
+    let a = ok(check, store.append(with("a", brief)).await);
+    let b = ok(check, store.append(with("b", None)).await);
+    let c = ok(check, store.append(with("c", brief)).await);
+    let d = ok(
+        check,
+        store
+            .append(with("d", Some(Duration::from_secs(3600))))
+            .await,
+    );
+    let e = ok(check, store.append(with("e", None)).await);
+    let mut live = store.follow(e.cursor);
+    assert_eq!(
+        ok(check, store.trim(&Retention::default()).await),
+        0,
+        "{check}: nothing has run out yet"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        ok(check, store.trim(&Retention::default()).await),
+        2,
+        "{check}: exactly the two brief records, with unlimited retention"
+    );
+    assert_eq!(
+        ok(check, store.trim(&Retention::default()).await),
+        0,
+        "{check}: a second trim finds nothing"
+    );
+    let kept = vec![b.clone(), d.clone(), e.clone()];
+    assert_eq!(
+        ok(check, store.read_after(Cursor::ZERO, 10).await),
+        kept,
+        "{check}: read_after skips the expired"
+    );
+    assert_eq!(
+        ok(check, store.read_after(b.cursor, 1).await),
+        std::slice::from_ref(&d),
+        "{check}: a limit counts retained records"
+    );
+    for id in ["a", "c"] {
+        assert_eq!(
+            ok(check, store.resolve(id).await),
+            None,
+            "{check}: {id} resolves"
+        );
+        assert_eq!(
+            ok(check, store.resolve_record(id).await),
+            None,
+            "{check}: {id} resolves to a record"
+        );
+    }
+    assert_eq!(
+        ok(check, store.resolve("d").await),
+        Some(d.cursor),
+        "{check}: d"
+    );
+    assert_eq!(
+        ok(check, store.bounds().await),
+        Bounds {
+            oldest: Some(b.cursor),
+            head: e.cursor
+        },
+        "{check}: the oldest expired: bounds move past it"
+    );
+    // Followers from before the expired records are not told of a gap.
+    let mut from_a = store.follow(a.cursor);
+    assert_eq!(
+        take(check, &mut from_a, 3).await,
+        kept,
+        "{check}: follow after a"
+    );
+    let mut from_b = store.follow(b.cursor);
+    assert_eq!(
+        take(check, &mut from_b, 2).await,
+        [d, e.clone()],
+        "{check}: follow across the hole"
+    );
+    // Their ids are free again; the live follower sees what comes next.
+    let again = ok(check, store.append(sample("a")).await);
+    assert!(again.cursor > e.cursor, "{check}: cursors move on");
+    assert_eq!(
+        take(check, &mut live, 1).await,
+        std::slice::from_ref(&again),
+        "{check}: a live follower over the expiry"
+    );
+    assert_eq!(
+        take(check, &mut from_a, 1).await,
+        [again],
+        "{check}: a follower that crossed the hole goes live"
+    );
+    assert!(a.cursor < c.cursor, "{check}: cursor order");
 }
 
 /// Cursors are never reused, even once everything has been trimmed.

@@ -100,6 +100,7 @@ async fn retention_ends_with_the_hub() {
                 topics: vec!["https://hub.example/t".to_owned()].into(),
                 private: false,
                 frame: Bytes::from_static(b"data: x\n\n"),
+                keep_for: None,
             })
             .await
             .unwrap();
@@ -131,4 +132,40 @@ async fn the_bounds_move_with_publishes_and_retention() {
         }
     );
     assert_eq!(hub.last_bounds(), Some((bounds, read_at)));
+}
+
+/// Per-topic retention: the updates on a ruled topic leave the store once
+/// their rule's time has run out, with unlimited log-wide retention, while
+/// the others stay; a replay of everything no longer holds them.
+#[tokio::test]
+async fn topic_rules_expire_their_updates_only() {
+    use herald_hub::matcher::{Matcher, MatcherKind};
+    use herald_hub::TopicRetention;
+
+    let store = plain_store();
+    let mut config = config();
+    let chats = Matcher::new(MatcherKind::UrlPattern, "/chat/*", &config.url).unwrap();
+    config.topic_retention = vec![TopicRetention::new(chats, Duration::from_millis(200))];
+    config.retention_interval = Duration::from_millis(50);
+    let hub = Hub::start(Arc::clone(&store), config).await.unwrap();
+    assert!(hub.config().retention.is_unlimited());
+    for (topic, data) in [
+        ("/chat/1", "token"),
+        ("/books/1", "kept"),
+        ("/chat/1", "[DONE]"),
+    ] {
+        publish(&hub, Update::new(topic, data)).await.unwrap();
+    }
+    assert_eq!(store.read_after(Cursor::ZERO, 10).await.unwrap().len(), 3);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let kept = store.read_after(Cursor::ZERO, 10).await.unwrap();
+    let topics: Vec<&str> = kept.iter().map(|record| &*record.topics[0]).collect();
+    assert_eq!(
+        topics,
+        ["/books/1"],
+        "only the unruled topic's update stays"
+    );
+    let mut replay = crate::subscribe(&hub, "/books/1", Some(herald_hub::EARLIEST)).await;
+    let events = crate::events(&mut replay, 1).await;
+    assert_eq!(events[0].data(), "kept");
 }

@@ -85,5 +85,6 @@ pub fn record(ids: Ids, publisher: usize, i: u64) -> NewRecord {
         id: id.into(),
         topics: vec!["https://example.com/jobs/42".to_owned()].into(),
         private: false,
+        keep_for: None,
     }
 }

@@ -121,6 +121,7 @@ async fn background_retention_enforces_count_and_age() {
             max_events: Some(5),
             max_age: Some(Duration::from_millis(500)),
         },
+        false,
         Duration::from_millis(20),
     );
     store
@@ -157,4 +158,34 @@ async fn background_retention_enforces_count_and_age() {
         .await
         .expect("retention task must end with the store")
         .unwrap();
+}
+
+/// Per-record deadlines are on disk: a record appended with a `keep_for`
+/// before a restart is removed by a trim after it, in bounded steps, and
+/// the records around it stay.
+#[tokio::test]
+async fn deadlines_survive_a_restart_and_expire_in_bounded_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let brief = |id: String| herald_store::NewRecord {
+        keep_for: Some(Duration::from_millis(100)),
+        ..sample(&id)
+    };
+    let kept = {
+        let store = open_with_trim_batch(dir.path(), 100);
+        let mut records = Vec::new();
+        for i in 0..250 {
+            records.push(brief(format!("brief-{i}")));
+            records.push(sample(&format!("kept-{i}")));
+        }
+        let appended = store.append_batch(records).await.unwrap();
+        store.close().await.unwrap();
+        appended.into_iter().skip(1).step_by(2).collect::<Vec<_>>()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = open_with_trim_batch(dir.path(), 100);
+    assert_eq!(store.trim(&Retention::default()).await.unwrap(), 250);
+    assert!(store.stats().trim_commits >= 3, "{:?}", store.stats());
+    assert_eq!(super::everything(&store).await, kept);
+    assert_eq!(store.resolve("brief-7").await.unwrap(), None);
+    assert_eq!(store.trim(&Retention::default()).await.unwrap(), 0);
 }
