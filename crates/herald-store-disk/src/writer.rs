@@ -48,9 +48,7 @@ use tokio::sync::{oneshot, watch};
 use crate::codec;
 use crate::error::{context, engine};
 use crate::options::{DiskOptions, Durability};
-use crate::schema::{
-    EVENTS, EXPIRY, HEAD, IDS, META, RESERVED, RESERVE_BLOCK, TRIMMED_THROUGH,
-};
+use crate::schema::{EVENTS, EXPIRY, HEAD, IDS, META, RESERVED, RESERVE_BLOCK, TRIMMED_THROUGH};
 use crate::stats::Counters;
 
 /// A request to the writer thread.
@@ -654,9 +652,7 @@ impl Writer {
             let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
             let mut removed = 0;
             for (deadline, cursor) in due {
-                expiry
-                    .remove((deadline, cursor))
-                    .map_err(context(DOING))?;
+                expiry.remove((deadline, cursor)).map_err(context(DOING))?;
                 // Absent when the log-wide retention removed it first.
                 let key = match events.get(cursor).map_err(context(DOING))? {
                     Some(value) => codec::id_key(codec::decode_id(value.value())?, cursor)

@@ -55,6 +55,40 @@ pub struct StoreSettings {
     pub max_events: u64,
     /// Keep events at most this many seconds (0: unlimited).
     pub max_age_secs: u64,
+    /// Per-topic retention: updates on matching topics are removed once
+    /// their rule's time has run out (`[[store.topic_retention]]`).
+    pub topic_retention: Vec<TopicRetentionSetting>,
+}
+
+/// One `[[store.topic_retention]]` rule, or one `--topic-retention
+/// PATTERN=DURATION` flag.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRetentionSetting {
+    /// A URL pattern (`https://example.com/chat/*`; relative ones resolve
+    /// against the hub's URL), as in a subscription's `match_urlpattern`.
+    pub topics: String,
+    /// Seconds an update on those topics is kept (at least 1).
+    pub keep_secs: u64,
+}
+
+impl std::str::FromStr for TopicRetentionSetting {
+    type Err = String;
+
+    /// `PATTERN=DURATION`: the last `=` splits, since a pattern may hold
+    /// one (`/chat/*?lang=en=1h`); the duration as `herald token --ttl`
+    /// takes it (`90s`, `1h`, `7d`), rounded up to whole seconds.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (topics, keep) = text.rsplit_once('=').ok_or_else(|| {
+            format!("expected PATTERN=DURATION (e.g. '/chat/*=1h'), got {text:?}")
+        })?;
+        let keep = crate::cmd::parse_duration(keep)?;
+        let keep_secs = keep.as_secs() + u64::from(keep.subsec_nanos() > 0);
+        Ok(TopicRetentionSetting {
+            topics: topics.to_owned(),
+            keep_secs,
+        })
+    }
 }
 
 /// Which store backs the hub.
@@ -157,6 +191,7 @@ impl Default for StoreSettings {
             // unless told): enough history for reconnects, bounded disk.
             max_events: 100_000,
             max_age_secs: 0,
+            topic_retention: Vec::new(),
         }
     }
 }
@@ -233,9 +268,39 @@ impl HeraldConfig {
         url::Url::parse(&text).with_context(|| format!("invalid public_url {text:?}"))
     }
 
+    /// The per-topic retention rules, compiled against the hub's URL.
+    pub fn topic_retention(
+        &self,
+        hub_url: &url::Url,
+    ) -> anyhow::Result<Vec<herald_hub::TopicRetention>> {
+        use herald_hub::matcher::{Matcher, MatcherKind};
+        self.store
+            .topic_retention
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                anyhow::ensure!(
+                    rule.keep_secs > 0,
+                    "store.topic_retention[{i}]: keep_secs must be at least 1"
+                );
+                let matcher = Matcher::new(MatcherKind::UrlPattern, &rule.topics, hub_url)
+                    .with_context(|| {
+                        format!(
+                            "store.topic_retention[{i}]: {:?} is not a URL pattern",
+                            rule.topics
+                        )
+                    })?;
+                Ok(herald_hub::TopicRetention::new(
+                    matcher,
+                    std::time::Duration::from_secs(rule.keep_secs),
+                ))
+            })
+            .collect()
+    }
+
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
-        self.hub_url()?;
+        self.topic_retention(&self.hub_url()?)?;
         anyhow::ensure!(
             self.tls_cert.is_some() == self.tls_key.is_some(),
             "TLS needs both a certificate and its key (--tls-cert and --tls-key)"
@@ -328,6 +393,34 @@ mod tests {
             Value::String(text) => Some(text.clone()),
             other => Some(other.to_string().replace(' ', "")),
         }
+    }
+
+    #[test]
+    fn topic_retention_flags_and_their_errors() {
+        use super::TopicRetentionSetting;
+        let parse = |text: &str| text.parse::<TopicRetentionSetting>();
+        assert_eq!(
+            parse("/chat/*=1h"),
+            Ok(TopicRetentionSetting {
+                topics: "/chat/*".into(),
+                keep_secs: 3600
+            })
+        );
+        assert_eq!(parse("/a?b=c=1.5s").unwrap().topics, "/a?b=c");
+        assert_eq!(parse("/a=1.5s").unwrap().keep_secs, 2, "rounded up");
+        assert!(parse("/chat/*").unwrap_err().contains("PATTERN=DURATION"));
+        assert!(parse("/chat/*=soon").is_err());
+
+        let mut config = HeraldConfig::default();
+        config.store.topic_retention = vec![parse("/chat/*=0s").unwrap()];
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("keep_secs must be at least 1"), "{error}");
+        config.store.topic_retention = vec![parse("https://a.example/(=1h").unwrap()];
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("is not a URL pattern"), "{error}");
+        config.store.topic_retention = vec![parse("/chat/*=1h").unwrap()];
+        let url = config.hub_url().unwrap();
+        assert_eq!(config.topic_retention(&url).unwrap().len(), 1);
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod stream_publish;
 mod tail;
 mod token;
 
+pub(crate) use token::parse_duration;
+
 /// The subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {

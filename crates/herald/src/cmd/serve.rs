@@ -53,6 +53,12 @@ pub struct Args {
     /// The prefix of the hub's Redis keys, the same on every node [default: herald].
     #[arg(long, value_name = "PREFIX")]
     redis_prefix: Option<String>,
+    /// Keep the updates on topics matching a URL pattern only this long,
+    /// e.g. '/chat/*=1h' (relative patterns resolve against the hub's URL);
+    /// repeatable, the first matching rule wins. Added to the config file's
+    /// [[store.topic_retention]] rules.
+    #[arg(long, value_name = "PATTERN=DURATION")]
+    topic_retention: Vec<crate::config::TopicRetentionSetting>,
     /// Allow a browser origin (CORS, with credentials); repeatable.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
@@ -114,6 +120,7 @@ impl Args {
         if let Some(prefix) = self.redis_prefix {
             config.store.redis_prefix = prefix;
         }
+        config.store.topic_retention.extend(self.topic_retention);
         config.server.cors_origins.extend(self.cors_origins);
         if self.no_anonymous {
             config.server.allow_anonymous = false;
@@ -146,6 +153,7 @@ async fn serve(config: HeraldConfig) -> anyhow::Result<()> {
     let mut hub_config = config.hub.to_hub_config(hub_url.clone());
     // The hub runs the one retention task, whatever the store.
     hub_config.retention = config.store.retention();
+    hub_config.topic_retention = config.topic_retention(&hub_url)?;
     let hub = Hub::start(history.store.clone(), hub_config)
         .await
         .context("cannot start the hub")?;

@@ -76,8 +76,14 @@ impl Serve {
         last_event_id: &str,
         until: &str,
     ) -> (String, Vec<MessageEvent>) {
+        // A topic with a `*` is a URL pattern, any other an exact topic.
+        let kind = if topic.contains('*') {
+            "match_urlpattern"
+        } else {
+            "match"
+        };
         let response = reqwest::Client::new()
-            .get(format!("{}?match={topic}", self.url))
+            .get(format!("{}?{kind}={topic}", self.url))
             .header("last-event-id", last_event_id)
             .send()
             .await
@@ -282,6 +288,42 @@ async fn age_retention_drops_old_events() {
     let (_, events) = serve.replay("/a", "earliest", "marker").await;
     let data: Vec<&str> = events.iter().map(|e| e.data()).collect();
     assert_eq!(data, ["new"]);
+    drop(serve);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Per-topic retention on disk: a finished chat leaves the history once
+/// its rule's time has run out, other topics stay; the deadline is stored
+/// with each update, so it holds across a `kill -9` and a restart without
+/// the rule, and a resume from the expired id is told of a gap.
+#[tokio::test]
+async fn a_topic_rule_expires_its_updates_even_across_a_restart() {
+    let dir = temp_dir("topic-retention");
+    let client = reqwest::Client::new();
+    let serve = Serve::start(&dir, &["--topic-retention", "/chat/*=1s"]);
+    let token = serve.publish(&client, "/chat/1", "token").await.unwrap();
+    serve.publish(&client, "/books/1", "kept").await.unwrap();
+    serve.publish(&client, "/chat/1", "[DONE]").await.unwrap();
+    serve.publish(&client, "/books/1", "marker").await.unwrap();
+    let (_, events) = serve.replay("/*", "earliest", "marker").await;
+    let data: Vec<&str> = events.iter().map(|e| e.data()).collect();
+    assert_eq!(data, ["token", "kept", "[DONE]"], "nothing expired yet");
+    serve.kill9();
+    drop(serve);
+
+    let serve = Serve::start(&dir, &[]);
+    // Retention runs once a second; the deadline passed a second after
+    // the publishes.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    serve.publish(&client, "/books/1", "marker2").await.unwrap();
+    let (_, events) = serve.replay("/*", "earliest", "marker2").await;
+    let data: Vec<&str> = events.iter().map(|e| e.data()).collect();
+    assert_eq!(data, ["kept", "marker"], "the chat left, the books stayed");
+    let (header, events) = serve.replay("/*", &token, "marker2").await;
+    assert_eq!(header, "earliest", "an expired id is unknown");
+    assert_eq!(events[0].event_type(), "mercure", "the gap report");
+    let data: Vec<&str> = events[1..].iter().map(|e| e.data()).collect();
+    assert_eq!(data, ["kept", "marker"]);
     drop(serve);
     let _ = std::fs::remove_dir_all(&dir);
 }
