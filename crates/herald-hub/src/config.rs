@@ -40,6 +40,12 @@ pub struct HubConfig {
     /// the log (see [`TopicRetention`] for how rules combine). Applied by
     /// the same task as `retention`. Default: none.
     pub topic_retention: Vec<TopicRetention>,
+    /// Active subscriptions (draft-08): publish a subscription event when a
+    /// subscription starts and ends, and keep the table the subscriptions
+    /// API answers from ([`Hub::active_subscriptions`](crate::Hub::active_subscriptions)).
+    /// Costs one store append per subscribe and per unsubscribe. Default:
+    /// off.
+    pub subscriptions: bool,
 }
 
 /// The ids the hub generates (`urn:uuid:…`).
@@ -68,6 +74,7 @@ impl HubConfig {
             retention: Retention::default(),
             retention_interval: RETENTION_INTERVAL,
             topic_retention: Vec::new(),
+            subscriptions: false,
         }
     }
 }

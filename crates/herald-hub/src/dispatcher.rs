@@ -121,9 +121,15 @@ async fn follow(shared: &Shared, after: &mut Cursor, stop: &mut watch::Receiver<
             return Ended::StoreClosed;
         };
         let mut registry = shared.registry();
+        // Taken after the registry, as everywhere: the subscriptions API
+        // reads it alone.
+        let mut presence = shared.presence.as_ref().map(|p| (&p.namespace, p.lock()));
         for item in batch {
             match item {
                 Ok(record) => {
+                    if let Some((namespace, table)) = &mut presence {
+                        table.observe(namespace, &record);
+                    }
                     registry.dispatch(
                         &record,
                         &shared.config.url,

@@ -28,7 +28,7 @@ use std::fmt;
 use unicode_general_category::{get_general_category, GeneralCategory};
 use url::Url;
 
-use crate::reserved::{EARLIEST, GAP_EVENT_TYPE};
+use crate::reserved::{EARLIEST, HUB_EVENT_TYPE};
 
 /// A string contains a character the protocol forbids.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,7 +359,7 @@ impl std::error::Error for EventTypeError {
 /// `mercure`.
 pub fn check_event_type(event_type: &str) -> Result<(), EventTypeError> {
     check_text(event_type).map_err(EventTypeError::Text)?;
-    if event_type == GAP_EVENT_TYPE {
+    if event_type == HUB_EVENT_TYPE {
         return Err(EventTypeError::Reserved);
     }
     Ok(())

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::delivery::{self, Addressed, Selection};
+use crate::presence::{self, Snapshot};
 use crate::reserved::EARLIEST;
 use crate::state::{Registered, Shared};
 use crate::subscriber::CloseReason;
@@ -19,6 +20,30 @@ use crate::{
     dispatcher, HubConfig, HubStats, PublishError, Published, SubscribeError, Unhealthy, Update,
     ValidUpdate,
 };
+
+/// Which subscriptions [`Hub::active_subscriptions`] lists: the three
+/// resources of the subscriptions API, by their decoded path segments.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SubscriptionsScope<'a> {
+    /// Every active subscription.
+    All,
+    /// The subscriptions made with one matcher.
+    Matcher {
+        /// `exact`, `urlpattern` or `topic` (legacy).
+        match_type: &'a str,
+        /// The matcher, as subscribers give it.
+        matcher: &'a str,
+    },
+    /// One subscription.
+    One {
+        /// `exact`, `urlpattern` or `topic` (legacy).
+        match_type: &'a str,
+        /// The matcher, as subscribers give it.
+        matcher: &'a str,
+        /// The subscriber's id.
+        subscriber: &'a str,
+    },
+}
 
 /// A running hub. Cheap to clone; the background tasks (the dispatcher,
 /// the heartbeat and retention) stop when the last clone is dropped.
@@ -60,6 +85,23 @@ impl Hub {
         let bounds = store.bounds().await?;
         let head = bounds.head;
         let shared = Arc::new(Shared::new(store, config, head));
+        if let Some(presence) = &shared.presence {
+            // The subscriptions other nodes hold, as far as their start
+            // events are retained: the log up to where live delivery
+            // starts, folded as the dispatcher will fold the rest.
+            let mut after = bounds.before_oldest();
+            while after < head {
+                let records = shared.store.read_after(after, 1024).await?;
+                let mut table = presence.lock();
+                for record in records.iter().take_while(|record| record.cursor <= head) {
+                    table.observe(&presence.namespace, record);
+                }
+                match records.last() {
+                    Some(last) => after = last.cursor,
+                    None => break,
+                }
+            }
+        }
         shared.health.remember(bounds);
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(dispatcher::run(Arc::clone(&shared), head, stopped.clone()));
@@ -236,15 +278,67 @@ impl Hub {
                 ),
             },
         };
+        let announced = shared.presence.as_ref().map(|presence| {
+            let subscriber = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+            presence::documents(
+                &presence.namespace,
+                &presence.node,
+                &subscriber,
+                &request.matchers,
+                request.grants.as_ref(),
+                &shared.config.url,
+            )
+        });
         let Registered { subscriber, until } =
             shared.register(request.matchers, request.grants, from, request.on_lag)?;
-        Ok(Subscription::new(
+        // Built before the start events are appended: if this future is
+        // dropped while it waits for the store, the subscription's drop
+        // still publishes the end.
+        let subscription = Subscription::new(
             Arc::clone(shared),
             subscriber,
             resume,
             from,
             until,
-        ))
+            announced,
+        );
+        if let Some(docs) = subscription.announced() {
+            presence::announce_start(shared, docs).await;
+        }
+        Ok(subscription)
+    }
+
+    /// The active subscriptions in `scope`, with the id of the last event
+    /// the hub had dispatched then: subscribe from that id to follow the
+    /// changes without a gap or a duplicate. `None` when
+    /// [`HubConfig::subscriptions`] is off.
+    pub fn active_subscriptions(&self, scope: SubscriptionsScope<'_>) -> Option<Snapshot> {
+        let presence = self.shared().presence.as_ref()?;
+        let namespace = &presence.namespace;
+        let prefix = match scope {
+            SubscriptionsScope::All => format!("{}/", namespace.root()),
+            SubscriptionsScope::Matcher {
+                match_type,
+                matcher,
+            } => format!("{}/", namespace.topic(match_type, matcher, None)),
+            SubscriptionsScope::One {
+                match_type,
+                matcher,
+                subscriber,
+            } => namespace.topic(match_type, matcher, Some(subscriber)),
+        };
+        let mut snapshot = presence.snapshot(&prefix);
+        if matches!(scope, SubscriptionsScope::One { .. }) {
+            // One id: not the others it is a prefix of.
+            snapshot.subscriptions.retain(|doc| doc.id == prefix);
+        }
+        Some(snapshot)
+    }
+
+    /// The path of the subscriptions API's collection (`<hub path>/subscriptions`),
+    /// when [`HubConfig::subscriptions`] is on.
+    pub fn subscriptions_path(&self) -> Option<&str> {
+        Some(self.shared().presence.as_ref()?.namespace.root())
     }
 
     async fn before_oldest(&self) -> Result<Cursor, SubscribeError> {

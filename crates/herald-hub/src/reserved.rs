@@ -2,9 +2,9 @@
 //! publish rules refuse them (`topic`), the hub writes them (`subscription`,
 //! `hub`), and front ends compare against them.
 
-/// The SSE event type of the hub's own in-band reports. Publishers cannot
-/// use it (a publish with `type=mercure` is refused), so a report cannot be
-/// forged.
+/// The SSE event type of the hub's own events: the gap report and the
+/// subscription events. Publishers cannot use it (a publish with
+/// `type=mercure` is refused), so such an event cannot be forged.
 ///
 /// The gap report is sent before the replay when a subscriber resumes from
 /// an id the hub no longer has (unknown, or trimmed by retention), or from
@@ -12,7 +12,10 @@
 /// `{"type": "gap", "last_event_id": "<the id asked for>", "resumed_from":
 /// "earliest"}`: the replay then starts from the earliest event retained,
 /// so nothing still retained is skipped.
-pub const GAP_EVENT_TYPE: &str = "mercure";
+///
+/// Subscription events (with [`HubConfig::subscriptions`](crate::HubConfig::subscriptions))
+/// carry a subscription's document ([`SubscriptionDoc`](crate::SubscriptionDoc)).
+pub const HUB_EVENT_TYPE: &str = "mercure";
 
 /// The cursor that asks for every retained event (`Last-Event-ID:
 /// earliest`), and what `Mercure-Last-Event-ID` answers when the replay

@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use crate::grant::Grants;
 use crate::health::Probe;
 use crate::matcher::Matcher;
+use crate::presence::Presence;
 use crate::registry::Registry;
 use crate::stats::Counters;
 use crate::subscriber::Subscriber;
@@ -32,6 +33,9 @@ pub(crate) struct Shared {
     registry: Mutex<Registry>,
     pub counters: Counters,
     pub health: Probe,
+    /// The active subscriptions table, when [`HubConfig::subscriptions`]
+    /// is on.
+    pub presence: Option<Presence>,
     next_subscriber: AtomicU64,
 }
 
@@ -46,7 +50,9 @@ pub(crate) struct Registered {
 impl Shared {
     /// The state of a hub whose live delivery starts after `head`.
     pub fn new(store: Arc<dyn Store>, config: HubConfig, head: Cursor) -> Self {
+        let presence = config.subscriptions.then(|| Presence::new(&config.url));
         Shared {
+            presence,
             store,
             config,
             registry: Mutex::new(Registry::starting_at(head)),

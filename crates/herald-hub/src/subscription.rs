@@ -21,7 +21,8 @@ use herald_store::{Cursor, ErrorKind, Record, StoreError};
 use crate::delivery::{self, Addressed, Selection};
 use crate::grant::Grants;
 use crate::matcher::Matcher;
-use crate::reserved::{EARLIEST, GAP_EVENT_TYPE};
+use crate::presence::{self, SubscriptionDoc};
+use crate::reserved::{EARLIEST, HUB_EVENT_TYPE};
 use crate::state::Shared;
 use crate::subscriber::{CloseReason, Pending, Subscriber};
 
@@ -94,6 +95,9 @@ pub struct Subscription {
     gap_report: Option<Bytes>,
     replay: Option<Replay>,
     closed: Option<CloseReason>,
+    /// The documents of its subscriptions, when the hub publishes
+    /// subscription events: their end is published on drop.
+    announced: Option<Vec<SubscriptionDoc>>,
 }
 
 struct Replay {
@@ -108,6 +112,7 @@ impl Subscription {
         resume: ResumePoint,
         replay_from: Option<Cursor>,
         until: Cursor,
+        announced: Option<Vec<SubscriptionDoc>>,
     ) -> Self {
         let gap_report = match &resume {
             ResumePoint::Gap(id) => {
@@ -127,7 +132,20 @@ impl Subscription {
             gap_report,
             replay,
             closed: None,
+            announced,
         }
+    }
+
+    /// The subscriber's id in subscription events and the subscriptions
+    /// API (`urn:uuid:…`, one per connection); `None` when the hub does not
+    /// publish subscription events.
+    pub fn subscriber_id(&self) -> Option<&str> {
+        Some(&self.announced()?.first()?.subscriber)
+    }
+
+    /// The documents of this connection's subscriptions, as announced.
+    pub(crate) fn announced(&self) -> Option<&[SubscriptionDoc]> {
+        self.announced.as_deref()
     }
 
     /// Where the replay started (for the `Mercure-Last-Event-ID` header).
@@ -271,6 +289,9 @@ impl Drop for Subscription {
         let reason = self.closed.or_else(|| self.subscriber.close_reason());
         self.shared.counters.ended.count(reason);
         self.shared.unregister(self.subscriber.id);
+        if let Some(docs) = self.announced.take() {
+            presence::announce_end(Arc::clone(&self.shared), docs);
+        }
     }
 }
 
@@ -285,7 +306,7 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
-/// The in-band gap report (see [`GAP_EVENT_TYPE`]).
+/// The in-band gap report (see [`HUB_EVENT_TYPE`]).
 fn gap_report(requested: &str) -> Bytes {
     let data = format!(
         "{{\"type\": \"gap\", \"last_event_id\": {}, \"resumed_from\": {}}}",
@@ -293,7 +314,7 @@ fn gap_report(requested: &str) -> Bytes {
         json_string(EARLIEST)
     );
     let event = Event::new(data)
-        .with_type(GAP_EVENT_TYPE)
+        .with_type(HUB_EVENT_TYPE)
         .expect("a constant, valid type");
     Encoder::encode(&event)
 }

@@ -126,10 +126,6 @@ impl ValidUpdate {
     /// say), which may use what publishers may not: the reserved namespace,
     /// the `mercure` type. The hub's code answers for them; SSE framing is
     /// still checked when the update is encoded.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "no update is made by the hub yet")
-    )]
     pub(crate) fn from_hub(update: Update) -> ValidUpdate {
         ValidUpdate(update)
     }
@@ -183,7 +179,7 @@ fn check_size(limit: SizeLimit, size: usize, max: usize) -> Result<(), UpdateToo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reserved::GAP_EVENT_TYPE;
+    use crate::reserved::HUB_EVENT_TYPE;
 
     fn hub_url() -> Url {
         Url::parse("https://hub.example/.well-known/mercure").unwrap()
@@ -200,7 +196,7 @@ mod tests {
     fn the_hub_may_write_what_publishers_may_not() {
         let update = Update {
             topics: vec!["/.well-known/mercure/subscriptions/x".into()],
-            event_type: Some(GAP_EVENT_TYPE.into()),
+            event_type: Some(HUB_EVENT_TYPE.into()),
             ..Update::new("", "{}")
         };
         assert!(update

@@ -5,6 +5,7 @@ mod delivery;
 mod fanout;
 mod faults;
 mod ids;
+mod presence;
 mod publish_rules;
 mod resume;
 mod retention;

@@ -5,7 +5,7 @@
 use herald_hub::field_rules::{EventIdError, EventTypeError, TopicError};
 use herald_hub::{
     HubConfig, InvalidUpdate, PublishError, PublishLimits, SizeLimit, Update, EARLIEST,
-    GAP_EVENT_TYPE,
+    HUB_EVENT_TYPE,
 };
 
 use crate::{hub_with, publish};
@@ -141,7 +141,7 @@ async fn refusals_carry_the_rule_and_the_limit_as_data() {
         PublishError::Invalid(InvalidUpdate::Id(EventIdError::Earliest))
     ));
     assert!(matches!(
-        refuse(update(|u| u.event_type = Some(GAP_EVENT_TYPE.into()))),
+        refuse(update(|u| u.event_type = Some(HUB_EVENT_TYPE.into()))),
         PublishError::Invalid(InvalidUpdate::Type(EventTypeError::Reserved))
     ));
     match refuse(update(|u| u.data = "x".repeat(17))) {

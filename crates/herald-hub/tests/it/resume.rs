@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use herald_hub::{PublishError, ResumePoint, SubscribeRequest, Update, GAP_EVENT_TYPE};
+use herald_hub::{PublishError, ResumePoint, SubscribeRequest, Update, HUB_EVENT_TYPE};
 use rand_like::Rng;
 
 use crate::{events, hub, publish, subscribe};
@@ -58,7 +58,7 @@ async fn an_unknown_id_is_reported_in_band_then_everything_retained_is_replayed(
     let mut subscription = subscribe(&hub, "/t", Some("urn:uuid:gone")).await;
     assert_eq!(subscription.resume_point().header_value(), Some("earliest"));
     let got = events(&mut subscription, 2).await;
-    assert_eq!(got[0].event_type(), GAP_EVENT_TYPE);
+    assert_eq!(got[0].event_type(), HUB_EVENT_TYPE);
     assert_eq!(
         got[0].data(),
         r#"{"type": "gap", "last_event_id": "urn:uuid:gone", "resumed_from": "earliest"}"#
@@ -91,7 +91,7 @@ async fn a_private_cursor_is_treated_like_an_unknown_one_without_a_grant() {
         unknown.resume_point().header_value()
     );
     let got = events(&mut anonymous, 2).await;
-    assert_eq!(got[0].event_type(), GAP_EVENT_TYPE);
+    assert_eq!(got[0].event_type(), HUB_EVENT_TYPE);
     assert_eq!(
         got[0].data(),
         r#"{"type": "gap", "last_event_id": "private-1", "resumed_from": "earliest"}"#

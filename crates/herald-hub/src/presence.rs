@@ -1,0 +1,366 @@
+//! Active subscriptions (Mercure draft-08, "Active Subscriptions"): the
+//! documents that describe a subscription, the events the hub publishes
+//! when one starts and ends, and the table the subscriptions API answers
+//! from.
+//!
+//! The table is a fold over the hub's log, not a list of this node's
+//! subscribers: the dispatcher applies every subscription event it
+//! dispatches (`active: true` adds, `false` removes), and remembers the id
+//! of the last record dispatched, under one lock. So a snapshot (the
+//! subscriptions and that id) is exactly the state after that record: a
+//! client that fetches it, then subscribes with `Last-Event-ID` set to the
+//! id, gets every later event once and none twice, whatever races the two
+//! requests. And since every node of a cluster follows the same log, every
+//! node's table lists every node's subscriptions.
+//!
+//! A node that starts folds the retained history first (`Hub::start`), so
+//! it knows the subscriptions that other nodes already hold, as far as
+//! their start events are retained.
+//!
+//! Each event's data is the subscription's document, with one property
+//! beside those of the draft: `node`, the random id of the hub process
+//! holding it (`urn:uuid:…`, new at every start), which is what lets the
+//! other nodes end the subscriptions of a node that died.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use herald_proto::Decoder;
+use herald_store::Record;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::matcher::{Matcher, MatcherKind};
+use crate::reserved::HUB_EVENT_TYPE;
+use crate::state::Shared;
+use crate::{Update, ValidUpdate};
+
+/// RFC 6570 simple expansion: everything but the unreserved characters
+/// (`ALPHA / DIGIT / "-" / "." / "_" / "~"`) is percent-encoded, once, as
+/// UTF-8 (a `%` already in the value becomes `%25`).
+const EXPANSION: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The `match_type` a subscription made from a legacy `topic` selector
+/// reports (draft-08 names only `exact` and `urlpattern`; a legacy selector
+/// is exact or a URI template, and is neither).
+pub const LEGACY_MATCH_TYPE: &str = "topic";
+
+/// One subscription, as the subscription events and the subscriptions API
+/// describe it (draft-08 "Subscription Events").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionDoc {
+    /// The subscription's topic: the hub's path, then
+    /// `/subscriptions/{match_type}/{match}/{subscriber}`.
+    pub id: String,
+    /// Always `subscription`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `exact`, `urlpattern`, or [`LEGACY_MATCH_TYPE`].
+    pub match_type: String,
+    /// The subscription's matcher, as the subscriber gave it.
+    #[serde(rename = "match")]
+    pub matcher: String,
+    /// The subscriber: a `urn:uuid:` the hub made for the connection.
+    pub subscriber: String,
+    /// Whether the subscription is active.
+    pub active: bool,
+    /// The `payload` of the subscriber's token for this matcher (draft-08
+    /// "Payloads").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
+    /// The hub process holding the subscription (Herald's addition).
+    pub node: String,
+}
+
+/// The name a matcher kind has in subscription topics and documents.
+pub fn match_type(kind: MatcherKind) -> &'static str {
+    kind.name().unwrap_or(LEGACY_MATCH_TYPE)
+}
+
+/// The topics of the subscriptions namespace, under a hub's URL.
+#[derive(Clone, Debug)]
+pub(crate) struct Namespace {
+    /// `<hub path>/subscriptions`.
+    root: String,
+}
+
+impl Namespace {
+    pub fn new(hub: &Url) -> Self {
+        Namespace {
+            root: format!("{}/subscriptions", hub.path().trim_end_matches('/')),
+        }
+    }
+
+    /// The collection of every subscription.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The topic (and document id) of one subscription; `Some(subscriber)`
+    /// missing: the collection of the matcher's subscriptions.
+    pub fn topic(&self, match_type: &str, matcher: &str, subscriber: Option<&str>) -> String {
+        let mut topic = format!(
+            "{}/{}/{}",
+            self.root,
+            utf8_percent_encode(match_type, EXPANSION),
+            utf8_percent_encode(matcher, EXPANSION)
+        );
+        if let Some(subscriber) = subscriber {
+            topic.push('/');
+            topic.extend(utf8_percent_encode(subscriber, EXPANSION));
+        }
+        topic
+    }
+
+    /// Whether `topic` is in the namespace (a subscription event's topic).
+    fn holds(&self, topic: &str) -> bool {
+        topic
+            .strip_prefix(&self.root)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// The documents of one connection's subscriptions (one per matcher).
+pub(crate) fn documents(
+    namespace: &Namespace,
+    node: &str,
+    subscriber: &str,
+    matchers: &[Matcher],
+    grants: Option<&crate::grant::Grants>,
+    hub: &Url,
+) -> Vec<SubscriptionDoc> {
+    matchers
+        .iter()
+        .map(|matcher| {
+            let match_type = match_type(matcher.kind());
+            let payload = grants.and_then(|grants| {
+                let topic = crate::matcher::Topic::new(matcher.as_str(), hub);
+                grants.subscribe_payload(&topic).cloned()
+            });
+            SubscriptionDoc {
+                id: namespace.topic(match_type, matcher.as_str(), Some(subscriber)),
+                kind: "subscription".to_owned(),
+                match_type: match_type.to_owned(),
+                matcher: matcher.as_str().to_owned(),
+                subscriber: subscriber.to_owned(),
+                active: true,
+                payload,
+                node: node.to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// A consistent view of the table: the subscriptions, and the id of the
+/// last record the hub had dispatched when it was taken.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// The active subscriptions asked for, by id.
+    pub subscriptions: Vec<Arc<SubscriptionDoc>>,
+    /// The id of the last record dispatched (the `last-event-id` to
+    /// subscribe from); `None` if none was dispatched since the hub started
+    /// (then `earliest` replays everything).
+    pub last_event_id: Option<Arc<str>>,
+}
+
+/// The table of active subscriptions (see the module docs).
+pub(crate) struct Presence {
+    pub namespace: Namespace,
+    /// This hub process's id (`urn:uuid:…`).
+    pub node: Arc<str>,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+pub(crate) struct Table {
+    /// Active subscriptions by id; ordered, so a matcher's collection is a
+    /// range of ids.
+    active: BTreeMap<String, Arc<SubscriptionDoc>>,
+    last_id: Option<Arc<str>>,
+}
+
+impl Presence {
+    pub fn new(hub: &Url) -> Self {
+        Presence {
+            namespace: Namespace::new(hub),
+            node: format!("urn:uuid:{}", uuid::Uuid::new_v4()).into(),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    /// The table lock; never held across an await. A poisoned lock holds a
+    /// table that is at worst one event behind: keep serving.
+    pub fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The subscriptions whose ids start with `prefix` (one id, or a
+    /// collection's ids followed by `/`), with the cursor they hold at.
+    pub fn snapshot(&self, prefix: &str) -> Snapshot {
+        let table = self.lock();
+        let subscriptions = table
+            .active
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(id, _)| id.starts_with(prefix))
+            .map(|(_, doc)| Arc::clone(doc))
+            .collect();
+        Snapshot {
+            subscriptions,
+            last_event_id: table.last_id.clone(),
+        }
+    }
+}
+
+impl Table {
+    /// Applies one record of the log: every record moves the cursor; a
+    /// subscription event also adds or removes its subscription.
+    pub fn observe(&mut self, namespace: &Namespace, record: &Record) {
+        self.last_id = Some(Arc::clone(&record.id));
+        let Some(topic) = record.topics.first() else {
+            return;
+        };
+        if !namespace.holds(topic) {
+            return;
+        }
+        // Only the hub writes in its namespace (publishers are refused
+        // there), so a record that does not decode is a bug or a store
+        // written by another program: skipped, and said.
+        let Some(doc) = decode(&record.frame) else {
+            tracing::warn!(id = %record.id, "a record in the subscriptions namespace is not a subscription event");
+            return;
+        };
+        if doc.active {
+            self.active.insert(doc.id.clone(), Arc::new(doc));
+        } else {
+            self.active.remove(&doc.id);
+        }
+    }
+}
+
+/// Publishes the start events of one connection's subscriptions, in one
+/// append, before the subscribe returns: so a subscription's end (spawned
+/// when it is dropped) is always appended after its start. A store that
+/// fails is logged and the subscription goes on without its events (its
+/// end event is then an end without a start, which the table ignores).
+pub(crate) async fn announce_start(shared: &Shared, docs: &[SubscriptionDoc]) {
+    if let Err(error) = append_events(shared, docs).await {
+        tracing::warn!(%error, "cannot publish a subscription's start event");
+    }
+}
+
+/// Publishes the end events of `docs` from a spawned task (a subscription
+/// ends in `Drop`, which cannot wait), including when its client vanished
+/// without a word. Each end event's id is derived from its subscription,
+/// so however many nodes try to end one subscription (a node that died,
+/// see the module docs), the store keeps one end event.
+pub(crate) fn announce_end(shared: Arc<Shared>, mut docs: Vec<SubscriptionDoc>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime: the process is ending; the subscriptions end with
+        // their node, which the other nodes notice.
+        return;
+    };
+    for doc in &mut docs {
+        doc.active = false;
+    }
+    runtime.spawn(async move {
+        if let Err(error) = append_events(&shared, &docs).await {
+            tracing::warn!(%error, "cannot publish a subscription's end event");
+        }
+    });
+}
+
+/// The id of a subscription's end event: one per subscription.
+fn end_id(doc: &SubscriptionDoc) -> String {
+    format!("ended:{}", doc.id)
+}
+
+async fn append_events(shared: &Shared, docs: &[SubscriptionDoc]) -> Result<(), String> {
+    let records = docs
+        .iter()
+        .map(|doc| {
+            let data = serde_json::to_string(doc).map_err(|error| error.to_string())?;
+            let update = Update {
+                topics: vec![doc.id.clone()],
+                data,
+                id: (!doc.active).then(|| end_id(doc)),
+                event_type: Some(HUB_EVENT_TYPE.to_owned()),
+                retry: None,
+                private: true,
+            };
+            ValidUpdate::from_hub(update)
+                .into_record(&shared.config)
+                .map_err(|error| error.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match shared.store.append_batch(records).await {
+        Ok(_) => Ok(()),
+        // Another node ended it first.
+        Err(error) if error.kind() == herald_store::ErrorKind::DuplicateId => Ok(()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// The document a subscription event's frame carries.
+fn decode(frame: &[u8]) -> Option<SubscriptionDoc> {
+    let mut decoder = Decoder::new();
+    decoder.feed(frame).ok()?;
+    let event = decoder.next_event()?;
+    serde_json::from_str(event.data()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Url {
+        Url::parse("https://example.com/.well-known/mercure").unwrap()
+    }
+
+    #[test]
+    fn topics_are_expanded_as_rfc_6570_says() {
+        let namespace = Namespace::new(&hub());
+        assert_eq!(
+            namespace.topic(
+                "urlpattern",
+                "https://example.com/:selector",
+                Some("urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6")
+            ),
+            "/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6",
+            "the draft's example"
+        );
+        assert_eq!(
+            namespace.topic("exact", "/a%20b é", None),
+            "/.well-known/mercure/subscriptions/exact/%2Fa%2520b%20%C3%A9",
+            "encoded once: a % in the value is itself encoded"
+        );
+        assert!(namespace.holds("/.well-known/mercure/subscriptions/exact/x/y"));
+        assert!(!namespace.holds("/.well-known/mercure/subscriptionsx/y"));
+        assert!(!namespace.holds("https://example.com/books/1"));
+    }
+
+    #[test]
+    fn documents_round_trip_through_a_frame() {
+        let doc = SubscriptionDoc {
+            id: "/.well-known/mercure/subscriptions/exact/a/b".into(),
+            kind: "subscription".into(),
+            match_type: "exact".into(),
+            matcher: "a".into(),
+            subscriber: "b".into(),
+            active: true,
+            payload: Some(serde_json::json!({"foo": "bar"})),
+            node: "urn:uuid:n".into(),
+        };
+        let json = serde_json::to_string(&doc).unwrap();
+        let frame = format!("id: x\nevent: mercure\ndata: {json}\n\n");
+        assert_eq!(decode(frame.as_bytes()), Some(doc));
+        assert_eq!(decode(b"data: not json\n\n"), None);
+    }
+}
