@@ -233,7 +233,7 @@ async fn a_redis_that_restarted_empty_is_reported_as_a_gap() {
     // A client resuming from before the loss is told, in-band.
     let mut resumed = Subscription::open(&a.url, "/t", Some(&before)).await;
     let got = resumed.events(2).await;
-    assert_eq!(got[0].event_type(), herald_hub::GAP_EVENT_TYPE);
+    assert_eq!(got[0].event_type(), herald_hub::HUB_EVENT_TYPE);
     assert_eq!(got[1].data(), "after");
 }
 

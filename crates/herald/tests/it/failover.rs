@@ -144,7 +144,7 @@ async fn subscriber(
             connected.fetch_add(1, Ordering::SeqCst);
         }
         while let Some(event) = stream.next(deadline).await {
-            if event.event_type() == herald_hub::GAP_EVENT_TYPE {
+            if event.event_type() == herald_hub::HUB_EVENT_TYPE {
                 seen.gap = cursor;
                 return seen;
             }
@@ -234,7 +234,7 @@ async fn read_log(client: &reqwest::Client, url: &str, k: usize, deadline: Insta
     while let Some(event) = stream.next(deadline).await {
         assert_ne!(
             event.event_type(),
-            herald_hub::GAP_EVENT_TYPE,
+            herald_hub::HUB_EVENT_TYPE,
             "nothing was trimmed"
         );
         log.push(event.last_event_id().to_owned());
