@@ -84,9 +84,7 @@ impl HubApp {
         let publish_origins =
             PublishOrigins::new(hub.url(), &config.publish_origins).map_err(ConfigError::new)?;
         let metadata = Arc::new(routes::metadata::ResourceMetadata::new(
-            hub.url(),
-            &config,
-            &auth,
+            &hub, &config, &auth,
         ));
         let config = Arc::new(config);
         let metrics = Metrics::new(hub.clone());
@@ -114,6 +112,14 @@ impl HubApp {
             .route("/ui/stats", get(routes::ui::stats::handle))
             .route("/ui/assets/{*name}", get(routes::ui::asset))
             .route(metadata.path(), get(routes::metadata::document))
+            .route(
+                &format!("{MERCURE_PATH}/subscriptions"),
+                get(routes::subscriptions::handle),
+            )
+            .route(
+                &format!("{MERCURE_PATH}/subscriptions/{{*rest}}"),
+                get(routes::subscriptions::handle),
+            )
             .layer(axum::middleware::map_response_with_state(
                 Arc::clone(&metadata),
                 routes::metadata::point_challenges,

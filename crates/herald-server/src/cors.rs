@@ -48,7 +48,7 @@ fn add_headers(headers: &mut HeaderMap, origin: &HeaderValue, allowed: &[String]
     }
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Mercure-Last-Event-ID, Last-Event-ID, WWW-Authenticate"),
+        HeaderValue::from_static("Mercure-Last-Event-ID, Last-Event-ID, WWW-Authenticate, Link"),
     );
     if preflight {
         headers.insert(

@@ -36,6 +36,8 @@ pub enum ApiError {
     /// 403 without a challenge: a credential that may not be used this way
     /// (a cookie on a cross-site publish).
     Forbidden(String),
+    /// 404: the resource does not exist.
+    NotFound(String),
     /// 408: the client took too long to send its request.
     Timeout(String),
     /// 429: connection limits.
@@ -53,6 +55,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Auth(err) => err.status(),
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +71,7 @@ impl std::fmt::Display for ApiError {
             | ApiError::TooLarge(why)
             | ApiError::Conflict(why)
             | ApiError::Forbidden(why)
+            | ApiError::NotFound(why)
             | ApiError::Timeout(why)
             | ApiError::Unavailable(why) => f.write_str(why),
             ApiError::TooManyConnections(why) => f.write_str(why),

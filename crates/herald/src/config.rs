@@ -41,7 +41,8 @@ pub struct HeraldConfig {
 pub struct StoreSettings {
     /// `disk`: durable history in `data_dir/herald.redb`; `memory`: history
     /// lives in memory and is lost at exit; `redis`: one log in Redis shared
-    /// by every node of a cluster.
+    /// by every node of a cluster; `nats`: one log in NATS JetStream, the
+    /// same.
     pub kind: StoreKind,
     /// With the disk store: `fsync` (a publish is answered once it is on
     /// disk) or `none` (answered at once, on disk within a second).
@@ -51,6 +52,15 @@ pub struct StoreSettings {
     /// With the Redis store: the prefix of its keys; nodes of one hub share
     /// it, hubs sharing a Redis each need their own.
     pub redis_prefix: String,
+    /// With the NATS store: the server (`nats://[user:password@]host:4222`,
+    /// `tls://host:4222`; a NATS cluster's servers comma-separated).
+    pub nats_url: String,
+    /// With the NATS store: the name of the hub's log (JetStream streams
+    /// `NAME`, `NAME_mark`, `NAME_expiry`); nodes of one hub share it.
+    pub nats_stream: String,
+    /// With the NATS store: how many servers hold each stream, when a node
+    /// creates them (1, or 3 or 5 in a NATS cluster).
+    pub nats_replicas: usize,
     /// Keep at most this many events (0: unlimited).
     pub max_events: u64,
     /// Keep events at most this many seconds (0: unlimited).
@@ -101,6 +111,8 @@ pub enum StoreKind {
     Memory,
     /// In Redis (Streams): shared by every node of a cluster.
     Redis,
+    /// In NATS JetStream: shared by every node of a cluster.
+    Nats,
 }
 
 /// `--compression`: the flag's face of `server.compression`.
@@ -163,6 +175,8 @@ pub struct HubSettings {
     /// Generate random (UUIDv4) ids instead of time-ordered (UUIDv7) ones,
     /// for private updates whose timing must not leak through cursors.
     pub random_ids: bool,
+    /// Active subscriptions: subscription events and the subscriptions API.
+    pub subscriptions: bool,
 }
 
 impl Default for HeraldConfig {
@@ -187,6 +201,9 @@ impl Default for StoreSettings {
             durability: herald_store_disk::DiskOptions::default().durability.into(),
             redis_url: "redis://127.0.0.1:6379/".to_owned(),
             redis_prefix: "herald".to_owned(),
+            nats_url: "nats://127.0.0.1:4222".to_owned(),
+            nats_stream: "herald".to_owned(),
+            nats_replicas: 1,
             // Retention is the binary's policy (the store keeps everything
             // unless told): enough history for reconnects, bounded disk.
             max_events: 100_000,
@@ -205,6 +222,7 @@ impl Default for HubSettings {
             heartbeat_secs: hub.heartbeat.map_or(0, |every| every.as_secs()),
             max_pending_bytes: hub.max_pending_bytes,
             random_ids: hub.ids == herald_hub::IdKind::Random,
+            subscriptions: hub.subscriptions,
         }
     }
 }
@@ -231,6 +249,7 @@ impl HubSettings {
         if self.random_ids {
             hub.ids = herald_hub::IdKind::Random;
         }
+        hub.subscriptions = self.subscriptions;
         hub
     }
 }
@@ -320,6 +339,30 @@ impl HeraldConfig {
             anyhow::ensure!(
                 !self.store.redis_prefix.is_empty(),
                 "store.redis_prefix must not be empty"
+            );
+        }
+        if self.store.kind == StoreKind::Nats {
+            for server in self.store.nats_url.split(',') {
+                let url = url::Url::parse(server.trim()).with_context(|| {
+                    format!("store.nats_url {:?} is not a URL", self.store.nats_url)
+                })?;
+                anyhow::ensure!(
+                    matches!(url.scheme(), "nats" | "tls" | "ws" | "wss"),
+                    "store.nats_url {server:?} is not a nats:// (or tls://) URL"
+                );
+            }
+            let name = &self.store.nats_stream;
+            anyhow::ensure!(
+                !name.is_empty()
+                    && name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|byte| byte.is_ascii_alphanumeric() || b"-_".contains(&byte)),
+                "store.nats_stream {name:?} must be 1 to 64 ASCII letters, digits, '-' or '_'"
+            );
+            anyhow::ensure!(
+                (1..=5).contains(&self.store.nats_replicas),
+                "store.nats_replicas must be 1 to 5"
             );
         }
         Ok(())

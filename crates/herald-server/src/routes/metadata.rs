@@ -34,7 +34,8 @@ pub(crate) struct ResourceMetadata {
 }
 
 impl ResourceMetadata {
-    pub(crate) fn new(hub_url: &Url, config: &ServerConfig, auth: &Authenticator) -> Self {
+    pub(crate) fn new(hub: &herald_hub::Hub, config: &ServerConfig, auth: &Authenticator) -> Self {
+        let hub_url = hub.url();
         let path = format!(
             "/.well-known/oauth-protected-resource{}",
             hub_url.path().trim_end_matches('/')
@@ -62,6 +63,9 @@ impl ResourceMetadata {
         });
         if !servers.is_empty() {
             document["authorization_servers"] = json!(servers);
+        }
+        if hub.subscriptions_path().is_some() {
+            document["mercure_subscriptions"] = json!(true);
         }
         ResourceMetadata {
             path,

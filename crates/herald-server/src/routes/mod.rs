@@ -6,6 +6,7 @@ pub mod metadata;
 pub mod publish;
 pub mod publish_stream;
 pub mod subscribe;
+pub mod subscriptions;
 pub mod ui;
 
 use axum::extract::State;

@@ -14,6 +14,7 @@ mod metrics;
 mod publish;
 mod publish_stream;
 mod subscribe;
+mod subscriptions;
 mod tls;
 mod ui;
 
@@ -164,14 +165,23 @@ pub async fn start() -> TestHub {
 /// Starts a hub, letting the test adjust the config, served and reached
 /// the way [`Transport::from_env`] says.
 pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
+    start_with_hub(|_| {}, configure).await
+}
+
+/// Starts a hub, letting the test adjust the hub's config and the
+/// server's, served and reached the way [`Transport::from_env`] says.
+pub async fn start_with_hub(
+    configure_hub: impl FnOnce(&mut HubConfig),
+    configure: impl FnOnce(&mut ServerConfig),
+) -> TestHub {
     match Transport::from_env() {
-        Transport::Lean => launch(configure, None, raw_client(), None).await,
+        Transport::Lean => launch(configure_hub, configure, None, raw_client(), None).await,
         Transport::Hyper => {
             let configure = |config: &mut ServerConfig| {
                 config.lean_subscribe = false;
                 configure(config);
             };
-            launch(configure, None, raw_client(), None).await
+            launch(configure_hub, configure, None, raw_client(), None).await
         }
         Transport::H2c => {
             let http = reqwest::Client::builder()
@@ -179,12 +189,12 @@ pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> TestHub {
                 .http2_prior_knowledge()
                 .build()
                 .unwrap();
-            launch(configure, None, http, None).await
+            launch(configure_hub, configure, None, http, None).await
         }
         Transport::H2 => {
             let certs = TestCerts::new("suite");
             let (tls, http) = (certs.tls(), certs.client(false));
-            launch(configure, Some(tls), http, Some(certs)).await
+            launch(configure_hub, configure, Some(tls), http, Some(certs)).await
         }
     }
 }
@@ -196,10 +206,11 @@ pub async fn start_tls(
     http: reqwest::Client,
     configure: impl FnOnce(&mut ServerConfig),
 ) -> TestHub {
-    launch(configure, Some(tls), http, None).await
+    launch(|_| {}, configure, Some(tls), http, None).await
 }
 
 async fn launch(
+    configure_hub: impl FnOnce(&mut HubConfig),
     configure: impl FnOnce(&mut ServerConfig),
     tls: Option<herald_server::Tls>,
     http: reqwest::Client,
@@ -214,6 +225,7 @@ async fn launch(
     let url = format!("{base}/.well-known/mercure");
     let mut hub_config = HubConfig::new(url.parse().unwrap());
     hub_config.heartbeat = None;
+    configure_hub(&mut hub_config);
     let hub = Hub::start(Arc::new(herald_store::MemoryStore::new()), hub_config)
         .await
         .unwrap();

@@ -20,7 +20,7 @@ use crate::{details, launch, start_tls, token, TestCerts, TestHub};
 
 /// A hub on plain HTTP/1.1 with the lean path, as `herald serve` runs.
 async fn plain() -> TestHub {
-    launch(|_| {}, None, reqwest::Client::new(), None).await
+    launch(|_| {}, |_| {}, None, reqwest::Client::new(), None).await
 }
 
 /// The scrape, as text; asserts the content type Prometheus expects.
@@ -149,7 +149,7 @@ async fn an_h2c_connection_is_counted_as_h2_without_tls() {
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let hub = launch(|_| {}, None, http, None).await;
+    let hub = launch(|_| {}, |_| {}, None, http, None).await;
     let health = hub
         .http
         .get(format!("{}/healthz", hub.base))

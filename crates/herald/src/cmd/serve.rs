@@ -9,6 +9,7 @@ use herald_hub::Hub;
 use herald_server::auth::{IssuerConfig, KeyConfig};
 use herald_store::{MemoryStore, Store};
 use herald_store_disk::{DiskOptions, DiskStore};
+use herald_store_nats::NatsStore;
 use herald_store_redis::RedisStore;
 
 use crate::config::{CompressionSetting, DurabilitySetting, HeraldConfig, StoreKind};
@@ -53,6 +54,12 @@ pub struct Args {
     /// The prefix of the hub's Redis keys, the same on every node [default: herald].
     #[arg(long, value_name = "PREFIX")]
     redis_prefix: Option<String>,
+    /// The NATS server(s), with --store nats [default: nats://127.0.0.1:4222].
+    #[arg(long, value_name = "URL")]
+    nats_url: Option<String>,
+    /// The name of the hub's JetStream log, the same on every node [default: herald].
+    #[arg(long, value_name = "NAME")]
+    nats_stream: Option<String>,
     /// Keep the updates on topics matching a URL pattern only this long,
     /// e.g. '/chat/*=1h' (relative patterns resolve against the hub's URL);
     /// repeatable, the first matching rule wins. Added to the config file's
@@ -65,6 +72,10 @@ pub struct Args {
     /// Refuse subscribers without a token.
     #[arg(long)]
     no_anonymous: bool,
+    /// Publish an event when a subscription starts and ends, and serve the
+    /// subscriptions API (draft-08 active subscriptions).
+    #[arg(long)]
+    subscriptions: bool,
     /// Seconds between heartbeats on idle streams (0: none).
     #[arg(long, value_name = "SECS")]
     heartbeat: Option<u64>,
@@ -120,10 +131,19 @@ impl Args {
         if let Some(prefix) = self.redis_prefix {
             config.store.redis_prefix = prefix;
         }
+        if let Some(url) = self.nats_url {
+            config.store.nats_url = url;
+        }
+        if let Some(stream) = self.nats_stream {
+            config.store.nats_stream = stream;
+        }
         config.store.topic_retention.extend(self.topic_retention);
         config.server.cors_origins.extend(self.cors_origins);
         if self.no_anonymous {
             config.server.allow_anonymous = false;
+        }
+        if self.subscriptions {
+            config.hub.subscriptions = true;
         }
         if let Some(secs) = self.heartbeat {
             config.hub.heartbeat_secs = secs;
@@ -239,6 +259,10 @@ enum Place {
         server: String,
         prefix: String,
     },
+    Nats {
+        server: String,
+        stream: String,
+    },
 }
 
 impl History {
@@ -275,6 +299,26 @@ impl History {
                     prefix: settings.redis_prefix.clone(),
                 };
                 (Arc::new(redis), place)
+            }
+            StoreKind::Nats => {
+                let settings = &config.store;
+                let server = settings
+                    .nats_url
+                    .split(',')
+                    .map(|url| without_password(url.trim()))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let options =
+                    herald_store_nats::Options::default().replicas(settings.nats_replicas);
+                let nats =
+                    NatsStore::connect_with(&settings.nats_url, &settings.nats_stream, &options)
+                        .await
+                        .with_context(|| format!("cannot use the NATS at {server}"))?;
+                let place = Place::Nats {
+                    server,
+                    stream: settings.nats_stream.clone(),
+                };
+                (Arc::new(nats), place)
             }
         };
         Ok(History { store, place })
@@ -324,6 +368,11 @@ fn announce(
             prefix,
             "history in Redis, shared with every node using this prefix"
         ),
+        Place::Nats { server, stream } => tracing::info!(
+            %server,
+            stream,
+            "history in NATS JetStream, shared with every node using this stream"
+        ),
     }
     if let Some((path, token)) = local_token {
         tracing::info!(
@@ -335,7 +384,7 @@ fn announce(
     Ok(())
 }
 
-/// A Redis URL fit for a log line: any password replaced by `***`.
+/// A Redis or NATS URL fit for a log line: any password replaced by `***`.
 fn without_password(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
