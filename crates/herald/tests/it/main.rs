@@ -8,6 +8,7 @@ mod durability;
 mod edge;
 mod failover;
 mod gzip;
+mod nats_cluster;
 mod nginx;
 mod nodes;
 mod publish;
