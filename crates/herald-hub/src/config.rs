@@ -46,6 +46,11 @@ pub struct HubConfig {
     /// Costs one store append per subscribe and per unsubscribe. Default:
     /// off.
     pub subscriptions: bool,
+    /// With `subscriptions`: how long a hub node counts as alive after it
+    /// last renewed its lease (it renews every third of this). The
+    /// subscriptions of a node that died are ended this long, and at most
+    /// a third more, after its last renewal. Default: 30 s.
+    pub subscription_lease: Duration,
 }
 
 /// The ids the hub generates (`urn:uuid:…`).
@@ -75,6 +80,7 @@ impl HubConfig {
             retention_interval: RETENTION_INTERVAL,
             topic_retention: Vec::new(),
             subscriptions: false,
+            subscription_lease: Duration::from_secs(30),
         }
     }
 }

@@ -123,12 +123,12 @@ async fn follow(shared: &Shared, after: &mut Cursor, stop: &mut watch::Receiver<
         let mut registry = shared.registry();
         // Taken after the registry, as everywhere: the subscriptions API
         // reads it alone.
-        let mut presence = shared.presence.as_ref().map(|p| (&p.namespace, p.lock()));
+        let mut presence = shared.presence.as_ref().map(|p| (p, p.lock()));
         for item in batch {
             match item {
                 Ok(record) => {
-                    if let Some((namespace, table)) = &mut presence {
-                        table.observe(namespace, &record);
+                    if let Some((presence, table)) = &mut presence {
+                        table.observe(presence, &record);
                     }
                     registry.dispatch(
                         &record,

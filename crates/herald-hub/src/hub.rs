@@ -94,7 +94,7 @@ impl Hub {
                 let records = shared.store.read_after(after, 1024).await?;
                 let mut table = presence.lock();
                 for record in records.iter().take_while(|record| record.cursor <= head) {
-                    table.observe(&presence.namespace, record);
+                    table.observe(presence, record);
                 }
                 match records.last() {
                     Some(last) => after = last.cursor,
@@ -105,6 +105,9 @@ impl Hub {
         shared.health.remember(bounds);
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(dispatcher::run(Arc::clone(&shared), head, stopped.clone()));
+        if shared.presence.is_some() {
+            tokio::spawn(presence::keep_leases(Arc::clone(&shared), stopped.clone()));
+        }
         if let Some(every) = shared.config.heartbeat {
             tokio::spawn(dispatcher::heartbeat(Arc::clone(&shared), every, stopped));
         }

@@ -21,9 +21,25 @@
 //! beside those of the draft: `node`, the random id of the hub process
 //! holding it (`urn:uuid:…`, new at every start), which is what lets the
 //! other nodes end the subscriptions of a node that died.
+//!
+//! # Leases
+//!
+//! A node that dies (`kill -9`, a lost machine) publishes no end events.
+//! So every node renews a lease through the log: a record on
+//! `<hub path>/nodes/<node>` every third of
+//! [`HubConfig::subscription_lease`](crate::HubConfig::subscription_lease),
+//! private and in the reserved namespace like the subscription events (so
+//! it cannot be forged, and only subscribers granted it see it). Each node
+//! folds the leases with the rest, stamped with the store's clock
+//! (`published_at`), and ends the subscriptions of any node whose lease
+//! ran out: within the lease and a third, the end events are published.
+//! Several nodes may notice at once; an end event's id is derived from its
+//! subscription, so the store keeps one. A single node that restarts after
+//! a crash ends its former self's subscriptions the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use herald_proto::Decoder;
 use herald_store::Record;
@@ -87,12 +103,16 @@ pub fn match_type(kind: MatcherKind) -> &'static str {
 pub(crate) struct Namespace {
     /// `<hub path>/subscriptions`.
     root: String,
+    /// `<hub path>/nodes`: the leases.
+    nodes: String,
 }
 
 impl Namespace {
     pub fn new(hub: &Url) -> Self {
+        let hub = hub.path().trim_end_matches('/');
         Namespace {
-            root: format!("{}/subscriptions", hub.path().trim_end_matches('/')),
+            root: format!("{hub}/subscriptions"),
+            nodes: format!("{hub}/nodes"),
         }
     }
 
@@ -121,6 +141,18 @@ impl Namespace {
     fn holds(&self, topic: &str) -> bool {
         topic
             .strip_prefix(&self.root)
+            .is_some_and(|rest| rest.starts_with('/'))
+    }
+
+    /// The topic of a node's lease records: `<hub path>/nodes/<node>`.
+    fn lease_topic(&self, node: &str) -> String {
+        format!("{}/{}", self.nodes, utf8_percent_encode(node, EXPANSION))
+    }
+
+    /// Whether `topic` is a lease record's.
+    fn holds_lease(&self, topic: &str) -> bool {
+        topic
+            .strip_prefix(&self.nodes)
             .is_some_and(|rest| rest.starts_with('/'))
     }
 }
@@ -156,6 +188,17 @@ pub(crate) fn documents(
         .collect()
 }
 
+/// A lease record's data.
+#[derive(Debug, Serialize, Deserialize)]
+struct Lease {
+    /// Always `node`.
+    #[serde(rename = "type")]
+    kind: String,
+    node: String,
+    /// How long after this record the node counts as alive.
+    lease_ms: u64,
+}
+
 /// A consistent view of the table: the subscriptions, and the id of the
 /// last record the hub had dispatched when it was taken.
 #[derive(Clone, Debug)]
@@ -173,6 +216,8 @@ pub(crate) struct Presence {
     pub namespace: Namespace,
     /// This hub process's id (`urn:uuid:…`).
     pub node: Arc<str>,
+    /// How long a node counts as alive after its last lease.
+    lease: Duration,
     table: Mutex<Table>,
 }
 
@@ -182,13 +227,18 @@ pub(crate) struct Table {
     /// range of ids.
     active: BTreeMap<String, Arc<SubscriptionDoc>>,
     last_id: Option<Arc<str>>,
+    /// Until when each node that holds (or held) subscriptions is alive,
+    /// by the store's clock: the latest lease or event of it, plus its
+    /// lease.
+    alive_until: HashMap<String, SystemTime>,
 }
 
 impl Presence {
-    pub fn new(hub: &Url) -> Self {
+    pub fn new(hub: &Url, lease: Duration) -> Self {
         Presence {
             namespace: Namespace::new(hub),
             node: format!("urn:uuid:{}", uuid::Uuid::new_v4()).into(),
+            lease,
             table: Mutex::new(Table::default()),
         }
     }
@@ -222,26 +272,64 @@ impl Presence {
 impl Table {
     /// Applies one record of the log: every record moves the cursor; a
     /// subscription event also adds or removes its subscription.
-    pub fn observe(&mut self, namespace: &Namespace, record: &Record) {
+    pub fn observe(&mut self, presence: &Presence, record: &Record) {
         self.last_id = Some(Arc::clone(&record.id));
         let Some(topic) = record.topics.first() else {
             return;
         };
+        let namespace = &presence.namespace;
+        if namespace.holds_lease(topic) {
+            let Some(lease) = decode::<Lease>(&record.frame) else {
+                tracing::warn!(id = %record.id, "a record in the nodes namespace is not a lease");
+                return;
+            };
+            let lease_for = Duration::from_millis(lease.lease_ms);
+            self.alive(lease.node, record.published_at, lease_for);
+            return;
+        }
         if !namespace.holds(topic) {
             return;
         }
         // Only the hub writes in its namespace (publishers are refused
         // there), so a record that does not decode is a bug or a store
         // written by another program: skipped, and said.
-        let Some(doc) = decode(&record.frame) else {
+        let Some(doc) = decode::<SubscriptionDoc>(&record.frame) else {
             tracing::warn!(id = %record.id, "a record in the subscriptions namespace is not a subscription event");
             return;
         };
         if doc.active {
+            self.alive(doc.node.clone(), record.published_at, presence.lease);
             self.active.insert(doc.id.clone(), Arc::new(doc));
         } else {
             self.active.remove(&doc.id);
         }
+    }
+
+    fn alive(&mut self, node: String, at: SystemTime, lease: Duration) {
+        let until = at.checked_add(lease).unwrap_or(at);
+        let entry = self.alive_until.entry(node).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    /// The active subscriptions of the nodes other than `me` whose lease
+    /// ran out before `now`; dead nodes left with none are forgotten.
+    pub fn orphans(&mut self, me: &str, now: SystemTime) -> Vec<SubscriptionDoc> {
+        let dead: HashSet<String> = self
+            .alive_until
+            .iter()
+            .filter(|(node, until)| node.as_str() != me && **until < now)
+            .map(|(node, _)| node.clone())
+            .collect();
+        let orphans: Vec<SubscriptionDoc> = self
+            .active
+            .values()
+            .filter(|doc| dead.contains(&doc.node))
+            .map(|doc| (**doc).clone())
+            .collect();
+        let holding: HashSet<&str> = self.active.values().map(|doc| doc.node.as_str()).collect();
+        self.alive_until
+            .retain(|node, _| !dead.contains(node) || holding.contains(node.as_str()));
+        orphans
     }
 }
 
@@ -308,8 +396,69 @@ async fn append_events(shared: &Shared, docs: &[SubscriptionDoc]) -> Result<(), 
     }
 }
 
-/// The document a subscription event's frame carries.
-fn decode(frame: &[u8]) -> Option<SubscriptionDoc> {
+/// Renews this node's lease and ends the subscriptions of the nodes whose
+/// lease ran out, every third of the lease, until the hub stops.
+pub(crate) async fn keep_leases(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(presence) = shared.presence.as_ref() else {
+        return;
+    };
+    let every = (presence.lease / 3).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticks.tick() => {}
+        }
+        if let Err(error) = renew(&shared, presence).await {
+            tracing::warn!(%error, "cannot renew this node's subscriptions lease");
+        }
+        let orphans = presence.lock().orphans(&presence.node, SystemTime::now());
+        if !orphans.is_empty() {
+            tracing::info!(
+                subscriptions = orphans.len(),
+                "ending the subscriptions of hub nodes whose lease ran out"
+            );
+            let ended: Vec<SubscriptionDoc> = orphans
+                .into_iter()
+                .map(|doc| SubscriptionDoc {
+                    active: false,
+                    ..doc
+                })
+                .collect();
+            if let Err(error) = append_events(&shared, &ended).await {
+                tracing::warn!(%error, "cannot end the subscriptions of a dead node");
+            }
+        }
+    }
+}
+
+async fn renew(shared: &Shared, presence: &Presence) -> Result<(), String> {
+    let lease = Lease {
+        kind: "node".to_owned(),
+        node: presence.node.to_string(),
+        lease_ms: u64::try_from(presence.lease.as_millis()).unwrap_or(u64::MAX),
+    };
+    let update = Update {
+        topics: vec![presence.namespace.lease_topic(&presence.node)],
+        data: serde_json::to_string(&lease).map_err(|error| error.to_string())?,
+        event_type: Some(HUB_EVENT_TYPE.to_owned()),
+        private: true,
+        ..Update::default()
+    };
+    let record = ValidUpdate::from_hub(update)
+        .into_record(&shared.config)
+        .map_err(|error| error.to_string())?;
+    shared
+        .store
+        .append(record)
+        .await
+        .map(drop)
+        .map_err(|error| error.to_string())
+}
+
+/// The JSON document a hub event's frame carries.
+fn decode<T: serde::de::DeserializeOwned>(frame: &[u8]) -> Option<T> {
     let mut decoder = Decoder::new();
     decoder.feed(frame).ok()?;
     let event = decoder.next_event()?;
@@ -361,6 +510,6 @@ mod tests {
         let json = serde_json::to_string(&doc).unwrap();
         let frame = format!("id: x\nevent: mercure\ndata: {json}\n\n");
         assert_eq!(decode(frame.as_bytes()), Some(doc));
-        assert_eq!(decode(b"data: not json\n\n"), None);
+        assert_eq!(decode::<SubscriptionDoc>(b"data: not json\n\n"), None);
     }
 }

@@ -50,7 +50,9 @@ pub(crate) struct Registered {
 impl Shared {
     /// The state of a hub whose live delivery starts after `head`.
     pub fn new(store: Arc<dyn Store>, config: HubConfig, head: Cursor) -> Self {
-        let presence = config.subscriptions.then(|| Presence::new(&config.url));
+        let presence = config
+            .subscriptions
+            .then(|| Presence::new(&config.url, config.subscription_lease));
         Shared {
             presence,
             store,

@@ -177,6 +177,9 @@ pub struct HubSettings {
     pub random_ids: bool,
     /// Active subscriptions: subscription events and the subscriptions API.
     pub subscriptions: bool,
+    /// With `subscriptions`: seconds a node counts as alive after renewing
+    /// its lease; a dead node's subscriptions end this long after.
+    pub subscription_lease_secs: u64,
 }
 
 impl Default for HeraldConfig {
@@ -223,6 +226,7 @@ impl Default for HubSettings {
             max_pending_bytes: hub.max_pending_bytes,
             random_ids: hub.ids == herald_hub::IdKind::Random,
             subscriptions: hub.subscriptions,
+            subscription_lease_secs: hub.subscription_lease.as_secs(),
         }
     }
 }
@@ -250,6 +254,7 @@ impl HubSettings {
             hub.ids = herald_hub::IdKind::Random;
         }
         hub.subscriptions = self.subscriptions;
+        hub.subscription_lease = std::time::Duration::from_secs(self.subscription_lease_secs);
         hub
     }
 }
@@ -323,6 +328,10 @@ impl HeraldConfig {
         anyhow::ensure!(
             self.tls_cert.is_some() == self.tls_key.is_some(),
             "TLS needs both a certificate and its key (--tls-cert and --tls-key)"
+        );
+        anyhow::ensure!(
+            self.hub.subscription_lease_secs > 0,
+            "hub.subscription_lease_secs must be at least 1"
         );
         if self.hub.max_pending_bytes < 4096 {
             anyhow::bail!("hub.max_pending_bytes must be at least 4096");

@@ -321,3 +321,53 @@ async fn every_node_lists_every_nodes_subscribers() {
         assert_eq!(nodes.len(), 2, "held by two nodes");
     }
 }
+
+/// A node that dies ends nothing itself: the others see its lease run out
+/// and end its subscriptions, once each however many notice.
+#[tokio::test]
+async fn a_dead_nodes_subscriptions_end_when_its_lease_runs_out() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let lease = Duration::from_millis(300);
+    let start = || {
+        let store = Arc::clone(&store);
+        async move {
+            let config = HubConfig {
+                subscription_lease: lease,
+                ..with_subscriptions()
+            };
+            Hub::start(store, config).await.unwrap()
+        }
+    };
+    let (a, b, c) = (start().await, start().await, start().await);
+    let mut watcher = watch(&a, None).await;
+    docs(&mut watcher, 1).await;
+    let doomed = crate::subscribe(&b, "/doomed", None).await;
+    let started = docs(&mut watcher, 1).await.remove(0);
+    assert_eq!(started.subscriber, doomed.subscriber_id().unwrap());
+    // B dies without a word: no end event from it, no more leases.
+    std::mem::forget(doomed);
+    drop(b);
+    let began = std::time::Instant::now();
+    let ended = docs(&mut watcher, 1).await.remove(0);
+    assert_eq!(ended.id, started.id);
+    assert!(!ended.active);
+    let took = began.elapsed();
+    assert!(took >= lease / 2, "not before the lease ran out: {took:?}");
+    // A and C both noticed; the store kept one end event.
+    tokio::time::sleep(lease).await;
+    let ends = store
+        .read_after(herald_store::Cursor::ZERO, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|record| record.id.starts_with("ended:"))
+        .count();
+    assert_eq!(ends, 1);
+    for hub in [&a, &c] {
+        let listed = hub.active_subscriptions(SubscriptionsScope::All).unwrap();
+        assert!(
+            listed.subscriptions.iter().all(|doc| doc.subscriber != started.subscriber),
+            "gone from every table"
+        );
+    }
+}

@@ -76,6 +76,11 @@ pub struct Args {
     /// subscriptions API (draft-08 active subscriptions).
     #[arg(long)]
     subscriptions: bool,
+    /// With --subscriptions: how long a hub node counts as alive after
+    /// renewing its lease; a dead node's subscriptions end this long after
+    /// [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = super::parse_duration)]
+    subscription_lease: Option<Duration>,
     /// Seconds between heartbeats on idle streams (0: none).
     #[arg(long, value_name = "SECS")]
     heartbeat: Option<u64>,
@@ -144,6 +149,11 @@ impl Args {
         }
         if self.subscriptions {
             config.hub.subscriptions = true;
+        }
+        if let Some(lease) = self.subscription_lease {
+            // Whole seconds, rounded up, as the file takes them.
+            config.hub.subscription_lease_secs =
+                lease.as_secs() + u64::from(lease.subsec_nanos() > 0);
         }
         if let Some(secs) = self.heartbeat {
             config.hub.heartbeat_secs = secs;

@@ -298,3 +298,89 @@ async fn redis_killed_mid_run_loses_no_acknowledged_publish() {
     let logged: Vec<&str> = logged.iter().map(MessageEvent::last_event_id).collect();
     assert_eq!(logged, stored);
 }
+
+/// Active subscriptions across nodes (issue 16): each node's API lists
+/// every node's subscribers, and the subscriptions of a node killed with
+/// SIGKILL end within the lease (and a third), their end events published
+/// once.
+#[tokio::test]
+async fn every_node_lists_every_subscriber_and_a_killed_nodes_subscriptions_end() {
+    let redis = RedisServer::start();
+    let cluster = Cluster::start(
+        &redis.url(),
+        &fresh_prefix(),
+        2,
+        PUBLIC_URL,
+        &["--subscriptions", "--subscription-lease", "2s"],
+    );
+    let [a, b] = &cluster.nodes[..] else {
+        unreachable!()
+    };
+    let _on_a = Subscription::open(&a.url, "/room", None).await;
+    let _on_b = Subscription::open(&b.url, "/room", None).await;
+    let room = |node: &crate::nodes::Node| format!("{}/subscriptions/exact/%2Froom", node.url);
+    let list = async |url: String| {
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(&cluster.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let link = response.headers()["link"].to_str().unwrap().to_owned();
+        let body: serde_json::Value =
+            serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        let docs = body["subscriptions"].as_array().unwrap().clone();
+        (link, docs)
+    };
+    for node in [a, b] {
+        eventually("each node lists both nodes' subscribers", async || {
+            list(room(node)).await.1.len() == 2
+        })
+        .await;
+    }
+    let (link, docs) = list(room(a)).await;
+    let nodes: std::collections::BTreeSet<&str> = docs
+        .iter()
+        .map(|doc| doc["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes.len(), 2, "held by two nodes: {docs:?}");
+
+    // Follow the changes on A from the list's cursor, then kill B.
+    let start = link.find("last-event-id=\"").unwrap() + "last-event-id=\"".len();
+    let cursor = &link[start..][..link[start..].find('"').unwrap()];
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}?match_urlpattern=/.well-known/mercure/subscriptions/*",
+            a.url
+        ))
+        .header("last-event-id", cursor)
+        .bearer_auth(&cluster.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut changes = Subscription {
+        body: response.bytes_stream().boxed(),
+        decoder: Decoder::new(),
+    };
+    // The watcher's own start comes first.
+    let own: serde_json::Value = serde_json::from_str(changes.events(1).await[0].data()).unwrap();
+    assert_eq!(own["active"], true);
+    b.kill9();
+    let killed = std::time::Instant::now();
+    let ended: serde_json::Value = serde_json::from_str(changes.events(1).await[0].data()).unwrap();
+    let took = killed.elapsed();
+    assert_eq!(ended["active"], false, "{ended}");
+    assert_eq!(ended["match"], "/room");
+    assert_ne!(
+        ended["node"], own["node"],
+        "B's subscription ended: {ended}"
+    );
+    assert!(
+        took <= Duration::from_millis(2_000 + 667 + 1_500),
+        "within the lease and a third (and slack): {took:?}"
+    );
+    let (_, left) = list(room(a)).await;
+    assert_eq!(left.len(), 1, "A's subscriber remains: {left:?}");
+}
