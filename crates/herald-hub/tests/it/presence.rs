@@ -366,7 +366,10 @@ async fn a_dead_nodes_subscriptions_end_when_its_lease_runs_out() {
     for hub in [&a, &c] {
         let listed = hub.active_subscriptions(SubscriptionsScope::All).unwrap();
         assert!(
-            listed.subscriptions.iter().all(|doc| doc.subscriber != started.subscriber),
+            listed
+                .subscriptions
+                .iter()
+                .all(|doc| doc.subscriber != started.subscriber),
             "gone from every table"
         );
     }
