@@ -233,3 +233,49 @@ async fn anonymous_publishing_can_be_enabled_for_trusted_networks() {
     let response = hub.publish_as(None, &[("topic", "/a")]).await;
     assert_eq!(response.status(), 200);
 }
+
+/// draft-08 §Publication and §"Server-Sent Events Field Injection": a
+/// line break of any kind (CR, LF, CRLF) in `data` starts a new `data:`
+/// line, so a value cannot slip an `id:` or `event:` field into the stream.
+#[tokio::test]
+async fn every_kind_of_line_break_in_data_becomes_a_data_line() {
+    use futures_util::StreamExt as _;
+    let hub = start().await;
+    let subscriber = hub.subscribe_request("match=/lines").send().await.unwrap();
+    hub.publish_ok(&[
+        ("topic", "/lines"),
+        ("id", "real"),
+        ("data", "a\rid: forged\r\nevent: forged\nb"),
+    ])
+    .await;
+    let mut body = subscriber.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("data: b\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .expect("the event in time")
+            .unwrap()
+            .unwrap();
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        seen.ends_with("id: real\ndata: a\ndata: id: forged\ndata: event: forged\ndata: b\n\n"),
+        "{seen:?}"
+    );
+}
+
+/// draft-08 §Publication: field names and values MUST be UTF-8.
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_400() {
+    let hub = start().await;
+    let response = hub
+        .http
+        .post(&hub.url)
+        .bearer_auth(hub.admin_token())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(b"topic=/a&data=\xff\xfe".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
