@@ -112,13 +112,16 @@ impl HubApp {
             .route("/ui/stats", get(routes::ui::stats::handle))
             .route("/ui/assets/{*name}", get(routes::ui::asset))
             .route(metadata.path(), get(routes::metadata::document))
+            // OPTIONS too: a page on another origin that reads the API with
+            // an `Authorization` header is preflighted first, and a 405
+            // would fail the preflight.
             .route(
                 &format!("{MERCURE_PATH}/subscriptions"),
-                get(routes::subscriptions::handle),
+                get(routes::subscriptions::handle).options(routes::preflight),
             )
             .route(
                 &format!("{MERCURE_PATH}/subscriptions/{{*rest}}"),
-                get(routes::subscriptions::handle),
+                get(routes::subscriptions::handle).options(routes::preflight),
             )
             .layer(axum::middleware::map_response_with_state(
                 Arc::clone(&metadata),

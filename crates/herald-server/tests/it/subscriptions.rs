@@ -540,3 +540,199 @@ async fn a_snapshot_then_the_stream_from_its_cursor_misses_nothing() {
         }
     }
 }
+
+/// RFC 6570 as draft-08 asks: the matcher is percent-encoded exactly once,
+/// as a whole, so a `%` it holds is itself encoded (`%25`), never kept.
+#[tokio::test]
+async fn a_percent_in_a_matcher_is_encoded_exactly_once() {
+    let hub = hub().await;
+    let mut watcher = EventReader::new(watch(&hub, None).await);
+    subscriber_of(&mut watcher).await;
+    // The matcher `/a%20b é` (form-encoded so that it arrives as is).
+    let _held = hub
+        .subscribe_request("match=%2Fa%2520b+%C3%A9")
+        .send()
+        .await
+        .unwrap();
+    let doc = document(&next_events(&mut watcher, 1).await[0]);
+    assert_eq!(doc["match"], "/a%20b é");
+    let subscriber = doc["subscriber"].as_str().unwrap().replace(':', "%3A");
+    let topic = format!("{NAMESPACE}/exact/%2Fa%2520b%20%C3%A9/{subscriber}");
+    assert_eq!(doc["id"], topic);
+    // The API finds it at that path.
+    let (status, _, single) = api(&hub, &topic, Some(&hub.admin_token())).await;
+    assert_eq!(status, 200);
+    assert_eq!(single, doc);
+}
+
+/// draft-08 §Payloads: the payload of the first `subscribe` detail whose
+/// topics match the subscription's matcher is in the API's documents too.
+#[tokio::test]
+async fn the_api_documents_carry_the_tokens_payload() {
+    let hub = hub().await;
+    let token = token(
+        &hub.url,
+        json!({"authorization_details": [{
+            "type": "https://mercure.rocks/authorization-detail",
+            "actions": ["subscribe"],
+            "topics": [{"match": "/room"}],
+            "payload": {"name": "Ada"},
+        }]}),
+    );
+    let _held = hub
+        .subscribe_request("match=/room")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let room = format!("{NAMESPACE}/exact/%2Froom");
+    let admin = hub.admin_token();
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = api(&hub, &room, Some(&admin)).await.2;
+        if listed["subscriptions"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        listed["subscriptions"][0]["payload"],
+        json!({"name": "Ada"})
+    );
+}
+
+/// Every endpoint (all, by matcher, one) carries the cursor on its
+/// `rel="mercure"` link, the same cursor as its `ETag`, and asks caches to
+/// revalidate.
+#[tokio::test]
+async fn every_endpoint_carries_the_cursor_and_its_etag() {
+    let hub = hub().await;
+    let mut watcher = EventReader::new(watch(&hub, None).await);
+    let doc = subscriber_of(&mut watcher).await;
+    let one = doc["id"].as_str().unwrap().to_owned();
+    let by_matcher = one[..one.rfind('/').unwrap()].to_owned();
+    let admin = hub.admin_token();
+    for path in [NAMESPACE, by_matcher.as_str(), one.as_str()] {
+        let response = hub
+            .http
+            .get(format!("{}{path}", hub.base))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        let link = headers["link"].to_str().unwrap();
+        let cursor = cursor(link);
+        assert!(cursor.starts_with("urn:uuid:"), "{path}: {link}");
+        assert_eq!(
+            headers["etag"].to_str().unwrap(),
+            format!(
+                "\"{}\"",
+                percent_encoding::utf8_percent_encode(&cursor, percent_encoding::NON_ALPHANUMERIC)
+            ),
+            "{path}"
+        );
+        assert_eq!(headers["cache-control"], "must-revalidate", "{path}");
+    }
+}
+
+/// A page on another origin reads the API with `fetch()` and an
+/// `Authorization` header: the browser's preflight must succeed first.
+#[tokio::test]
+async fn a_cross_origin_preflight_for_the_api_succeeds() {
+    let hub = start_with_hub(
+        |hub| hub.subscriptions = true,
+        |server| server.cors_origins = vec!["https://app.example".into()],
+    )
+    .await;
+    for path in [NAMESPACE.to_owned(), format!("{NAMESPACE}/exact/%2Fa")] {
+        let response = hub
+            .http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", hub.base))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        let headers = response.headers();
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://app.example"
+        );
+        let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("Authorization"), "{allowed}");
+    }
+}
+
+/// A subscription made with a legacy `topic=` selector (legacy mode) is
+/// reported with the match type `topic`, which draft-08 does not name.
+#[tokio::test]
+async fn a_legacy_selector_is_reported_with_match_type_topic() {
+    let hub = start_with_hub(|hub| hub.subscriptions = true, crate::legacy_mode).await;
+    let mut watcher = EventReader::new(watch(&hub, None).await);
+    subscriber_of(&mut watcher).await;
+    let _held = hub
+        .subscribe_request("topic=https://example.com/books/{id}")
+        .send()
+        .await
+        .unwrap();
+    let doc = document(&next_events(&mut watcher, 1).await[0]);
+    assert_eq!(doc["match_type"], "topic");
+    assert_eq!(doc["match"], "https://example.com/books/{id}");
+    assert!(
+        doc["id"].as_str().unwrap().starts_with(&format!(
+            "{NAMESPACE}/topic/https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D/"
+        )),
+        "{doc}"
+    );
+}
+
+/// Known bug, kept as the regression test for its fix: the API's cursor is
+/// the last record the hub dispatched, whatever it is. On a quiet hub that
+/// is a node's lease record (private, on `/.well-known/mercure/nodes/…`),
+/// and a watcher granted only the subscriptions namespace may not read
+/// it: its resume is answered like an unknown id (`earliest`, a gap
+/// report, everything retained again), so the snapshot and the stream
+/// overlap. The same happens when the last record is a private update of
+/// another topic.
+#[tokio::test]
+#[ignore = "known bug: the cursor may name a record the watcher cannot read (see docs/protocol.md#active-subscriptions)"]
+async fn a_cursor_naming_a_lease_record_resumes_without_a_gap() {
+    let hub = start_with_hub(
+        |hub| {
+            hub.subscriptions = true;
+            hub.subscription_lease = Duration::from_millis(300);
+        },
+        |_| {},
+    )
+    .await;
+    let _held = hub.subscribe_request("match=/a").send().await.unwrap();
+    // Leases are renewed every 100 ms: the last record is now one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let namespace = pattern_token(&hub, &format!("{NAMESPACE}{{/*}}?"));
+    let (status, link, _) = api(&hub, NAMESPACE, Some(&namespace)).await;
+    assert_eq!(status, 200);
+    let from = cursor(&link.unwrap());
+    let response = hub
+        .subscribe_request(&format!("match_urlpattern={NAMESPACE}/*"))
+        .bearer_auth(&namespace)
+        .header("last-event-id", &from)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["mercure-last-event-id"],
+        from.as_str(),
+        "resumed after the cursor, not from the earliest event"
+    );
+}
