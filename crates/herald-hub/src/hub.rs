@@ -281,7 +281,7 @@ impl Hub {
                 ),
             },
         };
-        let announced = shared.presence.as_ref().map(|presence| {
+        let docs = shared.presence.as_ref().map(|presence| {
             let subscriber = format!("urn:uuid:{}", uuid::Uuid::new_v4());
             presence::documents(
                 &presence.namespace,
@@ -294,21 +294,15 @@ impl Hub {
         });
         let Registered { subscriber, until } =
             shared.register(request.matchers, request.grants, from, request.on_lag)?;
-        // Built before the start events are appended: if this future is
-        // dropped while it waits for the store, the subscription's drop
-        // still publishes the end.
-        let subscription = Subscription::new(
+        let announced = docs.map(|docs| presence::Announcement::start(shared, docs));
+        Ok(Subscription::new(
             Arc::clone(shared),
             subscriber,
             resume,
             from,
             until,
             announced,
-        );
-        if let Some(docs) = subscription.announced() {
-            presence::announce_start(shared, docs).await;
-        }
-        Ok(subscription)
+        ))
     }
 
     /// The active subscriptions in `scope`, with the id of the last event

@@ -333,36 +333,72 @@ impl Table {
     }
 }
 
-/// Publishes the start events of one connection's subscriptions, in one
-/// append, before the subscribe returns: so a subscription's end (spawned
-/// when it is dropped) is always appended after its start. A store that
-/// fails is logged and the subscription goes on without its events (its
-/// end event is then an end without a start, which the table ignores).
-pub(crate) async fn announce_start(shared: &Shared, docs: &[SubscriptionDoc]) {
-    if let Err(error) = append_events(shared, docs).await {
-        tracing::warn!(%error, "cannot publish a subscription's start event");
-    }
+/// One connection's subscriptions as announced: their documents, and the
+/// task appending their start events. The subscribe does not wait for the
+/// store (a reconnect storm on a fsyncing disk would wait on it, one
+/// round after another); the end waits for the start instead, so a
+/// subscription's end is never appended before its start.
+pub(crate) struct Announcement {
+    docs: Vec<SubscriptionDoc>,
+    started: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Publishes the end events of `docs` from a spawned task (a subscription
-/// ends in `Drop`, which cannot wait), including when its client vanished
-/// without a word. Each end event's id is derived from its subscription,
-/// so however many nodes try to end one subscription (a node that died,
-/// see the module docs), the store keeps one end event.
-pub(crate) fn announce_end(shared: Arc<Shared>, mut docs: Vec<SubscriptionDoc>) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        // No runtime: the process is ending; the subscriptions end with
-        // their node, which the other nodes notice.
-        return;
-    };
-    for doc in &mut docs {
-        doc.active = false;
-    }
-    runtime.spawn(async move {
-        if let Err(error) = append_events(&shared, &docs).await {
-            tracing::warn!(%error, "cannot publish a subscription's end event");
+impl Announcement {
+    /// Appends the start events of `docs` (one append), in the background.
+    /// A store that fails is logged and the subscription goes on without
+    /// its events (its end is then an end without a start, which the table
+    /// ignores).
+    pub fn start(shared: &Arc<Shared>, docs: Vec<SubscriptionDoc>) -> Self {
+        let started = {
+            let shared = Arc::clone(shared);
+            let docs = docs.clone();
+            tokio::spawn(async move {
+                if let Err(error) = append_events(&shared, &docs).await {
+                    tracing::warn!(%error, "cannot publish a subscription's start event");
+                }
+            })
+        };
+        Announcement {
+            docs,
+            started: Some(started),
         }
-    });
+    }
+
+    /// The documents, as announced.
+    pub fn docs(&self) -> &[SubscriptionDoc] {
+        &self.docs
+    }
+
+    /// Appends the end events, after the start events, from a spawned
+    /// task (a subscription ends in `Drop`, which cannot wait), including
+    /// when its client vanished without a word. Each end event's id is
+    /// derived from its subscription, so however many nodes try to end one
+    /// subscription (a node that died, see the module docs), the store
+    /// keeps one end event.
+    pub fn end(mut self, shared: Arc<Shared>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime: the process is ending; its subscriptions end
+            // with its lease.
+            return;
+        };
+        let started = self.started.take();
+        let docs: Vec<SubscriptionDoc> = self
+            .docs
+            .into_iter()
+            .map(|doc| SubscriptionDoc {
+                active: false,
+                ..doc
+            })
+            .collect();
+        runtime.spawn(async move {
+            if let Some(started) = started {
+                let _ = started.await;
+            }
+            if let Err(error) = append_events(&shared, &docs).await {
+                tracing::warn!(%error, "cannot publish a subscription's end event");
+            }
+        });
+    }
 }
 
 /// The id of a subscription's end event: one per subscription.

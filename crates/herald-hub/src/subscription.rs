@@ -21,7 +21,7 @@ use herald_store::{Cursor, ErrorKind, Record, StoreError};
 use crate::delivery::{self, Addressed, Selection};
 use crate::grant::Grants;
 use crate::matcher::Matcher;
-use crate::presence::{self, SubscriptionDoc};
+use crate::presence::Announcement;
 use crate::reserved::{EARLIEST, HUB_EVENT_TYPE};
 use crate::state::Shared;
 use crate::subscriber::{CloseReason, Pending, Subscriber};
@@ -97,7 +97,7 @@ pub struct Subscription {
     closed: Option<CloseReason>,
     /// The documents of its subscriptions, when the hub publishes
     /// subscription events: their end is published on drop.
-    announced: Option<Vec<SubscriptionDoc>>,
+    announced: Option<Announcement>,
 }
 
 struct Replay {
@@ -112,7 +112,7 @@ impl Subscription {
         resume: ResumePoint,
         replay_from: Option<Cursor>,
         until: Cursor,
-        announced: Option<Vec<SubscriptionDoc>>,
+        announced: Option<Announcement>,
     ) -> Self {
         let gap_report = match &resume {
             ResumePoint::Gap(id) => {
@@ -140,12 +140,7 @@ impl Subscription {
     /// API (`urn:uuid:…`, one per connection); `None` when the hub does not
     /// publish subscription events.
     pub fn subscriber_id(&self) -> Option<&str> {
-        Some(&self.announced()?.first()?.subscriber)
-    }
-
-    /// The documents of this connection's subscriptions, as announced.
-    pub(crate) fn announced(&self) -> Option<&[SubscriptionDoc]> {
-        self.announced.as_deref()
+        Some(&self.announced.as_ref()?.docs().first()?.subscriber)
     }
 
     /// Where the replay started (for the `Mercure-Last-Event-ID` header).
@@ -289,8 +284,8 @@ impl Drop for Subscription {
         let reason = self.closed.or_else(|| self.subscriber.close_reason());
         self.shared.counters.ended.count(reason);
         self.shared.unregister(self.subscriber.id);
-        if let Some(docs) = self.announced.take() {
-            presence::announce_end(Arc::clone(&self.shared), docs);
+        if let Some(announced) = self.announced.take() {
+            announced.end(Arc::clone(&self.shared));
         }
     }
 }
