@@ -263,12 +263,18 @@ impl Hub {
                 .await
                 .map_err(SubscribeError::Store)?
             {
+                // A hub event of active subscriptions is a position anyone
+                // may resume from (the subscriptions API hands its id out
+                // as the cursor; see `presence`).
                 Some(record)
                     if delivery::receives(
                         &Addressed::new(&record, &shared.config.url),
                         Selection::AnyTopic,
                         request.grants.as_ref(),
-                    ) =>
+                    ) || shared
+                        .presence
+                        .as_ref()
+                        .is_some_and(|presence| presence.namespace.holds_hub_event(&record)) =>
                 {
                     (Some(record.cursor), ResumePoint::After(id.into()))
                 }
@@ -305,10 +311,11 @@ impl Hub {
         ))
     }
 
-    /// The active subscriptions in `scope`, with the id of the last event
-    /// the hub had dispatched then: subscribe from that id to follow the
-    /// changes without a gap or a duplicate. `None` when
-    /// [`HubConfig::subscriptions`] is off.
+    /// The active subscriptions in `scope`, with the id of the last hub
+    /// event (subscription event or lease) dispatched then: subscribe from
+    /// that id to follow the changes without a gap or a duplicate, whatever
+    /// the subscriber's grants. `None` when [`HubConfig::subscriptions`]
+    /// is off.
     pub fn active_subscriptions(&self, scope: SubscriptionsScope<'_>) -> Option<Snapshot> {
         let presence = self.shared().presence.as_ref()?;
         let namespace = &presence.namespace;

@@ -6,11 +6,17 @@
 //! The table is a fold over the hub's log, not a list of this node's
 //! subscribers: the dispatcher applies every subscription event it
 //! dispatches (`active: true` adds, `false` removes), and remembers the id
-//! of the last record dispatched, under one lock. So a snapshot (the
-//! subscriptions and that id) is exactly the state after that record: a
-//! client that fetches it, then subscribes with `Last-Event-ID` set to the
-//! id, gets every later event once and none twice, whatever races the two
-//! requests. And since every node of a cluster follows the same log, every
+//! of the last hub event (subscription event or lease) dispatched, under
+//! one lock. So a snapshot (the subscriptions and that id) is exactly the
+//! state after that record: a client that fetches it, then subscribes with
+//! `Last-Event-ID` set to the id, gets every later event once and none
+//! twice, whatever races the two requests. Records of other topics do not
+//! change the table, so they need not move the cursor; and the cursor must
+//! be a hub event, since any subscriber may resume from one whatever its
+//! grants (`Hub::subscribe`): its id is the hub's (random, or derived from
+//! a random subscriber id) and names nothing of anyone's updates. The last
+//! record of any kind could be a private update the client may not read,
+//! from which it could not resume without a gap. And since every node of a cluster follows the same log, every
 //! node's table lists every node's subscriptions.
 //!
 //! A node that starts folds the retained history first (`Hub::start`), so
@@ -149,6 +155,15 @@ impl Namespace {
         format!("{}/{}", self.nodes, utf8_percent_encode(node, EXPANSION))
     }
 
+    /// Whether `record` is a hub event of active subscriptions: a
+    /// subscription event or a lease, which only the hub writes.
+    pub fn holds_hub_event(&self, record: &Record) -> bool {
+        record
+            .topics
+            .first()
+            .is_some_and(|topic| self.holds(topic) || self.holds_lease(topic))
+    }
+
     /// Whether `topic` is a lease record's.
     fn holds_lease(&self, topic: &str) -> bool {
         topic
@@ -205,9 +220,10 @@ struct Lease {
 pub struct Snapshot {
     /// The active subscriptions asked for, by id.
     pub subscriptions: Vec<Arc<SubscriptionDoc>>,
-    /// The id of the last record dispatched (the `last-event-id` to
-    /// subscribe from); `None` if none was dispatched since the hub started
-    /// (then `earliest` replays everything).
+    /// The id of the last hub event (subscription event or lease)
+    /// dispatched: the `last-event-id` to subscribe from, which any
+    /// subscriber may resume from; `None` if there was none (then
+    /// `earliest` replays everything).
     pub last_event_id: Option<Arc<str>>,
 }
 
@@ -273,11 +289,14 @@ impl Table {
     /// Applies one record of the log: every record moves the cursor; a
     /// subscription event also adds or removes its subscription.
     pub fn observe(&mut self, presence: &Presence, record: &Record) {
+        let namespace = &presence.namespace;
+        if !namespace.holds_hub_event(record) {
+            return;
+        }
         self.last_id = Some(Arc::clone(&record.id));
         let Some(topic) = record.topics.first() else {
             return;
         };
-        let namespace = &presence.namespace;
         if namespace.holds_lease(topic) {
             let Some(lease) = decode::<Lease>(&record.frame) else {
                 tracing::warn!(id = %record.id, "a record in the nodes namespace is not a lease");

@@ -697,16 +697,11 @@ async fn a_legacy_selector_is_reported_with_match_type_topic() {
     );
 }
 
-/// Known bug, kept as the regression test for its fix: the API's cursor is
-/// the last record the hub dispatched, whatever it is. On a quiet hub that
-/// is a node's lease record (private, on `/.well-known/mercure/nodes/…`),
-/// and a watcher granted only the subscriptions namespace may not read
-/// it: its resume is answered like an unknown id (`earliest`, a gap
-/// report, everything retained again), so the snapshot and the stream
-/// overlap. The same happens when the last record is a private update of
-/// another topic.
+/// The API's cursor names a hub event, often a node's lease (private, on
+/// `/.well-known/mercure/nodes/…`): a watcher granted only the
+/// subscriptions namespace still resumes right after it, not from the
+/// earliest event with a gap report (which would overlap the snapshot).
 #[tokio::test]
-#[ignore = "known bug: the cursor may name a record the watcher cannot read (see docs/protocol.md#active-subscriptions)"]
 async fn a_cursor_naming_a_lease_record_resumes_without_a_gap() {
     let hub = start_with_hub(
         |hub| {
