@@ -16,10 +16,32 @@ use http::{header, HeaderValue, StatusCode};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Form-decodes a query string or body the way `URLSearchParams` does.
-pub(crate) fn form_pairs(input: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(input)
-        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+/// Form-decodes a query string or body the way `URLSearchParams` does
+/// (`&`-separated, the first `=` splits, `+` is a space, `%XX` a byte, an
+/// invalid escape stays as it is), except that a name or value whose bytes
+/// are not UTF-8 once decoded is refused with a 400, as draft-08 requires,
+/// where `URLSearchParams` would put U+FFFD in their place.
+pub(crate) fn form_pairs(input: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    fn decode(part: &[u8]) -> Result<String, ApiError> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+        String::from_utf8(bytes).map_err(|_| {
+            ApiError::BadRequest("a parameter is not valid UTF-8 once percent-decoded".to_owned())
+        })
+    }
+    input
+        .split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            Ok((decode(name)?, decode(value)?))
+        })
         .collect()
 }
 
@@ -59,4 +81,38 @@ pub async fn index() -> Html<&'static str> {
 /// the headers for allowed origins).
 pub async fn preflight() -> StatusCode {
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_pairs;
+
+    fn pairs(input: &str) -> Vec<(String, String)> {
+        form_pairs(input.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn decodes_as_url_search_params_does() {
+        // The oracle: the WHATWG parser, for every input it decodes to UTF-8.
+        for input in [
+            "a=1&b=2",
+            "a+b=c+d&&e",
+            "match=https%3A%2F%2Fx%2F%7Bid%7D&x=%zz&y=%4",
+            "=v&k=&k2",
+            "t=%C3%A9%E2%9C%93",
+            "a=b=c",
+        ] {
+            let whatwg: Vec<(String, String)> = url::form_urlencoded::parse(input.as_bytes())
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(pairs(input), whatwg, "{input}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_utf8_once_decoded() {
+        for input in ["match=%FF", "topic=%C3", "%FE=x", "a=1&b=%ED%A0%80"] {
+            assert!(form_pairs(input.as_bytes()).is_err(), "{input}");
+        }
+    }
 }

@@ -58,7 +58,7 @@ async fn publish(
     arrived: Instant,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes());
+    let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes())?;
     let publisher = publisher(&state, &parts.headers, &query);
     if let Some(format) = publish_stream::Format::of(&parts.headers) {
         return publish_stream::publish(state, format, query, publisher, body).await;
@@ -196,7 +196,7 @@ fn parse_form(body: &[u8]) -> Result<Update, ApiError> {
         return Err(ApiError::BadRequest("the body is not valid UTF-8".into()));
     }
     let mut update = Update::default();
-    for (name, value) in form_pairs(body) {
+    for (name, value) in form_pairs(body)? {
         match name.as_str() {
             "topic" => update.topics.push(value),
             "data" => update.data = value,

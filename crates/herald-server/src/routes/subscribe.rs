@@ -169,7 +169,7 @@ pub fn parse_matchers(
 }
 
 fn parse_query(raw: &str, base: &Url, config: &ServerConfig) -> Result<Query, ApiError> {
-    let pairs = form_pairs(raw.as_bytes());
+    let pairs = form_pairs(raw.as_bytes())?;
     let mut matchers = Vec::new();
     let mut expressions = 0;
     let mut pattern_bytes = 0;

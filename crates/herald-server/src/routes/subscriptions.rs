@@ -65,7 +65,7 @@ fn answer(state: &AppState, request: &Request) -> Result<Response, ApiError> {
         _ => return Err(not_found()),
     };
 
-    let pairs = form_pairs(request.uri().query().unwrap_or("").as_bytes());
+    let pairs = form_pairs(request.uri().query().unwrap_or("").as_bytes())?;
     let token = auth::extract_token(request.headers(), &pairs, &state.config.auth)?
         .ok_or_else(AuthError::missing_token)?;
     let claims = state.auth.authenticate(&token.token)?;

@@ -279,3 +279,27 @@ async fn a_body_that_is_not_utf8_is_400() {
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+/// Bytes that are not UTF-8 once percent-decoded are refused too, not
+/// turned into U+FFFD (draft-08: values MUST be UTF-8).
+#[tokio::test]
+async fn percent_encoded_bytes_that_are_not_utf8_are_400() {
+    let hub = start().await;
+    for body in [
+        "topic=%FF&data=x",
+        "topic=/a&data=%C3",
+        "topic=/a&data=x&%FE=1",
+    ] {
+        let response = hub
+            .http
+            .post(&hub.url)
+            .bearer_auth(hub.admin_token())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert!(response.text().await.unwrap().contains("UTF-8"), "{body}");
+    }
+}

@@ -72,6 +72,9 @@ async fn legacy_topic_selectors_with_uri_templates_still_work() {
 async fn unknown_parameters_in_the_match_namespace_are_refused() {
     let hub = start().await;
     for query in [
+        // Not UTF-8 once percent-decoded: refused, not read as U+FFFD.
+        "match=%FF",
+        "match=/a&last_event_id=%C3",
         "match_regex=x",
         "MATCH=x",
         "matchfoo=x",

@@ -80,7 +80,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 
 async fn open(state: AppState, request: Request) -> Result<Response, ApiError> {
     let StreamConnection { peer, on_lag } = StreamConnection::of(&request);
-    let pairs = form_pairs(request.uri().query().unwrap_or("").as_bytes());
+    let pairs = form_pairs(request.uri().query().unwrap_or("").as_bytes())?;
     let presented = auth::extract_token(request.headers(), &pairs, &state.config.auth)?
         .ok_or_else(AuthError::missing_token)?;
     let claims = state.auth.authenticate(&presented.token)?;
