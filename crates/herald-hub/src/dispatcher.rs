@@ -32,6 +32,7 @@ use herald_store::{Cursor, ErrorKind, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::presence;
 use crate::state::Shared;
 use crate::subscriber::CloseReason;
 
@@ -160,6 +161,22 @@ async fn follow(shared: &Shared, after: &mut Cursor, stop: &mut watch::Receiver<
 async fn resync(shared: &Shared, after: &mut Cursor) -> bool {
     match shared.store.bounds().await {
         Ok(bounds) => {
+            // The active subscriptions table missed the trimmed records
+            // too: fold it again from what is retained, up to the head.
+            let table = match &shared.presence {
+                Some(presence) => {
+                    match presence::Table::rebuilt(presence, shared.store.as_ref(), bounds.head)
+                        .await
+                    {
+                        Ok(table) => Some(table),
+                        Err(err) => {
+                            tracing::warn!("cannot rebuild the active subscriptions: {err}");
+                            return false;
+                        }
+                    }
+                }
+                None => None,
+            };
             *after = bounds.head;
             // Whoever registered since the break expects live records from
             // the old position on: resync them too, in the same lock as the
@@ -171,6 +188,9 @@ async fn resync(shared: &Shared, after: &mut Cursor) -> bool {
             );
             registry.close_all(CloseReason::Resync, None);
             registry.dispatched = bounds.head;
+            if let (Some(presence), Some(table)) = (&shared.presence, table) {
+                *presence.lock() = table;
+            }
             true
         }
         Err(err) => {

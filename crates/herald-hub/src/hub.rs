@@ -89,18 +89,8 @@ impl Hub {
             // The subscriptions other nodes hold, as far as their start
             // events are retained: the log up to where live delivery
             // starts, folded as the dispatcher will fold the rest.
-            let mut after = bounds.before_oldest();
-            while after < head {
-                let records = shared.store.read_after(after, 1024).await?;
-                let mut table = presence.lock();
-                for record in records.iter().take_while(|record| record.cursor <= head) {
-                    table.observe(presence, record);
-                }
-                match records.last() {
-                    Some(last) => after = last.cursor,
-                    None => break,
-                }
-            }
+            let table = presence::Table::rebuilt(presence, shared.store.as_ref(), head).await?;
+            *presence.lock() = table;
         }
         shared.health.remember(bounds);
         let (stop, stopped) = watch::channel(false);

@@ -324,6 +324,29 @@ impl Table {
         }
     }
 
+    /// The table after every retained record up to `up_to`, read from the
+    /// store: what a node starting, or resuming live delivery after records
+    /// were trimmed under it, holds.
+    pub async fn rebuilt(
+        presence: &Presence,
+        store: &dyn herald_store::Store,
+        up_to: herald_store::Cursor,
+    ) -> Result<Table, herald_store::StoreError> {
+        let mut table = Table::default();
+        let mut after = store.bounds().await?.before_oldest();
+        while after < up_to {
+            let records = store.read_after(after, 1024).await?;
+            for record in records.iter().take_while(|record| record.cursor <= up_to) {
+                table.observe(presence, record);
+            }
+            match records.last() {
+                Some(last) => after = last.cursor,
+                None => break,
+            }
+        }
+        Ok(table)
+    }
+
     fn alive(&mut self, node: String, at: SystemTime, lease: Duration) {
         let until = at.checked_add(lease).unwrap_or(at);
         let entry = self.alive_until.entry(node).or_insert(until);
@@ -371,11 +394,7 @@ impl Announcement {
         let started = {
             let shared = Arc::clone(shared);
             let docs = docs.clone();
-            tokio::spawn(async move {
-                if let Err(error) = append_events(&shared, &docs).await {
-                    tracing::warn!(%error, "cannot publish a subscription's start event");
-                }
-            })
+            tokio::spawn(async move { append_until_done(&shared, &docs, "start").await })
         };
         Announcement {
             docs,
@@ -413,9 +432,7 @@ impl Announcement {
             if let Some(started) = started {
                 let _ = started.await;
             }
-            if let Err(error) = append_events(&shared, &docs).await {
-                tracing::warn!(%error, "cannot publish a subscription's end event");
-            }
+            append_until_done(&shared, &docs, "end").await;
         });
     }
 }
@@ -425,7 +442,42 @@ fn end_id(doc: &SubscriptionDoc) -> String {
     format!("ended:{}", doc.id)
 }
 
-async fn append_events(shared: &Shared, docs: &[SubscriptionDoc]) -> Result<(), String> {
+/// How often a subscription event is tried, the last time about a minute
+/// after the first (waits of 0.1 s doubling up to 10 s between them).
+const EVENT_ATTEMPTS: u32 = 10;
+
+/// Appends the events of `docs`, trying again with a growing pause while
+/// the store fails (an outage of up to a minute loses no event), and
+/// giving up once the store is closed (the process is stopping: a start
+/// not written leaves nothing to end; an end not written is published by
+/// the other nodes when this node's lease runs out).
+async fn append_until_done(shared: &Shared, docs: &[SubscriptionDoc], what: &str) {
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1..=EVENT_ATTEMPTS {
+        match append_events(shared, docs).await {
+            Ok(()) => return,
+            Err(EventError::Closed) => return,
+            Err(EventError::Failed(error)) if attempt == EVENT_ATTEMPTS => {
+                tracing::warn!(%error, "gave up publishing a subscription's {what} event");
+            }
+            Err(EventError::Failed(error)) => {
+                tracing::debug!(%error, attempt, "publishing a subscription's {what} event failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Why subscription events were not appended.
+enum EventError {
+    /// The store is closed: nothing more will be appended.
+    Closed,
+    /// Anything else; the message says what.
+    Failed(String),
+}
+
+async fn append_events(shared: &Shared, docs: &[SubscriptionDoc]) -> Result<(), EventError> {
     let records = docs
         .iter()
         .map(|doc| {
@@ -442,12 +494,14 @@ async fn append_events(shared: &Shared, docs: &[SubscriptionDoc]) -> Result<(), 
                 .into_record(&shared.config)
                 .map_err(|error| error.to_string())
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(EventError::Failed)?;
     match shared.store.append_batch(records).await {
         Ok(_) => Ok(()),
         // Another node ended it first.
         Err(error) if error.kind() == herald_store::ErrorKind::DuplicateId => Ok(()),
-        Err(error) => Err(error.to_string()),
+        Err(error) if error.kind() == herald_store::ErrorKind::Closed => Err(EventError::Closed),
+        Err(error) => Err(EventError::Failed(error.to_string())),
     }
 }
 
@@ -481,7 +535,9 @@ pub(crate) async fn keep_leases(shared: Arc<Shared>, mut stop: tokio::sync::watc
                     ..doc
                 })
                 .collect();
-            if let Err(error) = append_events(&shared, &ended).await {
+            // Tried again at the next tick if it fails: they are still
+            // orphans then.
+            if let Err(EventError::Failed(error)) = append_events(&shared, &ended).await {
                 tracing::warn!(%error, "cannot end the subscriptions of a dead node");
             }
         }

@@ -95,7 +95,8 @@ fn answer(state: &AppState, request: &Request) -> Result<Response, ApiError> {
         }),
     }
     .map_err(|error| ApiError::Unavailable(format!("cannot encode the subscriptions: {error}")))?;
-    Ok(respond(state, &snapshot, body))
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH);
+    Ok(respond(state, &snapshot, body, if_none_match))
 }
 
 /// The path after `…/subscriptions`, split at `/` and each segment
@@ -120,8 +121,14 @@ fn not_found() -> ApiError {
 
 /// The JSON answer with its headers: the cursor on the `rel="mercure"`
 /// link, and an `ETag` of it (the table changes only with an event, and
-/// every event moves the cursor).
-fn respond(state: &AppState, snapshot: &Snapshot, body: serde_json::Value) -> Response {
+/// every event moves the cursor); `304 Not Modified` without the body when
+/// `If-None-Match` names that tag.
+fn respond(
+    state: &AppState,
+    snapshot: &Snapshot,
+    body: serde_json::Value,
+    if_none_match: Option<&HeaderValue>,
+) -> Response {
     let cursor = snapshot
         .last_event_id
         .as_deref()
@@ -132,12 +139,17 @@ fn respond(state: &AppState, snapshot: &Snapshot, body: serde_json::Value) -> Re
         link_param("last-event-id", cursor)
     );
     let etag = format!("\"{}\"", utf8_percent_encode(cursor, NON_ALPHANUMERIC));
-    let mut response = (StatusCode::OK, format!("{body}\n")).into_response();
+    let mut response = if if_none_match.is_some_and(|tags| matches_tag(tags, &etag)) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut response = (StatusCode::OK, format!("{body}\n")).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    };
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("must-revalidate"),
@@ -151,6 +163,17 @@ fn respond(state: &AppState, snapshot: &Snapshot, body: serde_json::Value) -> Re
         headers.insert(header::ETAG, value);
     }
     response
+}
+
+/// Whether an `If-None-Match` value names `etag` (RFC 9110 §13.1.2: `*`,
+/// or a list of tags compared weakly, `W/` ignored).
+fn matches_tag(if_none_match: &HeaderValue, etag: &str) -> bool {
+    let Ok(tags) = if_none_match.to_str() else {
+        return false;
+    };
+    tags.split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// A link parameter: a quoted string when the value is printable ASCII
@@ -182,6 +205,22 @@ mod tests {
         assert_eq!(decode_segments("/exact//x"), None, "an empty segment");
         assert_eq!(decode_segments("/exact/%FF"), None, "not UTF-8");
         assert_eq!(decode_segments("exact"), None);
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly_and_takes_lists() {
+        let tag = "\"urn%3Auuid%3A1\"";
+        for (header, expected) in [
+            ("\"urn%3Auuid%3A1\"", true),
+            ("W/\"urn%3Auuid%3A1\"", true),
+            ("\"x\", \"urn%3Auuid%3A1\"", true),
+            ("*", true),
+            ("\"urn%3Auuid%3A2\"", false),
+            ("", false),
+        ] {
+            let value = HeaderValue::from_str(header).unwrap();
+            assert_eq!(matches_tag(&value, tag), expected, "{header}");
+        }
     }
 
     #[test]

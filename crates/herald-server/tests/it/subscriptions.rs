@@ -640,6 +640,53 @@ async fn every_endpoint_carries_the_cursor_and_its_etag() {
     }
 }
 
+/// A cached list is revalidated with its `ETag`: `304` while nothing
+/// changed, the new list once a subscription came or went.
+#[tokio::test]
+async fn if_none_match_is_304_until_the_list_changes() {
+    let hub = hub().await;
+    let _a = hub.subscribe_request("match=/a").send().await.unwrap();
+    let admin = hub.admin_token();
+    let get = |etag: Option<String>| {
+        let mut request = hub
+            .http
+            .get(format!("{}{NAMESPACE}", hub.base))
+            .bearer_auth(&admin);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send()
+    };
+    // Until the start event is dispatched the list may still be empty.
+    let mut first = get(None).await.unwrap();
+    for _ in 0..100 {
+        let body: Value = serde_json::from_str(&first.text().await.unwrap()).unwrap();
+        if body["subscriptions"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        first = get(None).await.unwrap();
+    }
+    let first = get(None).await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = get(Some(etag.clone())).await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.headers().get("link").is_some(), "the cursor still");
+    assert!(again.text().await.unwrap().is_empty());
+    let _b = hub.subscribe_request("match=/b").send().await.unwrap();
+    let mut changed = get(Some(etag.clone())).await.unwrap();
+    for _ in 0..100 {
+        if changed.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        changed = get(Some(etag.clone())).await.unwrap();
+    }
+    assert_eq!(changed.status(), 200);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+}
+
 /// A page on another origin reads the API with `fetch()` and an
 /// `Authorization` header: the browser's preflight must succeed first.
 #[tokio::test]
