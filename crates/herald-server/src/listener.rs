@@ -83,6 +83,9 @@ struct Edge {
     lean: bool,
     /// Where connections are counted (`herald_connections`).
     metrics: Metrics,
+    /// Every connection's task, to drain at shutdown: a lean subscription
+    /// moves to a task of its own here (see [`stream_apart`]).
+    connections: TaskTracker,
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
@@ -116,8 +119,9 @@ pub(crate) async fn run(
         http2_max_streams: config.http2_max_streams,
         lean: config.lean_subscribe,
         metrics,
+        connections: TaskTracker::new(),
     };
-    let connections = TaskTracker::new();
+    let connections = edge.connections.clone();
     if let Ok(addr) = listener.local_addr() {
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(%addr, scheme, max_connections = total, "accepting connections");
@@ -249,7 +253,7 @@ async fn refuse(mut stream: TcpStream, full: Full) {
 }
 
 /// A plain connection: the lean path for a subscribe, hyper for the rest.
-async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
+async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) {
     if !edge.lean {
         let socket = SharedSocket::new(stream);
         return Box::pin(serve_hyper(socket.clone(), socket, peer, edge)).await;
@@ -260,8 +264,10 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot)
     match first {
         FirstRequest::Gone => {}
         FirstRequest::Subscribe(request) => {
-            let _open = edge.metrics.connection_opened(Protocol::Http1, false);
-            lean::serve_subscribe(stream, peer, edge.app, request, edge.head_timeout).await
+            let open = edge.metrics.connection_opened(Protocol::Http1, false);
+            let streaming =
+                lean::serve_subscribe(stream, peer, edge.app, request, edge.head_timeout);
+            stream_apart(&edge.connections, streaming, (slot, open));
         }
         // Boxed: hyper's connection state is several KiB, and an async
         // fn is as large as its largest branch; every idle subscriber
@@ -274,9 +280,47 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot)
     }
 }
 
+/// Runs a lean subscription's stream in a task of its own, holding `held`
+/// (the connection's slot and its count in the metrics) until it ends, in
+/// the connection's span; the task that read the request head then ends.
+///
+/// That task's future is as large as its largest branch (hyper's, the TLS
+/// handshake's) and, as rustc lays out async fns, keeps its arguments
+/// twice: measured with `-Zprint-type-sizes`, 864 bytes, so each idle
+/// subscriber held a 1,152-byte task. The stream alone, boxed, is 504
+/// bytes, and the task holding it a few pointers.
+fn stream_apart<F, H>(connections: &TaskTracker, streaming: F, held: H)
+where
+    F: Future<Output = ()> + Send + 'static,
+    H: Unpin + Send + 'static,
+{
+    let holding = Holding {
+        future: Box::pin(streaming),
+        _held: held,
+    };
+    connections.spawn(holding.instrument(tracing::Span::current()));
+}
+
+/// A boxed future, and what must live exactly as long as it.
+struct Holding<F, H> {
+    future: std::pin::Pin<Box<F>>,
+    _held: H,
+}
+
+impl<F: Future, H: Unpin> Future for Holding<F, H> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.get_mut().future.as_mut().poll(cx)
+    }
+}
+
 /// A TLS connection: the handshake within the head timeout, then HTTP/2
 /// if the client chose `h2`, else what a plain connection gets.
-async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
+async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) {
     let Some(acceptor) = edge.tls.clone() else {
         return;
     };
@@ -300,8 +344,9 @@ async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, _slot: Slot) {
     match first {
         FirstRequest::Gone => {}
         FirstRequest::Subscribe(request) => {
-            let _open = edge.metrics.connection_opened(Protocol::Http1, true);
-            lean::serve_subscribe(tls, peer, edge.app, request, edge.head_timeout).await
+            let open = edge.metrics.connection_opened(Protocol::Http1, true);
+            let streaming = lean::serve_subscribe(tls, peer, edge.app, request, edge.head_timeout);
+            stream_apart(&edge.connections, streaming, (slot, open));
         }
         FirstRequest::Hyper(prefix) => {
             Box::pin(serve_hyper(Rewind::new(prefix, tls), socket, peer, edge)).await
@@ -324,6 +369,7 @@ where
         http2_max_streams,
         lean: _,
         metrics,
+        connections: _,
     } = edge;
     let tls = tls.is_some();
     let kill = Arc::new(Notify::new());
