@@ -6,24 +6,27 @@
 //! [`target::node_of`]; bound to its source address first), sends a
 //! hand-written `GET`, parses the response head, then feeds the body
 //! through [`BodyDecoder`] (and, with `--gzip`, [`GzipDecoder`]) into
-//! [`herald_proto::Decoder`]. Each event's
-//! payload gives its topic, sequence number and send time: the subscriber
-//! keeps the next sequence number it expects, counts gaps and duplicates,
-//! and records the latency while the measurement window is open. A read
-//! takes one clock reading for all the events it completed: they arrived
-//! together, and a clock call per event would cost more than decoding.
+//! [`herald_proto::Decoder::feed_with`], which lends each event out of the
+//! decoder's buffers as it completes: a delivery allocates nothing (the
+//! owned API, `feed` and `next_event`, builds a `String` per event). Each
+//! event's payload gives its topic, sequence number and send time: the
+//! subscriber keeps the next sequence number it expects, counts gaps and
+//! duplicates, and records the latency while the measurement window is
+//! open. A read takes one clock reading for all the events it completed:
+//! they arrived together, and a clock call per event would cost more than
+//! decoding.
 //!
 //! Every read is counted three ways ([`Received`]): the bytes on the wire
 //! after the head, the body without its HTTP framing, and the event stream
 //! after inflating; the report divides them by subscribers and deliveries.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use herald_proto::Decoder;
+use herald_proto::{Decoder, EventRef, FrameRef};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -287,29 +290,40 @@ enum StreamError {
 }
 
 /// Feeds one read's bytes through the body's framing, its gzip decoder and
-/// the SSE decoder; what they came to in bytes.
+/// the SSE decoder, handing each event to `on_event` as it completes; what
+/// they came to in bytes.
 fn feed(
-    conn: &mut Connection,
+    body: &mut BodyDecoder,
+    gzip: &mut Option<GzipDecoder>,
     input: &[u8],
     decoder: &mut Decoder,
+    mut on_event: impl FnMut(EventRef<'_>),
 ) -> (Received, Result<(), StreamError>) {
     let mut received = Received {
         wire: input.len(),
         ..Received::default()
     };
     let mut failure = None;
-    let framed = conn.body.decode(input, |body| {
+    let framed = body.decode(input, |body| {
         received.body += body.len();
         if failure.is_some() {
             return;
         }
         let mut events = |stream: &[u8]| {
             received.stream += stream.len();
-            if failure.is_none() && decoder.feed(stream).is_err() {
+            if failure.is_some() {
+                return;
+            }
+            let fed = decoder.feed_with(stream, |frame| {
+                if let FrameRef::Event(event) = frame {
+                    on_event(event);
+                }
+            });
+            if fed.is_err() {
                 failure = Some(StreamError::TooLarge);
             }
         };
-        match &mut conn.gzip {
+        match gzip {
             Some(gzip) => {
                 if let Err(error) = gzip.feed(body, &mut events) {
                     failure = Some(error.into());
@@ -336,56 +350,85 @@ struct Tracker {
 }
 
 impl Tracker {
-    /// Handles the events a read completed, and counts its bytes.
-    fn drain(&mut self, shared: &Shared, decoder: &mut Decoder, received: Received) {
-        let mut now = 0;
+    /// Feeds one read (see [`feed`]), checks and counts the events it
+    /// completes as the decoder lends them, and counts its bytes.
+    fn read(
+        &mut self,
+        shared: &Shared,
+        (body, gzip): (&mut BodyDecoder, &mut Option<GzipDecoder>),
+        input: &[u8],
+        decoder: &mut Decoder,
+    ) -> Result<(), StreamError> {
         let measuring = shared.measuring.get();
-        let mut batch = Counters {
-            wire_bytes: received.wire as u64,
-            body_bytes: received.body as u64,
-            stream_bytes: received.stream as u64,
-            ..Counters::default()
+        let mut read = Read {
+            slot: &shared.expected[self.local],
+            tracker: self,
+            latency: measuring.then(|| shared.latency.borrow_mut()),
+            now: 0,
+            batch: Counters::default(),
         };
+        let (received, result) = feed(body, gzip, input, decoder, |event| read.event(event));
+        let mut batch = read.batch;
+        batch.wire_bytes = received.wire as u64;
+        batch.body_bytes = received.body as u64;
+        batch.stream_bytes = received.stream as u64;
         if measuring {
             batch.window_wire_bytes = batch.wire_bytes;
             batch.window_body_bytes = batch.body_bytes;
             batch.window_stream_bytes = batch.stream_bytes;
         }
-        let slot = &shared.expected[self.local];
-        let mut latency = measuring.then(|| shared.latency.borrow_mut());
-        while let Some(event) = decoder.next_event() {
-            let Some(stamp) = payload::decode(event.data().as_bytes()) else {
-                batch.foreign += 1;
-                continue;
-            };
-            if now == 0 {
-                now = payload::now_nanos();
-            }
-            batch.deliveries += 1;
-            if stamp.topic == self.topic {
-                let expected = slot.get();
-                if stamp.seq >= expected {
-                    batch.gaps += stamp.seq - expected;
-                    slot.set(stamp.seq + 1);
-                } else {
-                    batch.duplicates += 1;
-                }
-            }
-            if let Some(latency) = latency.as_mut() {
-                batch.window_deliveries += 1;
-                latency.record(now.saturating_sub(stamp.sent_nanos) / 1000);
-            }
-            if self
-                .pending_catch_up
-                .is_some_and(|since| stamp.sent_nanos >= since)
-            {
-                self.pending_catch_up = None;
-                batch.caught_up += 1;
-                batch.last_caught_up_nanos = now;
-            }
-        }
         if batch != Counters::default() {
             shared.counters.borrow_mut().add(&batch);
+        }
+        result
+    }
+}
+
+/// The events of one read, counted as they are decoded.
+struct Read<'a> {
+    tracker: &'a mut Tracker,
+    /// The next sequence number this subscriber expects.
+    slot: &'a Cell<u64>,
+    /// The latency histogram, while the measurement window is open.
+    latency: Option<RefMut<'a, Latency>>,
+    /// The clock when the read's first event was handled (0: none yet).
+    now: u64,
+    batch: Counters,
+}
+
+impl Read<'_> {
+    fn event(&mut self, event: EventRef<'_>) {
+        let Some(stamp) = payload::decode(event.data().as_bytes()) else {
+            self.batch.foreign += 1;
+            return;
+        };
+        if self.now == 0 {
+            self.now = payload::now_nanos();
+        }
+        let now = self.now;
+        let batch = &mut self.batch;
+        batch.deliveries += 1;
+        if stamp.topic == self.tracker.topic {
+            let expected = self.slot.get();
+            if stamp.seq >= expected {
+                batch.gaps += stamp.seq - expected;
+                self.slot.set(stamp.seq + 1);
+            } else {
+                batch.duplicates += 1;
+            }
+        }
+        if let Some(latency) = self.latency.as_mut() {
+            batch.window_deliveries += 1;
+            latency.record(now.saturating_sub(stamp.sent_nanos) / 1000);
+        }
+        if self
+            .tracker
+            .pending_catch_up
+            .is_some_and(|since| stamp.sent_nanos >= since)
+        {
+            self.tracker.pending_catch_up = None;
+            batch.caught_up += 1;
+            batch.last_caught_up_nanos = now;
         }
     }
 }
@@ -425,9 +468,8 @@ async fn subscriber(shared: Rc<Shared>, local: usize) {
     loop {
         let range = std::mem::replace(&mut conn.leftover, 0..0);
         if !range.is_empty() {
-            let (received, fed) = feed(&mut conn, &buf[range], &mut decoder);
-            tracker.drain(&shared, &mut decoder, received);
-            if let Err(error) = fed {
+            let stream = (&mut conn.body, &mut conn.gzip);
+            if let Err(error) = tracker.read(&shared, stream, &buf[range], &mut decoder) {
                 shared.note_error(&error);
                 shared.counters.borrow_mut().corrupt += 1;
                 return;
@@ -479,6 +521,87 @@ async fn subscriber(shared: Rc<Shared>, local: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shared(measuring: bool) -> Shared {
+        Shared {
+            config: SubscriberConfig {
+                targets: Vec::new(),
+                topics: 1,
+                first: 0,
+                count: 1,
+                source_ips: 1,
+                read_buffer: 4096,
+                connect_concurrency: 1,
+                connect_timeout_secs: 1.0,
+                gzip: false,
+            },
+            counters: RefCell::default(),
+            latency: RefCell::default(),
+            measuring: Cell::new(measuring),
+            storm: Notify::new(),
+            permits: Semaphore::new(1),
+            expected: vec![Cell::new(0)].into_boxed_slice(),
+            first_error: RefCell::default(),
+        }
+    }
+
+    fn stamped(seq: u64, topic: u64, sent_nanos: u64) -> Vec<u8> {
+        let mut data = Vec::new();
+        let stamp = payload::Stamp {
+            seq,
+            topic,
+            sent_nanos,
+        };
+        payload::encode(payload::PayloadKind::Json, stamp, 0, &mut data);
+        let mut event = format!("id: {topic}-{seq}\ndata: ").into_bytes();
+        event.extend_from_slice(&data);
+        event.extend_from_slice(b"\n\n");
+        event
+    }
+
+    /// Every check of a delivery, on events lent by `feed_with` from a
+    /// chunked body cut at every point: sequence gaps and duplicates,
+    /// foreign events, other topics, latency in the window, and the
+    /// catch-up after a storm.
+    #[test]
+    fn reads_check_every_delivery_at_any_cut() {
+        let now = payload::now_nanos();
+        let mut stream = Vec::new();
+        for (seq, topic) in [(0, 0), (1, 0), (3, 0), (3, 0), (9, 1), (4, 0)] {
+            stream.extend(stamped(seq, topic, now - 5_000_000));
+        }
+        stream.extend_from_slice(b": heartbeat\ndata: not a bench payload\n\n");
+        stream.extend(stamped(5, 0, now + 1_000_000_000));
+        let mut body = format!("{:x}\r\n", stream.len()).into_bytes();
+        body.extend_from_slice(&stream);
+        body.extend_from_slice(b"\r\n");
+        for cut in 0..=body.len() {
+            let shared = shared(true);
+            let mut tracker = Tracker {
+                local: 0,
+                topic: 0,
+                pending_catch_up: Some(now),
+            };
+            let mut framing = BodyDecoder::new(http1::Framing::Chunked);
+            let mut decoder = Decoder::new();
+            for piece in [&body[..cut], &body[cut..]] {
+                let stream = (&mut framing, &mut None);
+                tracker.read(&shared, stream, piece, &mut decoder).unwrap();
+            }
+            let counters = shared.counters.borrow();
+            assert_eq!(counters.deliveries, 7, "cut at {cut}");
+            assert_eq!(counters.window_deliveries, 7);
+            assert_eq!(counters.gaps, 1, "seq 2 never came");
+            assert_eq!(counters.duplicates, 1, "seq 3 twice");
+            assert_eq!(counters.foreign, 1);
+            assert_eq!(counters.caught_up, 1, "at the event sent after `now`");
+            assert_eq!(counters.wire_bytes, body.len() as u64);
+            assert_eq!(counters.stream_bytes, stream.len() as u64);
+            assert_eq!(shared.expected[0].get(), 6);
+            assert_eq!(shared.latency.borrow().len(), 7);
+            assert_eq!(tracker.pending_catch_up, None);
+        }
+    }
 
     #[test]
     fn source_ips_spread_over_loopback_only() {

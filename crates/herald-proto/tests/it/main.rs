@@ -1,5 +1,7 @@
 //! Integration tests of `herald-proto`: the public conformance corpus and
-//! property tests, through the public API only.
+//! property tests (with an oracle: the standard's algorithm written
+//! plainly), through the public API only.
 
 mod conformance;
+mod oracle;
 mod roundtrip;
