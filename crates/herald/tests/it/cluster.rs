@@ -1,15 +1,18 @@
-//! `herald serve --store redis`: several nodes, one hub. A publish on any
-//! node reaches subscribers on every node, a client resumes on any node
-//! with an id another node gave it, and a Redis outage costs publishes a
-//! 503 (never a 200 for an update that is not stored) while subscribers
-//! keep their streams.
+//! Several `herald serve` nodes, one hub, on either cluster store (each
+//! scenario runs on Redis and on NATS JetStream, see [`crate::backend`]). A
+//! publish on any node reaches subscribers on every node, a client resumes
+//! on any node with an id another node gave it, an outage of the store
+//! costs publishes a 503 (never a 200 for an update that is not stored)
+//! while subscribers keep their streams, and each node lists every node's
+//! subscribers.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use herald_proto::{Decoder, MessageEvent};
-use herald_store_redis::testkit::{fresh_prefix, Persistence, RedisServer};
+use herald_store_redis::testkit::{Persistence, RedisServer};
 
+use crate::backend::{on_both_engines, Backend, Engine};
 use crate::nodes::Cluster;
 
 /// Any public URL: clients talk to the nodes directly here.
@@ -110,10 +113,10 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[tokio::test]
-async fn a_publish_on_one_node_reaches_every_node_and_ids_resume_anywhere() {
-    let redis = RedisServer::start();
-    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 3, PUBLIC_URL, &[]);
+on_both_engines!(a_publish_on_one_node_reaches_every_node_and_ids_resume_anywhere);
+async fn a_publish_on_one_node_reaches_every_node_and_ids_resume_anywhere(engine: Engine) {
+    let backend = Backend::start(engine);
+    let cluster = Cluster::start(&backend, 3, PUBLIC_URL, &[]);
     let [a, b, c] = &cluster.nodes[..] else {
         unreachable!()
     };
@@ -148,10 +151,10 @@ async fn a_publish_on_one_node_reaches_every_node_and_ids_resume_anywhere() {
     assert_eq!(health(&a.base).await, 200);
 }
 
-#[tokio::test]
-async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
-    let mut redis = RedisServer::start_with(Persistence::Aof);
-    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 2, PUBLIC_URL, &[]);
+on_both_engines!(an_outage_of_the_store_is_503_then_everything_goes_on_without_a_gap);
+async fn an_outage_of_the_store_is_503_then_everything_goes_on_without_a_gap(engine: Engine) {
+    let mut backend = Backend::start_durable(engine);
+    let cluster = Cluster::start(&backend, 2, PUBLIC_URL, &[]);
     let [a, b] = &cluster.nodes[..] else {
         unreachable!()
     };
@@ -159,7 +162,7 @@ async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
     let before = publish_ok(&a.url, &cluster.token, "/t", "before").await;
     assert_eq!(on_b.events(1).await[0].data(), "before");
 
-    redis.kill();
+    backend.kill();
     let refused = publish(&a.url, &cluster.token, "/t", "during").await;
     assert_eq!(
         refused.status(),
@@ -180,7 +183,7 @@ async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
     assert_eq!(resume.headers()["retry-after"], "5");
     drop(Subscription::open(&b.url, "/t", None).await);
 
-    redis.start_again();
+    backend.start_again();
     eventually("node a healthy again", async || {
         health(&a.base).await == 200
     })
@@ -197,8 +200,9 @@ async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
         ),
         ("message", "after", after.as_str())
     );
-    // And the history survived the restart (AOF): resuming from the id
-    // published before the outage replays what came after, no gap.
+    // And the history survived the restart (Redis's AOF, JetStream's
+    // store): resuming from the id published before the outage replays
+    // what came after, no gap.
     let mut resumed = Subscription::open(&b.url, "/t", Some(&before)).await;
     let replayed = resumed.events(1).await;
     assert_eq!(
@@ -207,10 +211,14 @@ async fn a_redis_outage_is_503_then_everything_goes_on_without_a_gap() {
     );
 }
 
+/// Redis only: a Redis without persistence comes back from a restart
+/// empty, a log that went back, which herald must report. A NATS
+/// JetStream store keeps its log in a directory across a restart (the
+/// testkit's server cannot lose it), so there is no such NATS scenario.
 #[tokio::test]
 async fn a_redis_that_restarted_empty_is_reported_as_a_gap() {
-    let mut redis = RedisServer::start_with(Persistence::None);
-    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 2, PUBLIC_URL, &[]);
+    let mut backend = Backend::Redis(RedisServer::start_with(Persistence::None));
+    let cluster = Cluster::start(&backend, 2, PUBLIC_URL, &[]);
     let [a, b] = &cluster.nodes[..] else {
         unreachable!()
     };
@@ -218,7 +226,7 @@ async fn a_redis_that_restarted_empty_is_reported_as_a_gap() {
     let before = publish_ok(&a.url, &cluster.token, "/t", "before").await;
     assert_eq!(on_b.events(1).await[0].data(), "before");
 
-    redis.restart();
+    backend.restart();
     eventually("node a healthy again", async || {
         health(&a.base).await == 200
     })
@@ -238,7 +246,7 @@ async fn a_redis_that_restarted_empty_is_reported_as_a_gap() {
 }
 
 /// Publishes `p-{n}` with the explicit id `p-{n}` until stored: a 503
-/// (Redis down) or a lost connection is retried, and a 409 on a retry
+/// (the store down) or a lost connection is retried, and a 409 on a retry
 /// means the first try was stored after all. Returns the id.
 async fn publish_until_stored(node_url: &str, token: &str, n: usize) -> String {
     let id = format!("p-{n}");
@@ -263,10 +271,10 @@ async fn publish_until_stored(node_url: &str, token: &str, n: usize) -> String {
     }
 }
 
-#[tokio::test]
-async fn redis_killed_mid_run_loses_no_acknowledged_publish() {
-    let mut redis = RedisServer::start_with(Persistence::Aof);
-    let cluster = Cluster::start(&redis.url(), &fresh_prefix(), 2, PUBLIC_URL, &[]);
+on_both_engines!(the_store_killed_mid_run_loses_no_acknowledged_publish);
+async fn the_store_killed_mid_run_loses_no_acknowledged_publish(engine: Engine) {
+    let mut backend = Backend::start_durable(engine);
+    let cluster = Cluster::start(&backend, 2, PUBLIC_URL, &[]);
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
     let mut live = Subscription::open(&b.url, "/t", None).await;
 
@@ -282,9 +290,9 @@ async fn redis_killed_mid_run_loses_no_acknowledged_publish() {
         })
     };
     tokio::time::sleep(Duration::from_millis(400)).await;
-    redis.kill();
+    backend.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    redis.start_again();
+    backend.start_again();
     let stored = publisher.await.unwrap();
 
     // The subscriber that stayed connected through the outage received
@@ -299,16 +307,15 @@ async fn redis_killed_mid_run_loses_no_acknowledged_publish() {
     assert_eq!(logged, stored);
 }
 
+on_both_engines!(every_node_lists_every_subscriber_and_a_killed_nodes_subscriptions_end);
 /// Active subscriptions across nodes (issue 16): each node's API lists
 /// every node's subscribers, and the subscriptions of a node killed with
 /// SIGKILL end within the lease (and a third), their end events published
 /// once.
-#[tokio::test]
-async fn every_node_lists_every_subscriber_and_a_killed_nodes_subscriptions_end() {
-    let redis = RedisServer::start();
+async fn every_node_lists_every_subscriber_and_a_killed_nodes_subscriptions_end(engine: Engine) {
+    let backend = Backend::start(engine);
     let cluster = Cluster::start(
-        &redis.url(),
-        &fresh_prefix(),
+        &backend,
         2,
         PUBLIC_URL,
         &["--subscriptions", "--subscription-lease", "2s"],

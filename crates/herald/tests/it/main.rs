@@ -1,5 +1,6 @@
 //! End-to-end tests of the `herald` binary, run as a user runs it.
 
+mod backend;
 mod bench;
 mod cluster;
 mod decode;
@@ -8,7 +9,6 @@ mod durability;
 mod edge;
 mod failover;
 mod gzip;
-mod nats_cluster;
 mod nginx;
 mod nodes;
 mod publish;

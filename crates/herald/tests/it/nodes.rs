@@ -1,13 +1,15 @@
-//! Several `herald serve --store redis` nodes of one hub, as the cluster
-//! tests start them: one Redis, one key prefix, one public URL, one signing
-//! key (each node's data directory holds a copy of the same `hub.key`, as
-//! docs/cluster.md tells an operator to do), and any token valid on all.
+//! Several `herald serve` nodes of one hub, as the cluster tests start
+//! them: one log on one [`Backend`] (a Redis key prefix or a NATS
+//! JetStream stream), one public URL, one signing key (each node's data
+//! directory holds a copy of the same `hub.key`, as docs/cluster.md tells an
+//! operator to do), and any token valid on all.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
 
+use crate::backend::Backend;
 use crate::{herald, listening_on};
 
 /// One node: a `herald serve` child process.
@@ -35,7 +37,7 @@ impl Drop for Node {
     }
 }
 
-/// The nodes of one hub on one Redis.
+/// The nodes of one hub on one log.
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The token every node's publisher token is: publish and read any
@@ -45,23 +47,20 @@ pub struct Cluster {
     /// relative topics).
     pub public_url: String,
     root: PathBuf,
-    redis_url: String,
-    prefix: String,
+    /// The hub's log: a Redis key prefix or a JetStream stream name.
+    log: String,
+    /// `--store …` and the flags that point a node at the hub's log.
+    store: Vec<String>,
     extra: Vec<String>,
 }
 
 impl Cluster {
-    /// Starts `count` nodes on the Redis at `redis_url` under `prefix`, with
-    /// the public URL `public_url` and any `extra` flags of `herald serve`.
-    pub fn start(
-        redis_url: &str,
-        prefix: &str,
-        count: usize,
-        public_url: &str,
-        extra: &[&str],
-    ) -> Cluster {
+    /// Starts `count` nodes on a new log of `backend`, with the public URL
+    /// `public_url` and any `extra` flags of `herald serve`.
+    pub fn start(backend: &Backend, count: usize, public_url: &str, extra: &[&str]) -> Cluster {
+        let log = backend.fresh_log();
         let root =
-            std::env::temp_dir().join(format!("herald-cluster-{}-{prefix}", std::process::id()));
+            std::env::temp_dir().join(format!("herald-cluster-{}-{log}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let mut cluster = Cluster {
@@ -69,8 +68,8 @@ impl Cluster {
             token: String::new(),
             public_url: public_url.to_owned(),
             root,
-            redis_url: redis_url.to_owned(),
-            prefix: prefix.to_owned(),
+            store: backend.serve_args(&log),
+            log,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         for _ in 0..count {
@@ -85,11 +84,10 @@ impl Cluster {
         let data = self.root.join(format!("node-{index}"));
         std::fs::create_dir_all(&data).unwrap();
         // One key for the whole hub (at least 32 characters).
-        std::fs::write(data.join("hub.key"), format!("{:0<48}", self.prefix)).unwrap();
+        std::fs::write(data.join("hub.key"), format!("{:0<48}", self.log)).unwrap();
         let mut child = herald()
-            .args(["serve", "--listen", "127.0.0.1:0", "--store", "redis"])
-            .args(["--redis-url", &self.redis_url])
-            .args(["--redis-prefix", &self.prefix])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&self.store)
             .args(["--public-url", &self.public_url])
             .args(["--max-connections-per-ip", "0"])
             .arg("--data")
