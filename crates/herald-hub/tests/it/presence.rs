@@ -30,8 +30,22 @@ async fn hub_on(store: &Arc<dyn Store>) -> Hub {
 }
 
 /// A subscription to the subscription events of every subscription,
-/// granted them (optionally resuming after `last_event_id`).
-async fn watch(hub: &Hub, last_event_id: Option<&str>) -> Subscription {
+/// granted them, read document by document: events that arrive together
+/// in one chunk are kept for the next call, not dropped.
+struct Watcher {
+    subscription: Subscription,
+    decoder: herald_proto::Decoder,
+    ready: std::collections::VecDeque<SubscriptionDoc>,
+}
+
+impl Watcher {
+    fn subscriber_id(&self) -> Option<&str> {
+        self.subscription.subscriber_id()
+    }
+}
+
+/// Starts watching (optionally resuming after `last_event_id`).
+async fn watch(hub: &Hub, last_event_id: Option<&str>) -> Watcher {
     let every = Matcher::new(
         MatcherKind::UrlPattern,
         "/.well-known/mercure/subscriptions/*",
@@ -41,20 +55,31 @@ async fn watch(hub: &Hub, last_event_id: Option<&str>) -> Subscription {
     let mut request = SubscribeRequest::new(vec![every.clone()]);
     request.grants = Some(Grants::new(Vec::new(), vec![every]));
     request.last_event_id = last_event_id.map(str::to_owned);
-    hub.subscribe(request).await.unwrap()
+    Watcher {
+        subscription: hub.subscribe(request).await.unwrap(),
+        decoder: herald_proto::Decoder::new(),
+        ready: std::collections::VecDeque::new(),
+    }
 }
 
 /// The next `n` subscription events, as documents.
-async fn docs(subscription: &mut Subscription, n: usize) -> Vec<SubscriptionDoc> {
-    let got = tokio::time::timeout(Duration::from_secs(5), events(subscription, n))
-        .await
-        .expect("subscription events arrive");
-    got.iter()
-        .map(|event| {
+async fn docs(watcher: &mut Watcher, n: usize) -> Vec<SubscriptionDoc> {
+    use futures_util::StreamExt as _;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while watcher.ready.len() < n {
+        let frames = tokio::time::timeout_at(deadline, watcher.subscription.next())
+            .await
+            .expect("subscription events arrive")
+            .expect("the stream goes on");
+        watcher.decoder.feed(&frames).unwrap();
+        while let Some(event) = watcher.decoder.next_event() {
             assert_eq!(event.event_type(), "mercure", "the hub's event type");
-            serde_json::from_str(event.data()).unwrap()
-        })
-        .collect()
+            watcher
+                .ready
+                .push_back(serde_json::from_str(event.data()).unwrap());
+        }
+    }
+    watcher.ready.drain(..n).collect()
 }
 
 fn ids(snapshot: &herald_hub::Snapshot) -> Vec<&str> {
