@@ -16,6 +16,10 @@
 //!   is a position in the log, whatever its topic; a private one the
 //!   subscriber may not read is answered like an unknown id.
 //!
+//! Records of the hub's own bookkeeping (the active subscriptions leases,
+//! `<hub path>/nodes/…`) reach no subscriber, whatever its grants: they
+//! are folded by the hub, not news for anyone.
+//!
 //! Before this rule had one home it was spread over a subscriber method,
 //! the registry's fan-out closure and the hub's resume check, and each path
 //! could drift from the others.
@@ -25,6 +29,7 @@ use url::Url;
 
 use crate::grant::Grants;
 use crate::matcher::{Matcher, Topic};
+use crate::reserved::NODES_SEGMENT;
 
 /// A record as the rule sees it: its topics prepared for matching (resolved
 /// against the hub's URL only if a pattern needs it), and its privacy.
@@ -32,6 +37,8 @@ use crate::matcher::{Matcher, Topic};
 pub(crate) struct Addressed<'r> {
     topics: Vec<Topic<'r>>,
     private: bool,
+    /// The hub's own bookkeeping: delivered to nobody.
+    internal: bool,
 }
 
 impl<'r> Addressed<'r> {
@@ -39,8 +46,22 @@ impl<'r> Addressed<'r> {
         Addressed {
             topics: record.topics.iter().map(|t| Topic::new(t, base)).collect(),
             private: record.private,
+            internal: record
+                .topics
+                .first()
+                .is_some_and(|topic| is_internal(topic, base)),
         }
     }
+}
+
+/// Whether `topic` is `<hub path>/nodes/…`, where only the hub writes
+/// (the reserved namespace refuses publishers there).
+fn is_internal(topic: &str, base: &Url) -> bool {
+    topic
+        .strip_prefix(base.path().trim_end_matches('/'))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.strip_prefix(NODES_SEGMENT))
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// How the subscriber's matchers select the record.
@@ -68,5 +89,7 @@ pub(crate) fn receives(
             .iter()
             .any(|matcher| record.topics.iter().any(|topic| matcher.matches(topic))),
     };
-    selected && (!record.private || grants.is_some_and(|grants| grants.may_read(&record.topics)))
+    selected
+        && !record.internal
+        && (!record.private || grants.is_some_and(|grants| grants.may_read(&record.topics)))
 }

@@ -17,6 +17,11 @@
 /// carry a subscription's document ([`SubscriptionDoc`](crate::SubscriptionDoc)).
 pub const HUB_EVENT_TYPE: &str = "mercure";
 
+/// The segment under the hub's path where nodes renew their active
+/// subscriptions leases (`<hub path>/nodes/<node>`): the hub's own
+/// bookkeeping, delivered to no subscriber (see `delivery`).
+pub(crate) const NODES_SEGMENT: &str = "nodes";
+
 /// The cursor that asks for every retained event (`Last-Event-ID:
 /// earliest`), and what `Mercure-Last-Event-ID` answers when the replay
 /// starts there. Publishers cannot use it as an id.

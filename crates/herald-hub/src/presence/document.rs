@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::matcher::{Matcher, MatcherKind};
+use crate::reserved::NODES_SEGMENT;
 
 /// RFC 6570 simple expansion: everything but the unreserved characters
 /// (`ALPHA / DIGIT / "-" / "." / "_" / "~"`) is percent-encoded, once, as
@@ -70,7 +71,7 @@ impl Namespace {
         let hub = hub.path().trim_end_matches('/');
         Namespace {
             root: format!("{hub}/subscriptions"),
-            nodes: format!("{hub}/nodes"),
+            nodes: format!("{hub}/{NODES_SEGMENT}"),
         }
     }
 

@@ -399,3 +399,56 @@ async fn a_dead_nodes_subscriptions_end_when_its_lease_runs_out() {
         );
     }
 }
+
+/// Leases are the hub's bookkeeping: a subscriber granted everything and
+/// selecting everything gets the subscription events, never a lease,
+/// whether live or replayed from the earliest event.
+#[tokio::test]
+async fn leases_reach_no_subscriber() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let config = HubConfig {
+        subscription_lease: Duration::from_millis(60),
+        ..with_subscriptions()
+    };
+    let hub = Hub::start(Arc::clone(&store), config).await.unwrap();
+    let everything = || Matcher::new(MatcherKind::UrlPattern, "*", hub.url()).unwrap();
+    let subscribe_all = |last_event_id: Option<&str>| {
+        let mut request = SubscribeRequest::new(vec![everything()]);
+        request.grants = Some(Grants::new(Vec::new(), vec![everything()]));
+        request.last_event_id = last_event_id.map(str::to_owned);
+        hub.subscribe(request)
+    };
+    let mut live = subscribe_all(None).await.unwrap();
+    // Several leases are renewed meanwhile (every 20 ms).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    publish(&hub, Update::new("/marker", "end")).await.unwrap();
+    let leases = store
+        .read_after(herald_store::Cursor::ZERO, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|record| record.topics[0].starts_with("/.well-known/mercure/nodes/"))
+        .count();
+    assert!(leases >= 3, "leases were renewed: {leases}");
+    let mut replay = subscribe_all(Some(herald_hub::EARLIEST)).await.unwrap();
+    for subscription in [&mut live, &mut replay] {
+        let mut seen = Vec::new();
+        loop {
+            let got = crate::events(subscription, 1).await;
+            let done = got.iter().any(|event| event.data() == "end");
+            seen.extend(got.into_iter().map(|event| event.data().to_owned()));
+            if done {
+                break;
+            }
+        }
+        assert!(
+            seen.iter().all(|data| !data.contains("\"type\":\"node\"")),
+            "no lease: {seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|data| data.contains("\"type\":\"subscription\"")),
+            "the subscription events still: {seen:?}"
+        );
+    }
+}
