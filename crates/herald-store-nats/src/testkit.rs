@@ -10,22 +10,20 @@
 //! acknowledged append back.
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use herald_store::test_server::ServerProcess;
 
 use crate::NatsStore;
 
 /// A `nats-server` with JetStream on a free loopback port.
 pub struct NatsServer {
-    child: Option<Child>,
-    port: u16,
-    /// The JetStream store directory, removed on drop.
-    dir: PathBuf,
+    /// The process, its port, and its JetStream store directory.
+    process: ServerProcess,
 }
 
 impl NatsServer {
@@ -35,22 +33,8 @@ impl NatsServer {
     ///
     /// If `nats-server` cannot be run or does not answer in 10 s.
     pub fn start() -> Self {
-        // Port 0 picks a free port; it is released just before NATS binds
-        // it (a tiny race, acceptable on a test machine).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "herald-nats-{}-{port}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("a directory for nats-server");
         let mut server = NatsServer {
-            child: None,
-            port,
-            dir,
+            process: ServerProcess::reserve("nats-server"),
         };
         server.start_again();
         server
@@ -60,10 +44,7 @@ impl NatsServer {
     /// for it to exit. Its port and store directory stay for
     /// [`start_again`](NatsServer::start_again).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the server again on the same port and store directory (a
@@ -73,7 +54,7 @@ impl NatsServer {
     ///
     /// If `nats-server` cannot be run or does not answer in 10 s.
     pub fn start_again(&mut self) {
-        if self.child.is_some() {
+        if self.process.is_running() {
             return;
         }
         let binary = if Command::new("nats-server")
@@ -87,21 +68,24 @@ impl NatsServer {
         } else {
             "/usr/sbin/nats-server"
         };
-        let child = Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+        let mut command = Command::new(binary);
+        command
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.process.port().to_string(),
+            ])
             .arg("-sd")
-            .arg(&self.dir)
+            .arg(self.process.dir())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start nats-server ({error}): these tests need a real NATS with \
-                     JetStream; install Debian's nats-server package (apt-get install nats-server)"
-                )
-            });
-        self.child = Some(child);
-        self.wait_ready();
+            .stderr(Stdio::null());
+        self.process.run(
+            command,
+            "install Debian's nats-server package (apt-get install nats-server)",
+            greets,
+        );
     }
 
     /// Kills the server and starts it again: what a crash and a supervisor
@@ -115,37 +99,14 @@ impl NatsServer {
         self.start_again();
     }
 
-    /// Waits until the server sends its `INFO` greeting, which it does once
-    /// JetStream is enabled and clients are accepted.
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("nats-server exited at start: {status}");
-            }
-            if let Ok(mut socket) = TcpStream::connect(("127.0.0.1", self.port)) {
-                let _ = socket.set_read_timeout(Some(Duration::from_secs(1)));
-                let mut greeting = [0u8; 4];
-                if socket.read_exact(&mut greeting).is_ok() && &greeting == b"INFO" {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not answer in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// The server's PID, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// The server's URL.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.process.port())
     }
 
     /// A new store on a name no other store of this process uses.
@@ -176,11 +137,15 @@ pub fn fresh_name() -> String {
     format!("test-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Whether a NATS server answers on `port`: it sends its `INFO` greeting
+/// once JetStream is enabled and clients are accepted.
+fn greets(port: u16) -> bool {
+    let Ok(mut socket) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut greeting = [0u8; 4];
+    socket.read_exact(&mut greeting).is_ok() && &greeting == b"INFO"
 }
 
 /// The subject a record with id `id` is stored on in the log `name`, for

@@ -7,11 +7,10 @@
 //! on every write, in a directory of its own, so a test can SIGKILL the
 //! server, start it again, and expect every acknowledged append back.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+
+use herald_store::test_server::ServerProcess;
 
 use crate::RedisStore;
 
@@ -27,11 +26,9 @@ pub enum Persistence {
 
 /// A `redis-server` on a free loopback port.
 pub struct RedisServer {
-    child: Option<Child>,
-    port: u16,
+    /// The process, its port, and its working directory (its AOF).
+    process: ServerProcess,
     persistence: Persistence,
-    /// The server's working directory (its AOF), removed on drop.
-    dir: PathBuf,
 }
 
 impl RedisServer {
@@ -50,23 +47,9 @@ impl RedisServer {
     ///
     /// If `redis-server` cannot be run or does not answer in 10 s.
     pub fn start_with(persistence: Persistence) -> Self {
-        // Port 0 picks a free port; it is released just before Redis binds
-        // it (a tiny race, acceptable on a test machine).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let dir = std::env::temp_dir().join(format!(
-            "herald-redis-{}-{port}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("a directory for redis-server");
         let mut server = RedisServer {
-            child: None,
-            port,
+            process: ServerProcess::reserve("redis-server"),
             persistence,
-            dir,
         };
         server.start_again();
         server
@@ -77,10 +60,7 @@ impl RedisServer {
     ///
     /// [`start_again`]: RedisServer::start_again
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts the server again on the same port and directory (a no-op if
@@ -90,29 +70,31 @@ impl RedisServer {
     ///
     /// If `redis-server` cannot be run or does not answer in 10 s.
     pub fn start_again(&mut self) {
-        if self.child.is_some() {
+        if self.process.is_running() {
             return;
         }
         let mut command = Command::new("redis-server");
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--port",
+                &self.process.port().to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .args(["--save", ""])
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(self.process.dir())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         match self.persistence {
             Persistence::None => command.args(["--appendonly", "no"]),
             Persistence::Aof => command.args(["--appendonly", "yes", "--appendfsync", "always"]),
         };
-        let child = command.spawn().unwrap_or_else(|error| {
-            panic!(
-                "cannot start redis-server ({error}): these tests need a real Redis; \
-                 install Debian's redis-server package (apt-get install redis-server)"
-            )
-        });
-        self.child = Some(child);
-        self.wait_ready();
+        self.process.run(
+            command,
+            "install Debian's redis-server package (apt-get install redis-server)",
+            pongs,
+        );
     }
 
     /// Kills the server and starts it again: what a crash and a supervisor
@@ -126,29 +108,9 @@ impl RedisServer {
         self.start_again();
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("redis-server exited at start: {status}");
-            }
-            let ready = redis::Client::open(self.url())
-                .and_then(|client| client.get_connection())
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection));
-            if ready.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// The server's URL.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://127.0.0.1:{}/", self.process.port())
     }
 
     /// A blocking connection, for a test to look at or tamper with the keys.
@@ -190,9 +152,10 @@ pub fn fresh_prefix() -> String {
     format!("test-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Whether a Redis server answers `PING` on `port`.
+fn pongs(port: u16) -> bool {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .and_then(|client| client.get_connection())
+        .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection))
+        .is_ok()
 }

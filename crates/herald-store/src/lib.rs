@@ -86,6 +86,8 @@ mod record;
 mod retention;
 mod store;
 #[cfg(feature = "testkit")]
+pub mod test_server;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use bounds::Bounds;
