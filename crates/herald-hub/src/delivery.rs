@@ -29,7 +29,7 @@ use url::Url;
 
 use crate::grant::Grants;
 use crate::matcher::{Matcher, Topic};
-use crate::reserved::NODES_SEGMENT;
+use crate::reserved::is_lease_topic;
 
 /// A record as the rule sees it: its topics prepared for matching (resolved
 /// against the hub's URL only if a pattern needs it), and its privacy.
@@ -49,19 +49,9 @@ impl<'r> Addressed<'r> {
             internal: record
                 .topics
                 .first()
-                .is_some_and(|topic| is_internal(topic, base)),
+                .is_some_and(|topic| is_lease_topic(topic, base)),
         }
     }
-}
-
-/// Whether `topic` is `<hub path>/nodes/…`, where only the hub writes
-/// (the reserved namespace refuses publishers there).
-fn is_internal(topic: &str, base: &Url) -> bool {
-    topic
-        .strip_prefix(base.path().trim_end_matches('/'))
-        .and_then(|rest| rest.strip_prefix('/'))
-        .and_then(|rest| rest.strip_prefix(NODES_SEGMENT))
-        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// How the subscriber's matchers select the record.

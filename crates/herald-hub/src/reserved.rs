@@ -22,6 +22,16 @@ pub const HUB_EVENT_TYPE: &str = "mercure";
 /// bookkeeping, delivered to no subscriber (see `delivery`).
 pub(crate) const NODES_SEGMENT: &str = "nodes";
 
+/// Whether `topic` is a lease record's: `<hub path>/nodes/…`, where only
+/// the hub writes (the reserved namespace refuses publishers there).
+pub(crate) fn is_lease_topic(topic: &str, hub: &url::Url) -> bool {
+    topic
+        .strip_prefix(hub.path().trim_end_matches('/'))
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.strip_prefix(NODES_SEGMENT))
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// The cursor that asks for every retained event (`Last-Event-ID:
 /// earliest`), and what `Mercure-Last-Event-ID` answers when the replay
 /// starts there. Publishers cannot use it as an id.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::matcher::{Matcher, MatcherKind};
-use crate::reserved::NODES_SEGMENT;
+use crate::reserved::{is_lease_topic, NODES_SEGMENT};
 
 /// RFC 6570 simple expansion: everything but the unreserved characters
 /// (`ALPHA / DIGIT / "-" / "." / "_" / "~"`) is percent-encoded, once, as
@@ -64,14 +64,17 @@ pub(crate) struct Namespace {
     root: String,
     /// `<hub path>/nodes`: the leases.
     nodes: String,
+    /// The hub's URL, for [`is_lease_topic`].
+    hub: Url,
 }
 
 impl Namespace {
     pub fn new(hub: &Url) -> Self {
-        let hub = hub.path().trim_end_matches('/');
+        let path = hub.path().trim_end_matches('/');
         Namespace {
-            root: format!("{hub}/subscriptions"),
-            nodes: format!("{hub}/{NODES_SEGMENT}"),
+            root: format!("{path}/subscriptions"),
+            nodes: format!("{path}/{NODES_SEGMENT}"),
+            hub: hub.clone(),
         }
     }
 
@@ -117,11 +120,9 @@ impl Namespace {
             .is_some_and(|topic| self.holds(topic) || self.holds_lease(topic))
     }
 
-    /// Whether `topic` is a lease record's.
+    /// Whether `topic` is a lease record's (the rule delivery uses too).
     pub(super) fn holds_lease(&self, topic: &str) -> bool {
-        topic
-            .strip_prefix(&self.nodes)
-            .is_some_and(|rest| rest.starts_with('/'))
+        is_lease_topic(topic, &self.hub)
     }
 }
 
