@@ -3,8 +3,10 @@
 //!
 //! Live delivery reads the same log as replay, on one node or (with a
 //! shared store) in a cluster, so there is one seam to get right. Records
-//! are taken in ready batches and dispatched under one registry lock per
-//! batch; the lock is never held across an await.
+//! are taken from the log in ready batches and dispatched one registry
+//! lock each (never held across an await): a fan-out may write to
+//! thousands of sockets under it (`direct`), and subscribers coming and
+//! going wait for one record's fan-out at most, not a batch's.
 //!
 //! When the follow fails, what the hub does depends on what was lost:
 //!
@@ -36,7 +38,7 @@ use crate::presence;
 use crate::state::Shared;
 use crate::subscriber::CloseReason;
 
-/// Records dispatched under one registry lock.
+/// Records taken from the log at once.
 const BATCH: usize = 256;
 
 /// The first wait before following the log again after it failed.
@@ -121,15 +123,14 @@ async fn follow(shared: &Shared, after: &mut Cursor, stop: &mut watch::Receiver<
         let Some(batch) = batch else {
             return Ended::StoreClosed;
         };
-        let mut registry = shared.registry();
-        // Taken after the registry, as everywhere: the subscriptions API
-        // reads it alone.
-        let mut presence = shared.presence.as_ref().map(|p| (p, p.lock()));
         for item in batch {
+            let mut registry = shared.registry();
             match item {
                 Ok(record) => {
-                    if let Some((presence, table)) = &mut presence {
-                        table.observe(presence, &record);
+                    // Taken after the registry, as everywhere: the
+                    // subscriptions API reads it alone.
+                    if let Some(presence) = &shared.presence {
+                        presence.lock().observe(presence, &record);
                     }
                     registry.dispatch(
                         &record,

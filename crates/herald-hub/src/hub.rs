@@ -288,8 +288,13 @@ impl Hub {
                 &shared.config.url,
             )
         });
-        let Registered { subscriber, until } =
-            shared.register(request.matchers, request.grants, from, request.on_lag)?;
+        let Registered { subscriber, until } = shared.register(
+            request.matchers,
+            request.grants,
+            from,
+            request.on_lag,
+            request.direct,
+        )?;
         let announced = docs.map(|docs| presence::Announcement::start(shared, docs));
         Ok(Subscription::new(
             Arc::clone(shared),

@@ -46,6 +46,7 @@
 
 mod config;
 mod delivery;
+mod direct;
 mod dispatcher;
 mod error;
 mod health;
@@ -65,6 +66,7 @@ pub mod grant;
 pub mod matcher;
 
 pub use config::{HubConfig, IdKind, PublishLimits};
+pub use direct::DirectWriter;
 pub use error::{InvalidUpdate, PublishError, SizeLimit, SubscribeError, UpdateTooLarge};
 pub use health::Unhealthy;
 pub use hub::{Hub, SubscriptionsScope};

@@ -109,7 +109,7 @@ impl Registry {
                 return;
             }
             match subscriber.push(record.cursor, &record.frame, max_bytes) {
-                Push::Queued => {
+                Push::Delivered => {
                     counters.delivered.fetch_add(1, Relaxed);
                 }
                 Push::Lagged => {

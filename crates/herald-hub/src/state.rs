@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use herald_store::{Cursor, Store};
 use tokio::sync::Notify;
 
+use crate::direct::DirectWriter;
 use crate::grant::Grants;
 use crate::health::Probe;
 use crate::matcher::Matcher;
@@ -84,6 +85,7 @@ impl Shared {
         grants: Option<Grants>,
         from: Option<Cursor>,
         on_lag: Option<Arc<Notify>>,
+        direct: Option<Arc<dyn DirectWriter>>,
     ) -> Result<Registered, SubscribeError> {
         let id = self.next_subscriber.fetch_add(1, Relaxed);
         let registered = {
@@ -96,7 +98,7 @@ impl Shared {
             // at or before the resume cursor is a duplicate of what the
             // client has.
             let last = from.map_or(until, |from| from.max(until));
-            let subscriber = Arc::new(Subscriber::new(id, matchers, grants, last, on_lag));
+            let subscriber = Arc::new(Subscriber::new(id, matchers, grants, last, on_lag, direct));
             registry.insert(Arc::clone(&subscriber));
             Registered { subscriber, until }
         };

@@ -4,7 +4,9 @@
 //! The dispatcher pushes into the queue under a short `std::sync::Mutex`
 //! (never held across an await; a tokio mutex would only add cost here), and
 //! wakes the subscription's task. Frames are `Bytes` clones of the one
-//! encoded frame: queuing copies no event data.
+//! encoded frame: queuing copies no event data. A subscriber whose front end
+//! gave it a [`DirectWriter`] is written to under the same lock instead,
+//! while its connection keeps up (see `direct`).
 //!
 //! # What counts as lag
 //!
@@ -23,12 +25,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use herald_store::Cursor;
 use tokio::sync::Notify;
 
+use crate::direct::DirectWriter;
 use crate::grant::Grants;
 use crate::matcher::Matcher;
 
@@ -81,6 +84,16 @@ struct Queue {
     last: Cursor,
     closed: Option<CloseReason>,
     waker: Option<Waker>,
+    /// Where frames may be written directly, once `live`; `None` without
+    /// one, after the stream ended, or once a direct write failed (the
+    /// connection's task then finds the failure itself).
+    direct: Option<Arc<dyn DirectWriter>>,
+    /// The subscription's stream has polled the queue: everything before
+    /// live frames (replay, gap report) went out, so frames may be written
+    /// directly.
+    live: bool,
+    /// Framed bytes of the head frame already written directly.
+    head_written: usize,
 }
 
 /// What the subscription finds when it polls its queue.
@@ -90,6 +103,16 @@ pub(crate) enum Pending {
     Closed(CloseReason),
 }
 
+/// How writing the queue directly went.
+enum Flushed {
+    /// Everything queued is written.
+    Done,
+    /// The connection is full: the task is woken when it drains.
+    Blocked,
+    /// A write failed: direct writes are over for this connection.
+    Broken,
+}
+
 impl Subscriber {
     pub fn new(
         id: u64,
@@ -97,6 +120,7 @@ impl Subscriber {
         grants: Option<Grants>,
         last: Cursor,
         on_lag: Option<Arc<Notify>>,
+        direct: Option<Arc<dyn DirectWriter>>,
     ) -> Self {
         Subscriber {
             id,
@@ -110,6 +134,9 @@ impl Subscriber {
                 last,
                 closed: None,
                 waker: None,
+                direct,
+                live: false,
+                head_written: 0,
             }),
         }
     }
@@ -118,7 +145,7 @@ impl Subscriber {
     /// more than `max_bytes` would wait behind the head of its queue (see the
     /// module docs: a frame into an empty queue is always accepted).
     ///
-    /// Returns [`Push::Queued`] when the frame was queued;
+    /// Returns [`Push::Delivered`] when the frame was queued or written;
     /// [`Push::Skipped`] when the subscriber is already closed or already
     /// has this record (its cursor is at or before the last one queued: the
     /// history→live seam, or a second matcher selecting the same record);
@@ -134,9 +161,15 @@ impl Subscriber {
         }
         queue.last = cursor;
         if queue.keepalive_only {
-            queue.frames.clear();
-            queue.bytes = 0;
+            // A heartbeat partly written must be finished first.
+            if queue.head_written == 0 {
+                queue.frames.clear();
+                queue.bytes = 0;
+            }
             queue.keepalive_only = false;
+        }
+        if queue.write_through(frame) {
+            return Push::Delivered;
         }
         let size = frame.len() + ENTRY_OVERHEAD;
         let head = queue
@@ -156,7 +189,7 @@ impl Subscriber {
         }
         queue.frames.push_back(frame.clone());
         wake(&mut queue);
-        Push::Queued
+        Push::Delivered
     }
 
     /// Queues a frame that is not a record (a heartbeat); never counted as
@@ -165,6 +198,9 @@ impl Subscriber {
     pub fn push_keepalive(&self, frame: &Bytes) {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed.is_none() && queue.frames.is_empty() {
+            if queue.write_through(frame) {
+                return;
+            }
             queue.bytes += frame.len() + ENTRY_OVERHEAD;
             queue.keepalive_only = true;
             queue.frames.push_back(frame.clone());
@@ -186,6 +222,13 @@ impl Subscriber {
         wake(&mut queue);
     }
 
+    /// Stops direct writes: the subscription's stream ended early (its
+    /// token expired), and its connection is about to end the body itself.
+    pub fn detach(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.direct = None;
+    }
+
     /// Why the hub closed this subscriber, if it did (whether or not its
     /// stream has seen the end yet: a stalled connection never polls it).
     pub fn close_reason(&self) -> Option<CloseReason> {
@@ -202,32 +245,39 @@ impl Subscriber {
     /// which we expect to exceed copying a few hundred bytes (SSE frames are
     /// small; not measured yet). A single pending frame, the common case,
     /// is not copied.
+    ///
+    /// With a [`DirectWriter`], the queue is written here instead (the
+    /// first call marks the subscription live), and frames are handed out
+    /// only if a direct write failed.
     pub fn take(&self, waker: &Waker) -> Pending {
-        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let queue = &mut *guard;
+        if queue.direct.is_some() {
+            queue.live = true;
+            match queue.flush(waker) {
+                Flushed::Done => {}
+                Flushed::Blocked => {
+                    queue.remember(waker);
+                    return Pending::Empty;
+                }
+                Flushed::Broken => {
+                    // The connection's own write of what is left fails
+                    // the same way and ends its stream.
+                    queue.direct = None;
+                    queue.head_written = 0;
+                }
+            }
+        }
         let frames = match queue.frames.len() {
             0 => {
                 if let Some(reason) = queue.closed {
                     return Pending::Closed(reason);
                 }
-                match &queue.waker {
-                    Some(current) if current.will_wake(waker) => {}
-                    _ => queue.waker = Some(waker.clone()),
-                }
+                queue.remember(waker);
                 return Pending::Empty;
             }
             1 => queue.frames.pop_front().expect("one frame"),
-            _ => {
-                let mut buf = bytes::BytesMut::with_capacity(queue.bytes);
-                for frame in queue.frames.drain(..) {
-                    buf.extend_from_slice(&frame);
-                }
-                // Give back the ring buffer's memory once a burst is over:
-                // idle subscribers should cost almost nothing.
-                if queue.frames.capacity() > 64 {
-                    queue.frames = VecDeque::new();
-                }
-                buf.freeze()
-            }
+            _ => queue.coalesce(),
         };
         queue.bytes = 0;
         queue.keepalive_only = false;
@@ -235,11 +285,111 @@ impl Subscriber {
     }
 }
 
+impl Queue {
+    fn remember(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(current) if current.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    /// Every queued frame in one buffer, the queue left empty.
+    fn coalesce(&mut self) -> Bytes {
+        let mut buf = bytes::BytesMut::with_capacity(self.bytes);
+        for frame in self.frames.drain(..) {
+            buf.extend_from_slice(&frame);
+        }
+        // Give back the ring buffer's memory once a burst is over: idle
+        // subscribers should cost almost nothing.
+        if self.frames.capacity() > 64 {
+            self.frames = VecDeque::new();
+        }
+        buf.freeze()
+    }
+
+    /// Writes `frame` directly if nothing waits before it: true if it all
+    /// went out. When only part of it did, `head_written` says how much,
+    /// for the caller to queue it; a failed write stops direct writes.
+    fn write_through(&mut self, frame: &Bytes) -> bool {
+        if !self.live || !self.frames.is_empty() {
+            return false;
+        }
+        let Some(direct) = &self.direct else {
+            return false;
+        };
+        match direct.try_write(frame, 0) {
+            Ok(n) if n >= direct.framed_len(frame) => true,
+            Ok(0) => {
+                self.direct = None;
+                false
+            }
+            Ok(n) => {
+                self.head_written = n;
+                false
+            }
+            Err(err) if is_transient(&err) => false,
+            Err(_) => {
+                self.direct = None;
+                false
+            }
+        }
+    }
+
+    /// Writes queued frames directly until the queue is empty or the
+    /// connection is full (then `waker` is woken when it drains). A
+    /// backlog goes out in one write, as the connection's task writes it.
+    fn flush(&mut self, waker: &Waker) -> Flushed {
+        let Some(direct) = self.direct.clone() else {
+            return Flushed::Done;
+        };
+        loop {
+            if self.head_written == 0 && self.frames.len() > 1 {
+                let all = self.coalesce();
+                self.bytes = all.len() + ENTRY_OVERHEAD;
+                self.frames.push_back(all);
+            }
+            let Some(head) = self.frames.front() else {
+                self.bytes = 0;
+                self.keepalive_only = false;
+                return Flushed::Done;
+            };
+            match direct.try_write(head, self.head_written) {
+                Ok(0) => return Flushed::Broken,
+                Ok(n) => {
+                    self.head_written += n;
+                    if self.head_written >= direct.framed_len(head) {
+                        let size = head.len() + ENTRY_OVERHEAD;
+                        self.frames.pop_front();
+                        self.bytes = self.bytes.saturating_sub(size);
+                        self.head_written = 0;
+                    }
+                }
+                Err(err) if is_transient(&err) => {
+                    match direct.poll_writable(&mut Context::from_waker(waker)) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) => return Flushed::Broken,
+                        Poll::Pending => return Flushed::Blocked,
+                    }
+                }
+                Err(_) => return Flushed::Broken,
+            }
+        }
+    }
+}
+
+/// A write that took nothing now but may later.
+fn is_transient(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// The outcome of [`Subscriber::push`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Push {
-    /// The frame is queued: one delivery.
-    Queued,
+    /// The frame is queued or written: one delivery.
+    Delivered,
     /// Nothing done: the subscriber is closed, or has the record already.
     Skipped,
     /// This push closed the subscriber for lagging.
@@ -249,5 +399,210 @@ pub(crate) enum Push {
 fn wake(queue: &mut Queue) {
     if let Some(waker) = queue.waker.take() {
         waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::task::Wake;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A connection that takes `room` bytes, then would block; frames are
+    /// framed as `<len>|frame` so that their boundaries show in the output.
+    #[derive(Debug, Default)]
+    struct Pipe {
+        out: Mutex<Vec<u8>>,
+        room: AtomicUsize,
+        broken: std::sync::atomic::AtomicBool,
+    }
+
+    impl Pipe {
+        fn framed(frame: &[u8]) -> Vec<u8> {
+            let mut out = format!("{}|", frame.len()).into_bytes();
+            out.extend_from_slice(frame);
+            out
+        }
+
+        /// The data the connection received, unframed; `None` if the
+        /// framing is broken (a frame cut into by another).
+        fn received(&self) -> Option<Vec<u8>> {
+            let out = self.out.lock().unwrap();
+            let mut rest = &out[..];
+            let mut data = Vec::new();
+            while !rest.is_empty() {
+                let bar = rest.iter().position(|&b| b == b'|')?;
+                let len: usize = std::str::from_utf8(&rest[..bar]).ok()?.parse().ok()?;
+                data.extend_from_slice(rest.get(bar + 1..bar + 1 + len)?);
+                rest = &rest[bar + 1 + len..];
+            }
+            Some(data)
+        }
+    }
+
+    impl DirectWriter for Pipe {
+        fn framed_len(&self, frame: &[u8]) -> usize {
+            Pipe::framed(frame).len()
+        }
+
+        fn try_write(&self, frame: &[u8], offset: usize) -> io::Result<usize> {
+            if self.broken.load(SeqCst) {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let framed = Pipe::framed(frame);
+            let rest = &framed[offset..];
+            let n = rest.len().min(self.room.load(SeqCst));
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room.fetch_sub(n, SeqCst);
+            self.out.lock().unwrap().extend_from_slice(&rest[..n]);
+            Ok(n)
+        }
+
+        fn poll_writable(&self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            if self.room.load(SeqCst) > 0 {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Counts wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    fn subscriber(pipe: &Arc<Pipe>) -> Subscriber {
+        let direct = Arc::clone(pipe) as Arc<dyn DirectWriter>;
+        Subscriber::new(1, Vec::new(), None, Cursor::ZERO, None, Some(direct))
+    }
+
+    fn frame(i: u64) -> Bytes {
+        Bytes::from(format!("data: {}\n\n", "x".repeat(i as usize % 40)))
+    }
+
+    #[test]
+    fn an_idle_live_subscriber_is_written_to_without_a_wake() {
+        let pipe = Arc::new(Pipe {
+            room: AtomicUsize::new(usize::MAX / 2),
+            ..Pipe::default()
+        });
+        let subscriber = subscriber(&pipe);
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(Arc::clone(&wakes));
+        // Before the stream polls its queue (a replay may be going out),
+        // frames wait in the queue.
+        assert_eq!(
+            subscriber.push(Cursor::new(1), &frame(1), 1 << 20),
+            Push::Delivered
+        );
+        assert!(pipe.out.lock().unwrap().is_empty());
+        // The first poll writes them and marks the stream live.
+        assert!(matches!(subscriber.take(&waker), Pending::Empty));
+        assert_eq!(*pipe.out.lock().unwrap(), Pipe::framed(&frame(1)));
+        // Then frames go straight out, and nobody is woken.
+        assert_eq!(
+            subscriber.push(Cursor::new(2), &frame(2), 1 << 20),
+            Push::Delivered
+        );
+        subscriber.push_keepalive(&Bytes::from_static(b":\n\n"));
+        let mut expected = Pipe::framed(&frame(1));
+        expected.extend(Pipe::framed(&frame(2)));
+        expected.extend(Pipe::framed(b":\n\n"));
+        assert_eq!(*pipe.out.lock().unwrap(), expected);
+        assert_eq!(wakes.0.load(SeqCst), 0);
+    }
+
+    #[test]
+    fn a_failed_write_hands_the_frames_to_the_stream() {
+        let pipe = Arc::new(Pipe::default());
+        let subscriber = subscriber(&pipe);
+        let waker = Waker::from(Arc::new(Wakes::default()));
+        assert!(matches!(subscriber.take(&waker), Pending::Empty));
+        pipe.broken.store(true, SeqCst);
+        subscriber.push(Cursor::new(1), &frame(1), 1 << 20);
+        // Its own write fails the same way and ends the stream.
+        assert!(matches!(subscriber.take(&waker), Pending::Frames(f) if f == frame(1)));
+    }
+
+    #[test]
+    fn after_detach_nothing_is_written() {
+        let pipe = Arc::new(Pipe {
+            room: AtomicUsize::new(1 << 20),
+            ..Pipe::default()
+        });
+        let subscriber = subscriber(&pipe);
+        let waker = Waker::from(Arc::new(Wakes::default()));
+        assert!(matches!(subscriber.take(&waker), Pending::Empty));
+        subscriber.detach();
+        subscriber.push(Cursor::new(1), &frame(1), 1 << 20);
+        assert!(pipe.out.lock().unwrap().is_empty());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Publishes a frame (its size varies with the cursor).
+        Push,
+        /// The client reads this many bytes: the socket takes them.
+        Drain(usize),
+        /// The connection's task polls the stream.
+        Poll,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => Just(Step::Push),
+            2 => (0usize..64).prop_map(Step::Drain),
+            2 => Just(Step::Poll),
+        ]
+    }
+
+    proptest! {
+        /// Whoever writes and however the socket drains, the connection
+        /// receives every frame's data, in order, framed whole, and never
+        /// through the stream as well.
+        #[test]
+        fn frames_arrive_whole_and_in_order(steps in prop::collection::vec(step(), 1..80)) {
+            let pipe = Arc::new(Pipe::default());
+            let subscriber = subscriber(&pipe);
+            let waker = Waker::from(Arc::new(Wakes::default()));
+            let mut expected = Vec::new();
+            let mut next = 1;
+            for step in steps {
+                match step {
+                    Step::Push => {
+                        let push = subscriber.push(Cursor::new(next), &frame(next), 1 << 20);
+                        prop_assert_eq!(push, Push::Delivered);
+                        expected.extend_from_slice(&frame(next));
+                        next += 1;
+                    }
+                    Step::Drain(n) => {
+                        pipe.room.fetch_add(n, SeqCst);
+                    }
+                    Step::Poll => match subscriber.take(&waker) {
+                        Pending::Empty => {}
+                        Pending::Frames(_) => prop_assert!(false, "frames handed to the stream"),
+                        Pending::Closed(reason) => prop_assert!(false, "closed: {:?}", reason),
+                    },
+                }
+            }
+            // Finally the client reads everything.
+            pipe.room.store(usize::MAX / 2, SeqCst);
+            prop_assert!(matches!(subscriber.take(&waker), Pending::Empty));
+            // A backlog may go out as one frame: the framing is the
+            // connection's (chunks), the data must be exact.
+            prop_assert_eq!(pipe.received(), Some(expected));
+        }
     }
 }

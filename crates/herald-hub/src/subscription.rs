@@ -19,6 +19,7 @@ use herald_proto::{Encoder, Event};
 use herald_store::{Cursor, ErrorKind, Record, StoreError};
 
 use crate::delivery::{self, Addressed, Selection};
+use crate::direct::DirectWriter;
 use crate::grant::Grants;
 use crate::matcher::Matcher;
 use crate::presence::Announcement;
@@ -40,6 +41,10 @@ pub struct SubscribeRequest {
     /// connection does not poll its stream, so it would not see the end;
     /// a front end that owns the connection closes it on this signal.
     pub on_lag: Option<Arc<tokio::sync::Notify>>,
+    /// The subscriber's connection, for the hub to write live frames to
+    /// directly while it keeps up (see [`DirectWriter`]); `None`: every
+    /// frame goes through the subscription's stream.
+    pub direct: Option<Arc<dyn DirectWriter>>,
 }
 
 impl SubscribeRequest {
@@ -50,6 +55,7 @@ impl SubscribeRequest {
             grants: None,
             last_event_id: None,
             on_lag: None,
+            direct: None,
         }
     }
 }
@@ -163,6 +169,8 @@ impl Subscription {
     /// [`close_reason`]: Subscription::close_reason
     pub fn end(&mut self, reason: CloseReason) {
         self.closed.get_or_insert(reason);
+        // Whoever ends the stream writes its end: no frame may follow.
+        self.subscriber.detach();
     }
 
     /// Polls the replay: the next chunk of replayed frames, or `None` once

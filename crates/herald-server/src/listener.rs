@@ -265,8 +265,14 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) 
         FirstRequest::Gone => {}
         FirstRequest::Subscribe(request) => {
             let open = edge.metrics.connection_opened(Protocol::Http1, false);
+            // Shared with the hub, which writes live frames to it.
+            let socket = lean::DirectSocket::new(
+                stream,
+                lean::Framing::of(request.version()),
+                edge.metrics.bytes_written(),
+            );
             let streaming =
-                lean::serve_subscribe(stream, peer, edge.app, request, edge.head_timeout);
+                lean::serve_subscribe(socket, peer, edge.app, request, edge.head_timeout);
             stream_apart(&edge.connections, streaming, (slot, open));
         }
         // Boxed: hyper's connection state is several KiB, and an async

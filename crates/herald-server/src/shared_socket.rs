@@ -51,18 +51,7 @@ impl AsyncRead for SharedSocket {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            match self.0.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                // Readiness was stale; `try_read` cleared it.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(err) => return Poll::Ready(Err(err)),
-            }
-        }
+        poll_read(&self.0, cx, buf)
     }
 }
 
@@ -72,13 +61,7 @@ impl AsyncWrite for SharedSocket {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write(buf) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
+        poll_write_vectored(&self.0, cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -86,13 +69,7 @@ impl AsyncWrite for SharedSocket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match self.0.try_write_vectored(bufs) {
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
+        poll_write_vectored(&self.0, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -104,6 +81,47 @@ impl AsyncWrite for SharedSocket {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write))
+        Poll::Ready(shutdown_write(&self.0))
     }
+}
+
+/// `AsyncRead::poll_read` through a shared reference to the socket.
+pub(crate) fn poll_read(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        match stream.try_read(buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            // Readiness was stale; `try_read` cleared it.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(err) => return Poll::Ready(Err(err)),
+        }
+    }
+}
+
+/// `AsyncWrite::poll_write_vectored` through a shared reference to the
+/// socket.
+pub(crate) fn poll_write_vectored(
+    stream: &TcpStream,
+    cx: &mut Context<'_>,
+    bufs: &[io::IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(stream.poll_write_ready(cx))?;
+        match stream.try_write_vectored(bufs) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// Closes the socket's write side (a FIN), through a shared reference.
+pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
 }

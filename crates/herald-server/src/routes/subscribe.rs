@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use crate::auth::{self, AuthError};
 use crate::config::Compression;
 use crate::gzip;
+use crate::lean::DirectSocket;
 use crate::listener::ConnectionHandle;
 use crate::metrics::StoreOp;
 use crate::routes::form_pairs;
@@ -57,6 +58,9 @@ pub(crate) struct StreamConnection {
     /// How the hub closes the connection of a subscriber that fell too far
     /// behind (`None` outside Herald's own accept loop).
     pub on_lag: Option<Arc<Notify>>,
+    /// The lean path's plain socket, which the hub may write live frames
+    /// to directly.
+    pub direct: Option<DirectSocket>,
 }
 
 impl StreamConnection {
@@ -70,12 +74,17 @@ impl StreamConnection {
                 .extensions()
                 .get::<ConnectionHandle>()
                 .map(|handle| Arc::clone(&handle.kill)),
+            direct: request.extensions().get::<DirectSocket>().cloned(),
         }
     }
 }
 
 async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let StreamConnection { peer, on_lag } = StreamConnection::of(&request);
+    let StreamConnection {
+        peer,
+        on_lag,
+        direct,
+    } = StreamConnection::of(&request);
     let headers = request.headers();
     let compressible = state.config.compression == Compression::Gzip;
     let gzip = compressible && gzip::accepts_gzip(headers);
@@ -104,6 +113,11 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
     let guard = state.subscriptions.acquire(peer)?;
 
     let expires_at = claims.as_ref().and_then(|c| c.expires_at);
+    // A compressed stream's frames go through its compressor: the hub
+    // cannot write them itself.
+    let direct = direct
+        .filter(|_| !gzip)
+        .map(|socket| socket.writer(expires_at));
     let subscription = state
         .hub
         .subscribe(SubscribeRequest {
@@ -111,6 +125,7 @@ async fn subscribe(state: AppState, request: Request) -> Result<Response, ApiErr
             grants: claims.map(|c| c.grants),
             last_event_id,
             on_lag,
+            direct,
         })
         .await
         .inspect_err(|err| {

@@ -79,7 +79,7 @@ pub(crate) async fn handle(State(state): State<AppState>, request: Request) -> R
 }
 
 async fn open(state: AppState, request: Request) -> Result<Response, ApiError> {
-    let StreamConnection { peer, on_lag } = StreamConnection::of(&request);
+    let StreamConnection { peer, on_lag, .. } = StreamConnection::of(&request);
     let pairs = form_pairs(request.uri().query().unwrap_or("").as_bytes())?;
     let presented = auth::extract_token(request.headers(), &pairs, &state.config.auth)?
         .ok_or_else(AuthError::missing_token)?;
@@ -100,6 +100,7 @@ async fn open(state: AppState, request: Request) -> Result<Response, ApiError> {
             grants: Some(claims.grants),
             last_event_id: None,
             on_lag,
+            direct: None,
         })
         .await?;
 

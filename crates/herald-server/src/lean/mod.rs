@@ -15,6 +15,12 @@
 //! connection closed at the end. Every other request, or anything this
 //! path is unsure of, goes to hyper with the bytes already read.
 //!
+//! Over plain TCP the socket is shared with the hub ([`DirectSocket`]):
+//! once the stream is live, the hub's dispatcher writes each frame to it
+//! directly while it keeps up, and this task wakes only when the socket
+//! fills (`herald_hub::DirectWriter`). Over TLS, and for a compressed
+//! stream, every frame goes through this task.
+//!
 //! The body is chunked for HTTP/1.1 (HTTP/1.0 has no chunks: its body ends
 //! when the connection does). Closing the connection would end the body
 //! just as well, but clients read the two differently: Python's
@@ -45,6 +51,10 @@ use tower::ServiceExt as _;
 use crate::listener::ConnectionHandle;
 use crate::MERCURE_PATH;
 
+mod direct;
+
+pub(crate) use direct::DirectSocket;
+
 /// The largest request head read here; larger ones go to hyper, which
 /// answers them as it does any other.
 const MAX_HEAD: usize = 16 * 1024;
@@ -52,8 +62,8 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 48;
 
 /// A connection whose read and write sides can wait at once, split
-/// without allocating where the stream allows it: a plain socket lends
-/// its halves (the lean path exists to keep an idle subscriber small);
+/// without allocating where the stream allows it: a plain socket is shared
+/// by reference (the lean path exists to keep an idle subscriber small);
 /// a TLS stream shares one session between them (`tokio::io::split`, one
 /// task polls both, so its lock is never contended).
 pub(crate) trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {
@@ -64,16 +74,16 @@ pub(crate) trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {
         impl AsyncRead + Unpin + Send + '_,
         impl AsyncWrite + Unpin + Send + '_,
     );
-}
 
-impl Duplex for tokio::net::TcpStream {
-    fn halves(
-        &mut self,
-    ) -> (
-        impl AsyncRead + Unpin + Send + '_,
-        impl AsyncWrite + Unpin + Send + '_,
-    ) {
-        self.split()
+    /// The socket, when the hub may write live frames to it directly.
+    fn direct(&self) -> Option<&DirectSocket> {
+        None
+    }
+
+    /// Whether a direct write left a frame incomplete: the body cannot be
+    /// ended cleanly.
+    fn mid_frame(&self) -> bool {
+        false
     }
 }
 
@@ -196,6 +206,7 @@ pub(crate) async fn serve_subscribe<S>(
         let boxed = request;
         *boxed
     };
+    let framing = Framing::of(request.version());
     let kill = Arc::new(Notify::new());
     // Boxed: answering the request (the router, the response head) takes
     // far more state than streaming does, and only for a moment, while this
@@ -209,7 +220,7 @@ pub(crate) async fn serve_subscribe<S>(
         write_deadline,
     ))
     .await;
-    if let Some((body, framing)) = body {
+    if let Some(body) = body {
         if stream_body(stream, body, framing, kill).await == Ended::Killed {
             tracing::info!(%peer, "closed the stalled connection of a subscriber that fell too far behind");
         }
@@ -218,16 +229,26 @@ pub(crate) async fn serve_subscribe<S>(
 
 /// How the event stream's body is delimited.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     /// HTTP/1.1: chunks, the last one empty.
     Chunked,
     /// HTTP/1.0: the body ends when the connection closes.
     Close,
 }
 
+impl Framing {
+    /// How a response to a request of `version` is framed here.
+    pub(crate) fn of(version: Version) -> Self {
+        match version {
+            Version::HTTP_10 => Framing::Close,
+            _ => Framing::Chunked,
+        }
+    }
+}
+
 /// Runs the request through the router and writes the response head.
-/// Returns the event stream's body and its framing, or `None` when the
-/// response was complete (an error) or the client is gone.
+/// Returns the event stream's body, or `None` when the response was
+/// complete (an error) or the client is gone.
 async fn respond<S>(
     stream: &mut S,
     peer: SocketAddr,
@@ -235,16 +256,16 @@ async fn respond<S>(
     mut request: Request<axum::body::Body>,
     kill: Arc<Notify>,
     write_deadline: Duration,
-) -> Option<(axum::body::Body, Framing)>
+) -> Option<axum::body::Body>
 where
-    S: AsyncWrite + Unpin,
+    S: Duplex,
 {
-    let framing = match request.version() {
-        Version::HTTP_10 => Framing::Close,
-        _ => Framing::Chunked,
-    };
+    let framing = Framing::of(request.version());
     request.extensions_mut().insert(ConnectInfo(peer));
     request.extensions_mut().insert(ConnectionHandle { kill });
+    if let Some(socket) = stream.direct() {
+        request.extensions_mut().insert(socket.clone());
+    }
     let Ok(response) = app.oneshot(request).await;
     let is_stream = response.status() == StatusCode::OK
         && response
@@ -265,7 +286,7 @@ where
     stream.write_all(&head(&parts, length)).await.ok()?;
     // A no-op on a plain socket; over TLS the record goes out now.
     stream.flush().await.ok()?;
-    Some((body, framing))
+    Some(body)
 }
 
 /// How an event stream on the lean path ended.
@@ -329,20 +350,23 @@ where
             _ = &mut killed => return Ended::Killed,
         }
     }
-    if framing == Framing::Chunked {
+    drop((reader, writer));
+    // A frame the hub wrote in part (the stream ended early: the token
+    // expired while the client was slow) cannot be followed by the last
+    // chunk: the client sees the body cut off, as it is.
+    if framing == Framing::Chunked && !stream.mid_frame() {
         // The last chunk: the body is complete, not cut off.
-        let _ = writer.write_all(b"0\r\n\r\n").await;
+        let _ = stream.write_all(b"0\r\n\r\n").await;
     }
-    let _ = writer.shutdown().await;
+    let _ = stream.shutdown().await;
     Ended::Done
 }
 
 /// Writes `data` framed, then flushes: as one chunk (its size line, the
 /// data, the line end, in vectored writes where the stream takes them) or
-/// bare. The size
-/// line is made again on every poll rather than kept: this future waits
-/// inside every subscriber's task, so what it holds across a poll, every
-/// idle subscriber pays for.
+/// bare. The size line is made again on every poll rather than kept: this
+/// future waits inside every subscriber's task, so what it holds across a
+/// poll, every idle subscriber pays for.
 fn write_frame<'w, W>(
     writer: &'w mut W,
     data: &'w [u8],
@@ -353,30 +377,12 @@ where
 {
     let mut written = 0;
     std::future::poll_fn(move |cx| {
-        let mut size_line = [0u8; 18];
-        let parts: [&[u8]; 3] = match framing {
-            Framing::Chunked => [chunk_size_line(data.len(), &mut size_line), data, b"\r\n"],
-            Framing::Close => [&[], data, &[]],
-        };
-        let total: usize = parts.iter().map(|part| part.len()).sum();
-        while written < total {
-            // What is left of the three parts, past what went out.
+        let parts = FramedParts::new(framing, data);
+        while written < parts.len() {
             let mut slices = [IoSlice::new(&[]); 3];
-            let mut count = 0;
-            let mut skip = written;
-            for part in parts {
-                match part.get(skip..) {
-                    Some(rest) if !rest.is_empty() => {
-                        slices[count] = IoSlice::new(rest);
-                        count += 1;
-                        skip = 0;
-                    }
-                    _ => skip -= part.len().min(skip),
-                }
-            }
-            let n = std::task::ready!(
-                std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, &slices[..count])
-            )?;
+            let rest = parts.rest(written, &mut slices);
+            let n =
+                std::task::ready!(std::pin::Pin::new(&mut *writer).poll_write_vectored(cx, rest))?;
             if n == 0 {
                 return std::task::Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
             }
@@ -384,6 +390,64 @@ where
         }
         std::pin::Pin::new(&mut *writer).poll_flush(cx)
     })
+}
+
+/// A frame as it goes on the wire: its chunk size line, the frame and the
+/// line end, or the frame alone.
+pub(crate) struct FramedParts<'a> {
+    framing: Framing,
+    size_line: [u8; 18],
+    size_len: usize,
+    data: &'a [u8],
+}
+
+impl<'a> FramedParts<'a> {
+    pub(crate) fn new(framing: Framing, data: &'a [u8]) -> Self {
+        let mut size_line = [0u8; 18];
+        let size_len = match framing {
+            Framing::Chunked => chunk_size_line(data.len(), &mut size_line).len(),
+            Framing::Close => 0,
+        };
+        FramedParts {
+            framing,
+            size_line,
+            size_len,
+            data,
+        }
+    }
+
+    fn parts(&self) -> [&[u8]; 3] {
+        match self.framing {
+            Framing::Chunked => [&self.size_line[..self.size_len], self.data, b"\r\n"],
+            Framing::Close => [&[], self.data, &[]],
+        }
+    }
+
+    /// The framed length.
+    pub(crate) fn len(&self) -> usize {
+        self.parts().iter().map(|part| part.len()).sum()
+    }
+
+    /// What is left past the first `skip` framed bytes, as up to three
+    /// slices in `slices`.
+    pub(crate) fn rest<'s>(
+        &'s self,
+        mut skip: usize,
+        slices: &'s mut [IoSlice<'s>; 3],
+    ) -> &'s [IoSlice<'s>] {
+        let mut count = 0;
+        for part in self.parts() {
+            match part.get(skip..) {
+                Some(rest) if !rest.is_empty() => {
+                    slices[count] = IoSlice::new(rest);
+                    count += 1;
+                    skip = 0;
+                }
+                _ => skip -= part.len().min(skip),
+            }
+        }
+        &slices[..count]
+    }
 }
 
 /// `len` in hex and CRLF: a chunk's size line.

@@ -1,0 +1,214 @@
+//! A lean subscriber's plain socket, shared by its connection's task and
+//! the hub, which writes live frames to it directly while it keeps up
+//! ([`herald_hub::DirectWriter`]: no task wake per event).
+//!
+//! The connection's task reads it (to notice the client leaving) and
+//! writes the response head, the `retry:` hint and any replay; the hub
+//! writes live frames, each framed as the connection frames the rest (an
+//! HTTP/1.1 chunk, or bare for HTTP/1.0). The hub's writes never wait, and
+//! happen under the subscriber's queue lock, after everything the task
+//! wrote (the hub writes only once the task polls for live frames).
+//!
+//! Two things stay the connection's to decide, so they are recorded here:
+//! a token's expiry (nothing is written past it, whoever writes), and
+//! whether a frame was left half-written (then the body cannot be ended
+//! with a last chunk: the connection is just closed).
+
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use herald_hub::DirectWriter;
+use prometheus_client::metrics::counter::Counter;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::{Duplex, FramedParts, Framing};
+use crate::shared_socket;
+
+/// The socket of a lean subscription over plain TCP.
+#[derive(Clone, Debug)]
+pub(crate) struct DirectSocket(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    stream: TcpStream,
+    framing: Framing,
+    /// `herald_bytes_written_total`: frames written by the hub count here
+    /// as the ones the connection writes count in its body.
+    written: Counter,
+    /// When the subscriber's token expires, in milliseconds since the Unix
+    /// epoch; 0: never.
+    expires_at_ms: AtomicU64,
+    /// The last direct write left a frame incomplete.
+    mid_frame: AtomicBool,
+}
+
+impl DirectSocket {
+    pub(crate) fn new(stream: TcpStream, framing: Framing, written: Counter) -> Self {
+        DirectSocket(Arc::new(Inner {
+            stream,
+            framing,
+            written,
+            expires_at_ms: AtomicU64::new(0),
+            mid_frame: AtomicBool::new(false),
+        }))
+    }
+
+    /// The hub's handle for writing to this socket, which stops writing at
+    /// `expires_at` (the subscriber's token's expiry): the connection's
+    /// task ends the stream then, and the hub must not serve a subscriber
+    /// past its credential even until the task runs.
+    pub(crate) fn writer(&self, expires_at: Option<SystemTime>) -> Arc<dyn DirectWriter> {
+        if let Some(at) = expires_at {
+            let ms = at.duration_since(UNIX_EPOCH).map_or(1, |since| {
+                since.as_millis().clamp(1, u64::MAX.into()) as u64
+            });
+            self.0.expires_at_ms.store(ms, Relaxed);
+        }
+        Arc::clone(&self.0) as Arc<dyn DirectWriter>
+    }
+}
+
+impl Inner {
+    fn expired(&self) -> bool {
+        match self.expires_at_ms.load(Relaxed) {
+            0 => false,
+            at => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(true, |now| now.as_millis() >= u128::from(at)),
+        }
+    }
+}
+
+impl DirectWriter for Inner {
+    fn framed_len(&self, frame: &[u8]) -> usize {
+        FramedParts::new(self.framing, frame).len()
+    }
+
+    fn try_write(&self, frame: &[u8], offset: usize) -> io::Result<usize> {
+        if self.expired() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let parts = FramedParts::new(self.framing, frame);
+        let mut slices = [IoSlice::new(&[]); 3];
+        let n = self
+            .stream
+            .try_write_vectored(parts.rest(offset, &mut slices))?;
+        let done = offset + n >= parts.len();
+        if done {
+            self.written.inc_by(frame.len() as u64);
+        }
+        self.mid_frame.store(!done, Relaxed);
+        Ok(n)
+    }
+
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_write_ready(cx)
+    }
+}
+
+/// One side of the shared socket, for the connection's task.
+pub(crate) struct Side<'a>(&'a TcpStream);
+
+impl AsyncRead for Side<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        shared_socket::poll_read(self.0, cx, buf)
+    }
+}
+
+impl AsyncWrite for Side<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        shared_socket::poll_write_vectored(self.0, cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        shared_socket::poll_write_vectored(self.0, cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(shared_socket::shutdown_write(self.0))
+    }
+}
+
+impl AsyncRead for DirectSocket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut Side(&self.0.stream)).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for DirectSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut Side(&self.0.stream)).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut Side(&self.0.stream)).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut Side(&self.0.stream)).poll_shutdown(cx)
+    }
+}
+
+impl Duplex for DirectSocket {
+    fn halves(
+        &mut self,
+    ) -> (
+        impl AsyncRead + Unpin + Send + '_,
+        impl AsyncWrite + Unpin + Send + '_,
+    ) {
+        (Side(&self.0.stream), Side(&self.0.stream))
+    }
+
+    fn direct(&self) -> Option<&DirectSocket> {
+        Some(self)
+    }
+
+    fn mid_frame(&self) -> bool {
+        self.0.mid_frame.load(Relaxed)
+    }
+}
