@@ -8,6 +8,7 @@ import sys
 
 PEER_NAMES = {
     "herald": "Herald",
+    "herald-disk": "Herald, disk store (fsync)",
     "floor": "floor (one epoll thread, one write per subscriber)",
     "nchan": "nginx + nchan, 1 worker",
     "nchan2": "nginx + nchan, 2 workers",
