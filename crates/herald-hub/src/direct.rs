@@ -30,6 +30,8 @@ use std::fmt::Debug;
 use std::io;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+
 /// A connection the hub may write frames to directly (see the module
 /// docs). Implemented by a front end for a plain socket; the framing (an
 /// HTTP/1.1 chunk around each frame, or none) is the front end's.
@@ -37,17 +39,51 @@ use std::task::{Context, Poll};
 /// Every method is called under the subscriber's queue lock, never
 /// concurrently with another for the same connection, and must not block.
 pub trait DirectWriter: Send + Sync + Debug {
-    /// How many bytes `frame` takes on the wire, framed.
-    fn framed_len(&self, frame: &[u8]) -> usize;
+    /// Which framing this connection puts around frames: connections with
+    /// the same key frame alike, so the hub frames each record once for
+    /// all of them.
+    fn framing_key(&self) -> usize;
 
-    /// Writes what the connection takes now of `frame`, framed, starting
-    /// `offset` bytes into its framed form; returns how many framed bytes
-    /// went out. [`io::ErrorKind::WouldBlock`] when it takes none now
-    /// (the connection is full, or it must not be written now); any other
+    /// `frame` as it goes on this connection's wire.
+    fn framed(&self, frame: &Bytes) -> Bytes;
+
+    /// Writes what the connection takes now of `wire` (framed bytes);
+    /// returns how many went out. [`io::ErrorKind::WouldBlock`] when it
+    /// takes none now (it is full, or must not be written now); any other
     /// error ends direct writes to it for good.
-    fn try_write(&self, frame: &[u8], offset: usize) -> io::Result<usize>;
+    fn try_write(&self, wire: &[u8]) -> io::Result<usize>;
 
     /// Ready once the connection may take more bytes; otherwise registers
     /// the context's waker to be woken when it does.
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Counts `len` bytes of frames (unframed) the hub took on to write to
+    /// this connection, as a stream counts the frames it hands out.
+    fn count(&self, len: usize);
+}
+
+/// One record's frame, framed once per framing for every subscriber it is
+/// written to directly (the fan-out of one record shares one copy).
+#[derive(Default)]
+pub(crate) struct Framed {
+    key: usize,
+    wire: Option<Bytes>,
+}
+
+impl Framed {
+    /// `frame` as `writer` frames it, made at most once per framing.
+    pub(crate) fn for_writer(&mut self, writer: &dyn DirectWriter, frame: &Bytes) -> &Bytes {
+        let key = writer.framing_key();
+        if self.wire.is_none() || self.key != key {
+            self.key = key;
+            self.wire = Some(writer.framed(frame));
+        }
+        self.wire.get_or_insert_with(Bytes::new)
+    }
+
+    /// The framed frame last made (empty before any).
+    pub(crate) fn wire(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        self.wire.as_ref().unwrap_or(&EMPTY)
+    }
 }

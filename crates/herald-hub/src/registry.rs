@@ -31,6 +31,7 @@ use herald_store::{Cursor, Record};
 use url::Url;
 
 use crate::delivery::{self, Addressed, Selection};
+use crate::direct::Framed;
 use crate::stats::Counters;
 use crate::subscriber::{CloseReason, Push, Subscriber};
 
@@ -104,11 +105,13 @@ impl Registry {
     pub fn dispatch(&mut self, record: &Record, base: &Url, max_bytes: usize, counters: &Counters) {
         let addressed = Addressed::new(record, base);
         let mut lagged = Vec::new();
+        // Framed once for every subscriber it is written to directly.
+        let mut framed = Framed::default();
         let mut deliver = |subscriber: &Subscriber, selection: Selection<'_>| {
             if !delivery::receives(&addressed, selection, subscriber.grants.as_ref()) {
                 return;
             }
-            match subscriber.push(record.cursor, &record.frame, max_bytes) {
+            match subscriber.push(record.cursor, &record.frame, &mut framed, max_bytes) {
                 Push::Delivered => {
                     counters.delivered.fetch_add(1, Relaxed);
                 }
@@ -152,16 +155,18 @@ impl Registry {
     /// Queues a heartbeat for the subscribers of one slice: those whose
     /// id is `slice` modulo `slices`.
     pub fn heartbeat(&self, frame: &Bytes, slice: u64, slices: u64) {
+        let mut framed = Framed::default();
         for subscriber in self.all.values() {
             if subscriber.id % slices == slice {
-                subscriber.push_keepalive(frame);
+                subscriber.push_keepalive(frame, &mut framed);
             }
         }
     }
 
     pub fn close_all(&mut self, reason: CloseReason, last_words: Option<&Bytes>) {
+        let mut framed = Framed::default();
         for subscriber in self.all.values() {
-            subscriber.close(reason, last_words);
+            subscriber.close(reason, last_words, &mut framed);
         }
     }
 }

@@ -280,6 +280,8 @@ impl Stream for Subscription {
                 this.closed = Some(reason);
                 Poll::Ready(None)
             }
+            // Its connection failed under a direct write: the client left.
+            Pending::Gone => Poll::Ready(None),
         }
     }
 }

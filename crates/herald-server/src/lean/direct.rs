@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::{Bytes, BytesMut};
 use herald_hub::DirectWriter;
 use prometheus_client::metrics::counter::Counter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -37,8 +38,8 @@ pub(crate) struct DirectSocket(Arc<Inner>);
 struct Inner {
     stream: TcpStream,
     framing: Framing,
-    /// `herald_bytes_written_total`: frames written by the hub count here
-    /// as the ones the connection writes count in its body.
+    /// `herald_bytes_written_total`: frames the hub writes count here as
+    /// the ones the connection writes count in its body.
     written: Counter,
     /// When the subscriber's token expires, in milliseconds since the Unix
     /// epoch; 0: never.
@@ -85,29 +86,40 @@ impl Inner {
 }
 
 impl DirectWriter for Inner {
-    fn framed_len(&self, frame: &[u8]) -> usize {
-        FramedParts::new(self.framing, frame).len()
+    fn framing_key(&self) -> usize {
+        self.framing as usize
     }
 
-    fn try_write(&self, frame: &[u8], offset: usize) -> io::Result<usize> {
+    fn framed(&self, frame: &Bytes) -> Bytes {
+        match self.framing {
+            Framing::Close => frame.clone(),
+            Framing::Chunked => {
+                let parts = FramedParts::new(self.framing, frame);
+                let mut wire = BytesMut::with_capacity(parts.len());
+                let mut slices = [IoSlice::new(&[]); 3];
+                for part in parts.rest(0, &mut slices) {
+                    wire.extend_from_slice(part);
+                }
+                wire.freeze()
+            }
+        }
+    }
+
+    fn try_write(&self, wire: &[u8]) -> io::Result<usize> {
         if self.expired() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let parts = FramedParts::new(self.framing, frame);
-        let mut slices = [IoSlice::new(&[]); 3];
-        let n = self
-            .stream
-            .try_write_vectored(parts.rest(offset, &mut slices))?;
-        let done = offset + n >= parts.len();
-        if done {
-            self.written.inc_by(frame.len() as u64);
-        }
-        self.mid_frame.store(!done, Relaxed);
+        let n = self.stream.try_write(wire)?;
+        self.mid_frame.store(n < wire.len(), Relaxed);
         Ok(n)
     }
 
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.stream.poll_write_ready(cx)
+    }
+
+    fn count(&self, len: usize) {
+        self.written.inc_by(len as u64);
     }
 }
 
