@@ -60,11 +60,18 @@
 //! [`DiskOptions::durability`] chooses what an acknowledged append (one
 //! whose future returned `Ok`) survives:
 //!
-//! - [`Durability::Fsync`] (default): the record's commit was fsynced before
-//!   the answer. It survives `kill -9`, an OS crash and power loss, as far as
-//!   the disk honours fsync. Concurrent appends share one commit and one
-//!   fsync: throughput grows with the number of concurrent publishers, and a
-//!   lone publisher waits one commit (about one fsync) per append.
+//! - [`Durability::Fsync`] (default): the record was fsynced before the
+//!   answer, in an append-only write-ahead log (`DIR/wal/`) in front of the
+//!   redb file. It survives `kill -9`, an OS crash and power loss, as far as
+//!   the disk honours fsync. Concurrent appends share one log write and one
+//!   `fdatasync` (group commit): throughput grows with the number of
+//!   concurrent publishers, and a lone publisher waits one `fdatasync` per
+//!   append. Answered records are readable at once (from memory); redb's
+//!   tables catch up in the background, many batches per transaction, and
+//!   are made durable about every [`DiskOptions::sync_interval`], after
+//!   which the log's covered segments are deleted. [`DiskStore::open`]
+//!   copies into redb whatever the log holds past redb's last durable
+//!   commit, so a crash loses nothing that was answered.
 //! - [`Durability::Deferred`]: the commit is visible to readers and followers
 //!   at once, but not fsynced; a durable commit follows within
 //!   [`DiskOptions::sync_interval`] (default 1 s), and at
@@ -95,12 +102,16 @@
 //!
 //! - One process, one directory: the file is locked while open, and a second
 //!   [`DiskStore::open`] of the same directory fails instead of corrupting it.
-//! - With [`Durability::Fsync`], throughput is bounded by the commit time
-//!   (CPU plus one fsync): publishers that each await their answer split
-//!   into two groups that alternate between commits, so expect about
-//!   `publishers / (2 × commit time)` events per second, up to
-//!   [`DiskOptions::max_batch_records`] per commit. `docs/performance.md` has the
-//!   measured figures.
+//! - With [`Durability::Fsync`], throughput is bounded by the log's
+//!   `fdatasync` (120–500 µs here): publishers that each await their answer
+//!   split into two groups that alternate between writes, so expect about
+//!   `publishers / (2 × fdatasync)` events per second, up to
+//!   [`DiskOptions::max_batch_records`] per write. `docs/performance.md` and
+//!   `docs/profiles/durable-publishes-round-two.md` have the measured
+//!   figures.
+//! - A data directory written with the log and then opened by a version
+//!   without it after a crash (not after a clean shutdown, which leaves
+//!   everything in redb) misses the appends only the log held.
 //! - Event ids are indexed in a B-tree: ids that grow in publish order
 //!   (time-ordered, like UUIDv7) are appended at its end, while random ids
 //!   (UUIDv4) each rewrite a page somewhere in it, costing 2–3× the
@@ -129,12 +140,15 @@
 //!
 //! [redb]: https://docs.rs/redb
 
+mod appender;
 mod codec;
 mod error;
 mod options;
 mod schema;
 mod stats;
 mod store;
+mod tail;
+mod wal;
 mod writer;
 
 pub use options::{DiskOptions, Durability, ParseDurabilityError};

@@ -15,6 +15,11 @@
 //! "now" and removes those records. An entry whose record the log-wide
 //! retention removed first stays until its deadline (then finds nothing).
 //!
+//! The write-ahead log (`wal.rs`, `DIR/wal/`) was added without a new
+//! schema version either: redb's tables and layouts did not change, a
+//! directory without `wal/` has nothing to replay, and a clean shutdown
+//! leaves everything in redb.
+//!
 //! `expiry` was added without a new schema version: it is created at open
 //! when missing, and a file without it has no deadlines to keep.
 //!

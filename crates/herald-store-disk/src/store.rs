@@ -33,14 +33,17 @@ use herald_store::{Bounds, Cursor, NewRecord, Record, Retention, Store, StoreErr
 use redb::{Database, ReadTransaction, ReadableTable};
 use tokio::sync::{oneshot, watch};
 
+use crate::appender::Appender;
 use crate::codec;
 use crate::error::{closed, context, open_failed};
-use crate::options::DiskOptions;
+use crate::options::{DiskOptions, Durability};
 use crate::schema::{
     EVENTS, EXPIRY, FILE_NAME, HEAD, IDS, META, RESERVED, SCHEMA, SCHEMA_VERSION, TRIMMED_THROUGH,
 };
 use crate::stats::{Counters, Stats};
-use crate::writer::{Appended, Command, Records, Recovered, Writer};
+use crate::tail::{Seen, Tail};
+use crate::wal::{self, Wal};
+use crate::writer::{index_entries, Appended, Command, Logged, Records, Recovered, Writer};
 
 /// How many records a follower reads per read transaction: enough that a
 /// catching-up follower pays the blocking-pool hand-off rarely, few enough
@@ -66,6 +69,8 @@ pub(crate) struct Shared {
     /// First field, so it is dropped (joining the writer) before `db`.
     writer: WriterHandle,
     pub(crate) db: Arc<Database>,
+    /// With `Durability::Fsync`: the appended records not yet in redb.
+    tail: Option<Arc<Tail>>,
     /// Receives the head after every append commit; cloned by followers.
     head_rx: watch::Receiver<Cursor>,
     closed: AtomicBool,
@@ -74,22 +79,32 @@ pub(crate) struct Shared {
     file: PathBuf,
 }
 
-/// The sending end of the writer's channel, and its thread, joined on drop.
+/// The sending end of the front thread's channel (the appender's with the
+/// log, else the writer's), and the threads, joined on drop in that order.
 struct WriterHandle {
     tx: Option<mpsc::Sender<Command>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        // Disconnecting the channel is the writer's signal to sync and stop.
+        // Disconnecting the channel is the signal to sync and stop; the
+        // appender, ending, disconnects the writer.
         drop(self.tx.take());
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
+            let name = thread.thread().name().unwrap_or("writer").to_owned();
             if thread.join().is_err() {
-                tracing::error!("herald-store-disk: the writer thread panicked");
+                tracing::error!("herald-store-disk: the {name} thread panicked");
             }
         }
     }
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StoreError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .map_err(|error| StoreError::backend(error).with_message(format!("starting {name}")))
 }
 
 impl DiskStore {
@@ -140,33 +155,65 @@ impl DiskStore {
             .create(&file)
             .map_err(|error| open_failed(&file, error))?;
         let recovered = prepare(&db, &file)?;
+        let wal_dir = wal::dir_of(dir);
+        let recovered = replay(&db, &wal_dir, recovered)?;
         let db = Arc::new(db);
 
-        let (tx, rx) = mpsc::channel();
         let (head_tx, head_rx) = watch::channel(Cursor::new(recovered.head));
         let counters = Arc::new(Counters::default());
+        let (tx, front_rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        let (writer_rx, logged) = match options.durability {
+            Durability::Fsync => {
+                let wal = Wal::create(&wal_dir, recovered.head + 1).map_err(|error| {
+                    StoreError::backend(error)
+                        .with_message(format!("starting a log segment in {}", wal_dir.display()))
+                })?;
+                let tail = Arc::new(Tail::default());
+                let (writer_tx, writer_rx) = mpsc::channel();
+                let appender = Appender {
+                    db: Arc::clone(&db),
+                    wal,
+                    tail: Arc::clone(&tail),
+                    options: options.clone(),
+                    rx: front_rx,
+                    writer: writer_tx,
+                    head_tx: head_tx.clone(),
+                    counters: Arc::clone(&counters),
+                    head: recovered.head,
+                    last_published: recovered.last_published,
+                    broken: None,
+                };
+                threads.push(spawn("herald-appender", move || appender.run())?);
+                let logged = Logged {
+                    tail,
+                    dir: wal_dir,
+                    due: None,
+                };
+                (writer_rx, Some(logged))
+            }
+            Durability::Deferred => (front_rx, None),
+        };
+        let tail = logged.as_ref().map(|logged| Arc::clone(&logged.tail));
         let writer = Writer::new(
             Arc::clone(&db),
             options.clone(),
-            rx,
+            writer_rx,
             head_tx,
             Arc::clone(&counters),
             recovered,
+            logged,
         );
-        let thread = std::thread::Builder::new()
-            .name("herald-store-disk-writer".to_owned())
-            .spawn(move || writer.run())
-            .map_err(|error| {
-                StoreError::backend(error).with_message("starting the writer thread")
-            })?;
+        threads.push(spawn("herald-store-disk-writer", move || writer.run())?);
         tracing::debug!(file = %file.display(), "herald-store-disk: opened");
         Ok(DiskStore {
             shared: Arc::new(Shared {
                 writer: WriterHandle {
                     tx: Some(tx),
-                    thread: Some(thread),
+                    threads,
                 },
                 db,
+                tail,
                 head_rx,
                 closed: AtomicBool::new(false),
                 counters,
@@ -227,6 +274,15 @@ impl DiskStore {
         answer.await.map_err(|_| closed())
     }
 
+    /// `Closed` once closed, for answers that need no snapshot.
+    fn checked_open(&self) -> Result<(), StoreError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            Err(closed())
+        } else {
+            Ok(())
+        }
+    }
+
     async fn append_records(&self, records: Records) -> Result<Appended, StoreError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(closed());
@@ -237,6 +293,48 @@ impl DiskStore {
 }
 
 impl Shared {
+    /// Records after `after` read from the tail, taken before any redb
+    /// snapshot (see `tail.rs`): the part of a read redb need not give.
+    fn seen(&self, after: Cursor, limit: usize) -> Option<Seen> {
+        Some(self.tail.as_ref()?.read_after(after.get(), limit))
+    }
+
+    /// Up to `limit` records after `after`: from the tail alone when it
+    /// holds all of them (no blocking-pool hand-off: a live follower's
+    /// usual case), else from a redb snapshot followed by the tail.
+    async fn read_log(
+        self: &Arc<Self>,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<(Cursor, Vec<Record>), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(closed());
+        }
+        let seen = self.seen(after, limit);
+        let in_tail = seen.as_ref().is_some_and(|seen| {
+            seen.first
+                .is_some_and(|first| after.get().saturating_add(1) >= first.get())
+        });
+        if in_tail {
+            // Nothing after `after` can have been trimmed: trims only
+            // remove indexed records, which are all before the tail.
+            return Ok((
+                Cursor::ZERO,
+                seen.map(|seen| seen.records).unwrap_or_default(),
+            ));
+        }
+        self.read(move |txn| {
+            let before = seen.as_ref().and_then(|seen| seen.first);
+            let mut records = read_after(txn, after, limit, before)?;
+            if let Some(seen) = seen {
+                let room = limit - records.len();
+                records.extend(seen.records.into_iter().take(room));
+            }
+            Ok((trimmed_through(txn)?, records))
+        })
+        .await
+    }
+
     fn send(&self, command: Command) -> Result<(), StoreError> {
         self.writer
             .tx
@@ -325,18 +423,66 @@ fn prepare(db: &Database, file: &Path) -> Result<Recovered, StoreError> {
     Ok(recovered)
 }
 
-/// Up to `limit` records after `after`, from one snapshot.
+/// Copies into redb what the write-ahead log holds past redb's last durable
+/// commit (the appends acknowledged before a crash, or before a shutdown
+/// that could not index them), commits durably, and deletes the log.
+fn replay(db: &Database, dir: &Path, recovered: Recovered) -> Result<Recovered, StoreError> {
+    const DOING: &str = "replaying the write-ahead log";
+    let logged = wal::read_all(dir)?;
+    let fresh = logged
+        .iter()
+        .skip_while(|entry| entry.cursor <= recovered.head);
+    for (next, entry) in (recovered.head + 1..).zip(fresh.clone()) {
+        if entry.cursor != next {
+            return Err(StoreError::corrupt(format!(
+                "the write-ahead log in {} has cursor {} where {next} was expected",
+                dir.display(),
+                entry.cursor
+            )));
+        }
+    }
+    let Some(last) = fresh.clone().last() else {
+        wal::remove_all(dir)?;
+        return Ok(recovered);
+    };
+    let txn = db.begin_write().map_err(context(DOING))?;
+    index_entries(
+        &txn,
+        fresh
+            .clone()
+            .map(|entry| (entry.cursor, entry.value.as_slice(), entry.deadline)),
+        &mut Vec::new(),
+    )?;
+    txn.commit().map_err(context(DOING))?;
+    tracing::info!(
+        records = last.cursor - recovered.head,
+        head = last.cursor,
+        "herald-store-disk: replayed the write-ahead log"
+    );
+    let head = last.cursor;
+    let last_published = codec::published_nanos(&last.value)?.max(recovered.last_published);
+    wal::remove_all(dir)?;
+    Ok(Recovered {
+        head,
+        last_published,
+    })
+}
+
+/// Up to `limit` records after `after` and before `before` (if given),
+/// from one snapshot.
 fn read_after(
     txn: &ReadTransaction,
     after: Cursor,
     limit: usize,
+    before: Option<Cursor>,
 ) -> Result<Vec<Record>, StoreError> {
     const DOING: &str = "reading the log";
-    if limit == 0 {
+    if limit == 0 || before.is_some_and(|before| before.get() <= after.get().saturating_add(1)) {
         return Ok(Vec::new());
     }
     let events = txn.open_table(EVENTS).map_err(context(DOING))?;
-    let range = (Bound::Excluded(after.get()), Bound::Unbounded);
+    let end = before.map_or(Bound::Unbounded, |before| Bound::Excluded(before.get()));
+    let range = (Bound::Excluded(after.get()), end);
     let mut records = Vec::with_capacity(limit.min(256));
     for entry in events.range::<u64>(range).map_err(context(DOING))? {
         let (cursor, value) = entry.map_err(context(DOING))?;
@@ -412,18 +558,33 @@ impl Store for DiskStore {
     }
 
     async fn read_after(&self, after: Cursor, limit: usize) -> Result<Vec<Record>, StoreError> {
-        self.shared
-            .read(move |txn| read_after(txn, after, limit))
-            .await
+        Ok(self.shared.read_log(after, limit).await?.1)
     }
 
     async fn resolve(&self, id: &str) -> Result<Option<Cursor>, StoreError> {
+        // The tail first, redb after (see `tail.rs`).
+        if let Some(cursor) = self
+            .shared
+            .tail
+            .as_ref()
+            .and_then(|tail| tail.cursor_of(id))
+        {
+            return self.checked_open().map(|()| Some(Cursor::new(cursor)));
+        }
         let id = id.to_owned();
         self.shared.read(move |txn| cursor_of_id(txn, &id)).await
     }
 
     async fn resolve_record(&self, id: &str) -> Result<Option<Record>, StoreError> {
         const DOING: &str = "resolving an id";
+        if let Some(record) = self
+            .shared
+            .tail
+            .as_ref()
+            .and_then(|tail| tail.record_of(id))
+        {
+            return self.checked_open().map(|()| Some(record));
+        }
         let id = id.to_owned();
         // The index entry and the record from one snapshot: a trim cannot
         // fall between them.
@@ -445,13 +606,16 @@ impl Store for DiskStore {
 
     async fn bounds(&self) -> Result<Bounds, StoreError> {
         const DOING: &str = "reading bounds";
+        // The tail first, redb after (see `tail.rs`).
+        let span = self.shared.tail.as_ref().and_then(|tail| tail.span());
         self.shared
-            .read(|txn| {
+            .read(move |txn| {
                 let events = txn.open_table(EVENTS).map_err(context(DOING))?;
                 let oldest = events
                     .first()
                     .map_err(context(DOING))?
-                    .map(|(cursor, _)| Cursor::new(cursor.value()));
+                    .map(|(cursor, _)| Cursor::new(cursor.value()))
+                    .or(span.map(|(first, _)| first));
                 let newest = events
                     .last()
                     .map_err(context(DOING))?
@@ -462,9 +626,10 @@ impl Store for DiskStore {
                     .get(HEAD)
                     .map_err(context(DOING))?
                     .map_or(0, |value| value.value());
+                let logged = span.map_or(0, |(_, last)| last.get());
                 Ok(Bounds {
                     oldest,
-                    head: Cursor::new(floor.max(newest)),
+                    head: Cursor::new(floor.max(newest).max(logged)),
                 })
             })
             .await
@@ -477,14 +642,12 @@ impl Store for DiskStore {
             let shared = shared.upgrade();
             async move {
                 // One snapshot for the trim mark and the records.
-                let result = shared?
-                    .read(move |txn| {
-                        Ok(Batch {
-                            trimmed_through: trimmed_through(txn)?,
-                            records: read_after(txn, after, FOLLOW_BATCH)?,
-                        })
-                    })
-                    .await;
+                let result = shared?.read_log(after, FOLLOW_BATCH).await.map(
+                    |(trimmed_through, records)| Batch {
+                        trimmed_through,
+                        records,
+                    },
+                );
                 match result {
                     // Closed (also checked by `read` before it starts): the
                     // follow ends rather than fails.
@@ -504,6 +667,7 @@ impl Store for DiskStore {
         self.request(|reply| Command::Trim {
             retention,
             now,
+            as_of: u64::MAX,
             reply,
         })
         .await?

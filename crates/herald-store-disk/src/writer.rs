@@ -37,6 +37,7 @@
 //! dropped with their oneshot senders, so their callers get `Closed`.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -50,6 +51,8 @@ use crate::error::{context, engine};
 use crate::options::{DiskOptions, Durability};
 use crate::schema::{EVENTS, EXPIRY, HEAD, IDS, META, RESERVED, RESERVE_BLOCK, TRIMMED_THROUGH};
 use crate::stats::Counters;
+use crate::tail::Tail;
+use crate::wal;
 
 /// A request to the writer thread.
 pub(crate) enum Command {
@@ -63,6 +66,10 @@ pub(crate) enum Command {
     Trim {
         retention: Retention,
         now: SystemTime,
+        /// The last cursor appended when it was asked (set by the
+        /// appender; `u64::MAX` without the log): the trim counts the
+        /// records up to it, not those appended since.
+        as_of: u64,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// Make every commit so far durable.
@@ -73,6 +80,9 @@ pub(crate) enum Command {
     Close {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// From the appender: the tail has records to index (it was empty, or
+    /// has grown past [`FOLD_AT`](crate::appender::FOLD_AT)).
+    Index,
 }
 
 /// The records of one append request. A single `append` is by far the
@@ -83,14 +93,14 @@ pub(crate) enum Records {
 }
 
 impl Records {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Records::One(_) => 1,
             Records::Many(records) => records.len(),
         }
     }
 
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         let size = |record: &NewRecord| record.frame.len() + record.id.len();
         match self {
             Records::One(record) => size(record),
@@ -98,7 +108,7 @@ impl Records {
         }
     }
 
-    fn iter(&self) -> std::slice::Iter<'_, NewRecord> {
+    pub(crate) fn iter(&self) -> std::slice::Iter<'_, NewRecord> {
         match self {
             Records::One(record) => std::slice::from_ref(record).iter(),
             Records::Many(records) => records.iter(),
@@ -151,6 +161,20 @@ pub(crate) struct Writer {
     key_scratch: Vec<u8>,
     /// The bounds of one id's key range, for the duplicate check.
     range_scratch: [Vec<u8>; 2],
+    /// With `Durability::Fsync`: the records the appender has logged,
+    /// which this thread indexes, and the log's directory, whose segments
+    /// it deletes once a durable commit covers them. Then `head` is the
+    /// last cursor indexed, and every commit made here is non-durable
+    /// except trims and syncs.
+    logged: Option<Logged>,
+}
+
+/// The log's side of the writer (`Durability::Fsync`).
+pub(crate) struct Logged {
+    pub(crate) tail: Arc<Tail>,
+    pub(crate) dir: PathBuf,
+    /// When the tail is to be indexed, if it holds records.
+    pub(crate) due: Option<Instant>,
 }
 
 /// A trim in progress.
@@ -165,6 +189,10 @@ struct TrimJob {
     /// Whether the log-wide part (a prefix of the log) is done: the job
     /// then removes the records whose own deadline is past.
     prefix_done: bool,
+    /// See [`Command::Trim`].
+    as_of: u64,
+    /// Whether a step ran (the first indexes the tail).
+    started: bool,
     removed: u64,
     reply: oneshot::Sender<Result<u64, StoreError>>,
 }
@@ -217,9 +245,69 @@ fn taken_id<'r>(
 }
 
 /// One append request inside a batch.
-struct Pending {
-    records: Records,
-    reply: oneshot::Sender<Result<Appended, StoreError>>,
+pub(crate) struct Pending {
+    pub(crate) records: Records,
+    pub(crate) reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Answers every request of a batch with its own copy of `error` (which is
+/// not `Clone`), carrying the whole cause chain as text.
+pub(crate) fn reply_to_batch(batch: Vec<Pending>, error: &StoreError, message: &str) {
+    let mut cause = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = format!("{cause}: {inner}");
+        source = inner.source();
+    }
+    tracing::error!(error = %cause, requests = batch.len(), "herald-store-disk: {message}");
+    for pending in batch {
+        let _ = pending.reply.send(Err(
+            StoreError::backend(cause.clone()).with_message(message.to_owned())
+        ));
+    }
+}
+
+/// How long records may wait in the tail before the writer indexes them
+/// (unless [`FOLD_AT`](crate::appender::FOLD_AT) of them wait): long enough
+/// that one redb transaction takes many batches (a transaction costs about
+/// 115 µs of CPU however few records it has, and rewrites its B-tree paths:
+/// every 10 ms instead measured 1.5–2× slower appends at 16 publishers, the
+/// rewritten pages competing with the log for the disk at each sync),
+/// short enough that the tail stays small.
+const FOLD_DELAY: Duration = Duration::from_millis(100);
+
+/// Most records indexed in one redb transaction.
+const FOLD_MAX: usize = 16_384;
+
+/// Writes log entries into redb's tables in `txn`: the record, its id and
+/// its deadline. Used to index the tail and to replay the log at open.
+pub(crate) fn index_entries<'v>(
+    txn: &WriteTransaction,
+    entries: impl Iterator<Item = (u64, &'v [u8], Option<u64>)>,
+    key_scratch: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    const DOING: &str = "indexing logged appends";
+    let mut events = txn.open_table(EVENTS).map_err(context(DOING))?;
+    let mut ids = txn.open_table(IDS).map_err(context(DOING))?;
+    let mut expiry = None;
+    for (cursor, value, deadline) in entries {
+        events.insert(cursor, value).map_err(context(DOING))?;
+        if !codec::put_id_key(key_scratch, codec::decode_id(value)?, cursor) {
+            return Err(StoreError::corrupt("a logged id longer than 4 GiB"));
+        }
+        ids.insert(key_scratch.as_slice(), ())
+            .map_err(context(DOING))?;
+        if let Some(deadline) = deadline {
+            let table = match &mut expiry {
+                Some(table) => table,
+                None => expiry.insert(txn.open_table(EXPIRY).map_err(context(DOING))?),
+            };
+            table
+                .insert((deadline, cursor), ())
+                .map_err(context(DOING))?;
+        }
+    }
+    Ok(())
 }
 
 impl Writer {
@@ -230,6 +318,7 @@ impl Writer {
         head_tx: watch::Sender<Cursor>,
         counters: Arc<Counters>,
         recovered: Recovered,
+        logged: Option<Logged>,
     ) -> Self {
         Writer {
             db,
@@ -246,6 +335,7 @@ impl Writer {
             scratch: Vec::new(),
             key_scratch: Vec::new(),
             range_scratch: [Vec::new(), Vec::new()],
+            logged,
         }
     }
 
@@ -267,12 +357,15 @@ impl Writer {
                 Some(Command::Trim {
                     retention,
                     now,
+                    as_of,
                     reply,
                 }) => self.trims.push_back(TrimJob {
                     retention,
+                    as_of,
                     now_nanos: codec::nanos_since_epoch(now),
                     count_left: None,
                     prefix_done: false,
+                    started: false,
                     removed: 0,
                     reply,
                 }),
@@ -280,6 +373,7 @@ impl Writer {
                     // The caller may have given up; nothing to tell then.
                     let _ = reply.send(self.sync());
                 }
+                Some(Command::Index) => self.index_soon(),
                 Some(Command::Close { reply }) => {
                     let result = self.shut_down();
                     let _ = reply.send(result);
@@ -288,6 +382,14 @@ impl Writer {
                     return;
                 }
                 None => {}
+            }
+            if self
+                .logged
+                .as_ref()
+                .and_then(|logged| logged.due)
+                .is_some_and(|due| due <= Instant::now())
+            {
+                self.index_tail();
             }
             if self.sync_due() {
                 if let Err(error) = self.sync() {
@@ -312,13 +414,17 @@ impl Writer {
                 Err(TryRecvError::Disconnected) => Received::Disconnected,
             };
         }
-        match self.unsynced_since {
-            Some(since) => {
-                let wait = self
-                    .options
-                    .sync_interval
-                    .saturating_sub(since.elapsed())
-                    .max(Duration::from_millis(1));
+        let index_in = self
+            .logged
+            .as_ref()
+            .and_then(|logged| logged.due)
+            .map(|due| due.saturating_duration_since(Instant::now()));
+        let sync_in = self
+            .unsynced_since
+            .map(|since| self.options.sync_interval.saturating_sub(since.elapsed()));
+        match index_in.into_iter().chain(sync_in).min() {
+            Some(wait) => {
+                let wait = wait.max(Duration::from_millis(1));
                 match self.rx.recv_timeout(wait) {
                     Ok(command) => Received::Command(command),
                     Err(RecvTimeoutError::Timeout) => Received::Nothing,
@@ -357,13 +463,112 @@ impl Writer {
         Ok(txn)
     }
 
-    /// Records that a commit succeeded, for the periodic sync's clock.
+    /// Records that a commit succeeded, for the periodic sync's clock. A
+    /// durable one covers every logged record indexed so far: their log
+    /// segments can go.
     fn committed(&mut self, durable: bool) {
         if durable {
             self.unsynced_since = None;
+            if let Some(logged) = &self.logged {
+                wal::remove_through(&logged.dir, self.head);
+            }
         } else if self.unsynced_since.is_none() {
             self.unsynced_since = Some(Instant::now());
         }
+    }
+
+    /// The appender says the tail has records: index them now if there are
+    /// many, else within [`FOLD_DELAY`].
+    fn index_soon(&mut self) {
+        let Some(logged) = &mut self.logged else {
+            return;
+        };
+        if logged.tail.len() >= crate::appender::FOLD_AT {
+            self.index_tail();
+        } else if logged.due.is_none() {
+            logged.due = Some(Instant::now() + FOLD_DELAY);
+        }
+    }
+
+    /// Indexes the tail's records (up to [`FOLD_MAX`]) in one non-durable
+    /// transaction, then drops them from the tail. On failure they stay in
+    /// the tail (and in the log) and are tried again a second later.
+    fn index_tail(&mut self) {
+        let Some(logged) = &mut self.logged else {
+            return;
+        };
+        logged.due = None;
+        let entries = logged.tail.oldest(FOLD_MAX);
+        let Some(last) = entries.last().map(|entry| entry.record.cursor.get()) else {
+            return;
+        };
+        let result = if entries[0].record.cursor.get() != self.head + 1 {
+            Err(StoreError::corrupt(format!(
+                "the tail starts at cursor {} but redb ends at {}",
+                entries[0].record.cursor, self.head
+            )))
+        } else {
+            self.begin(false, "indexing logged appends")
+                .and_then(|txn| {
+                    index_entries(
+                        &txn,
+                        entries.iter().map(|entry| {
+                            (entry.record.cursor.get(), &*entry.value, entry.deadline)
+                        }),
+                        &mut self.key_scratch,
+                    )?;
+                    Ok(txn)
+                })
+                .and_then(|txn| txn.commit().map_err(context("indexing logged appends")))
+        };
+        match result {
+            Ok(()) => {
+                self.head = last;
+                if let Some(logged) = &self.logged {
+                    logged.tail.drop_through(last);
+                }
+                self.committed(false);
+                // Records that came in meanwhile: the appender told only
+                // of an empty tail filling, so the next round is ours.
+                if let Some(logged) = &mut self.logged {
+                    let left = logged.tail.len();
+                    if left >= crate::appender::FOLD_AT {
+                        logged.due = Some(Instant::now());
+                    } else if left > 0 {
+                        logged.due = Some(Instant::now() + FOLD_DELAY);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "herald-store-disk: indexing logged appends failed; retrying in 1 s");
+                if let Some(logged) = &mut self.logged {
+                    logged.due = Some(Instant::now() + Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// Indexes the whole tail, at shutdown.
+    fn index_all(&mut self) -> Result<(), StoreError> {
+        self.index_through(u64::MAX)
+    }
+
+    /// Indexes the tail up to cursor `through` at least, before a trim
+    /// (which counts and removes what redb holds).
+    fn index_through(&mut self, through: u64) -> Result<(), StoreError> {
+        while let Some(logged) = &self.logged {
+            if logged.tail.len() == 0 || self.head >= through {
+                break;
+            }
+            let before = self.head;
+            self.index_tail();
+            if self.head == before {
+                return Err(StoreError::backend(
+                    "indexing logged appends failed (see the log)",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Gathers queued append requests behind `first`, commits them as one
@@ -454,21 +659,11 @@ impl Writer {
                     let _ = pending.reply.send(Ok(appended));
                 }
             }
-            Err(error) => {
-                // `StoreError` is not `Clone`: every waiter gets its own,
-                // carrying the whole cause chain as text.
-                let mut cause = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(inner) = source {
-                    cause = format!("{cause}: {inner}");
-                    source = inner.source();
-                }
-                tracing::error!(error = %cause, records, "herald-store-disk: group commit failed");
-                for pending in batch {
-                    let _ = pending.reply.send(Err(StoreError::backend(cause.clone())
-                        .with_message("group commit failed: nothing in it was appended")));
-                }
-            }
+            Err(error) => reply_to_batch(
+                batch,
+                &error,
+                "group commit failed: nothing in it was appended",
+            ),
         }
     }
 
@@ -563,7 +758,11 @@ impl Writer {
         }
         let txn = self.begin(true, "syncing")?;
         txn.commit().map_err(context("syncing"))?;
-        self.counters.synced();
+        // With the log, appends were durable already: this is not one of
+        // the durable commits `Stats` counts.
+        if self.logged.is_none() {
+            self.counters.synced();
+        }
         self.committed(true);
         Ok(())
     }
@@ -572,6 +771,9 @@ impl Writer {
     /// unused reservation, so a clean restart continues right after the head
     /// instead of skipping a block of cursors.
     fn shut_down(&mut self) -> Result<(), StoreError> {
+        // What stays unindexed is still in the log, and read at the next
+        // open: no loss, only a slower open.
+        self.index_all()?;
         if self.reserved > self.head {
             const DOING: &str = "releasing the cursor reservation";
             let txn = self.begin(true, DOING)?;
@@ -598,6 +800,15 @@ impl Writer {
         // needs the rest; the next trim will do it.
         if job.reply.is_closed() {
             return;
+        }
+        // The trim counts and removes what redb holds: the records appended
+        // before it was asked go in first.
+        if !job.started {
+            job.started = true;
+            if let Err(error) = self.index_through(job.as_of) {
+                let _ = job.reply.send(Err(error));
+                return;
+            }
         }
         match self.trim_once(&mut job) {
             Ok(true) => {
@@ -689,7 +900,10 @@ impl Writer {
             let count_left = match job.count_left {
                 Some(left) => left,
                 None => {
-                    let len = events.len().map_err(context(DOING))?;
+                    // Records indexed since the trim was asked are the next
+                    // trim's business.
+                    let newer = self.head.saturating_sub(job.as_of);
+                    let len = events.len().map_err(context(DOING))?.saturating_sub(newer);
                     let left = job
                         .retention
                         .max_events
