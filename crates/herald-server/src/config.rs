@@ -44,6 +44,14 @@ pub struct ServerConfig {
     /// (the default) is the process's open-files limit less a reserve, so
     /// the hub always has descriptors left to answer.
     pub max_connections: usize,
+    /// Milliseconds the hub stops accepting once `max_connections` are
+    /// open (the kernel's backlog holds new connections, without a
+    /// descriptor each), for old connections to close; past it, new
+    /// connections are answered 503 until one does. A reconnect storm
+    /// brings the new connections before the hub has seen the old ones
+    /// close, and an `EventSource` answered 503 does not retry. 0: answer
+    /// at once.
+    pub max_connections_wait_ms: u64,
     /// Most concurrent subscriptions from one client address (more: 429);
     /// 0 is unlimited. An HTTP/2 connection can carry many.
     pub max_subscriptions_per_ip: usize,
@@ -97,6 +105,7 @@ impl Default for ServerConfig {
             max_pattern_bytes: 2_048,
             max_connections_per_ip: 1024,
             max_connections: 0,
+            max_connections_wait_ms: 3_000,
             max_subscriptions_per_ip: 0,
             max_subscriptions: 0,
             head_timeout_secs: 10,

@@ -6,6 +6,9 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// Slots of one kind; cheap to clone.
 #[derive(Clone, Default)]
@@ -18,6 +21,8 @@ struct Inner {
     per_ip: usize,
     total: usize,
     counts: Mutex<Counts>,
+    /// Told when a slot is released while all were taken.
+    room: Notify,
 }
 
 #[derive(Default)]
@@ -58,7 +63,35 @@ impl Slots {
                 per_ip,
                 total,
                 counts: Mutex::default(),
+                room: Notify::new(),
             }),
+        }
+    }
+
+    /// Whether every slot is taken (never with no total limit).
+    pub fn full(&self) -> bool {
+        let counts = self.inner.counts.lock().unwrap_or_else(|e| e.into_inner());
+        self.inner.total > 0 && counts.total >= self.inner.total
+    }
+
+    /// Waits up to `patience` for a slot to be free; true if one is.
+    pub async fn room_within(&self, patience: Duration) -> bool {
+        let room = self.inner.room.notified();
+        tokio::pin!(room);
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Listening before looking: a release in between is not lost.
+            room.as_mut().enable();
+            if !self.full() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, room.as_mut())
+                .await
+                .is_err()
+            {
+                return !self.full();
+            }
+            room.set(self.inner.room.notified());
         }
     }
 
@@ -102,6 +135,9 @@ impl Drop for Slot {
             .counts
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        if counts.total == self.slots.inner.total {
+            self.slots.inner.room.notify_waiters();
+        }
         counts.total -= 1;
         if let Some(ip) = self.ip {
             if let Some(count) = counts.by_ip.get_mut(&ip) {

@@ -127,8 +127,31 @@ pub(crate) async fn run(
         tracing::info!(%addr, scheme, max_connections = total, "accepting connections");
     }
     let mut backoff = AcceptBackoff::default();
+    let patience = Duration::from_millis(config.max_connections_wait_ms);
+    // Since when every connection slot has been taken: new connections
+    // wait in the kernel's backlog for one to free, `patience` at most per
+    // episode; past it they are accepted and refused until one frees.
+    let mut full_since: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
+        if slots.full() {
+            let since = *full_since.get_or_insert_with(|| {
+                tracing::info!(
+                    max_connections = total,
+                    "every connection slot is taken: new connections wait up to {patience:?} for one"
+                );
+                tokio::time::Instant::now()
+            });
+            let left = patience.saturating_sub(since.elapsed());
+            if !left.is_zero() {
+                tokio::select! {
+                    _ = slots.room_within(left) => {}
+                    _ = &mut shutdown => break,
+                }
+            }
+        } else {
+            full_since = None;
+        }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {

@@ -294,14 +294,55 @@ async fn past_the_total_cap_the_hub_answers_503() {
     let hub = start_with(|config| {
         config.max_connections = 2;
         config.max_connections_per_ip = 0;
+        config.max_connections_wait_ms = 300;
     })
     .await;
+    let full = Instant::now();
     let _held = [hub.connect().await, hub.connect().await];
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut refused = hub.connect().await;
     let (answer, _) = read_until_closed(&mut refused, Duration::from_secs(3)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("retry-after: 5"), "{answer}");
+    // The hub stopped accepting for the wait, from when it was full.
+    assert!(full.elapsed() >= Duration::from_millis(300));
+    // The wait is spent once while the hub stays full: the next is
+    // refused at once.
+    let started = Instant::now();
+    let mut refused = hub.connect().await;
+    let (answer, _) = read_until_closed(&mut refused, Duration::from_secs(3)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(started.elapsed() < Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn past_the_total_cap_a_connection_waits_for_one_to_close() {
+    // A reconnect storm: the new connection comes before the old one is
+    // seen closing. It waits in the kernel's backlog, then is served.
+    let hub = start_with(|config| {
+        config.max_connections = 2;
+        config.max_connections_per_ip = 0;
+    })
+    .await;
+    let mut held = vec![hub.connect().await, hub.connect().await];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut waiting = hub.connect().await;
+    waiting
+        .write_all(b"GET /.well-known/mercure?match=/books/1 HTTP/1.1\r\nhost: hub\r\n\r\n")
+        .await
+        .unwrap();
+    let (nothing, closed) = read_until_closed(&mut waiting, Duration::from_millis(300)).await;
+    assert_eq!(
+        (nothing.as_str(), closed),
+        ("", false),
+        "answered while full"
+    );
+    drop(held.pop());
+    let head = tokio::time::timeout(Duration::from_secs(3), read_head(&mut waiting))
+        .await
+        .expect("served once a connection closed");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
 }
 
 /// Writes `requests`, reads up to the event stream's head, drops the
