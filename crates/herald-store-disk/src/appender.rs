@@ -18,7 +18,7 @@
 //! really holds: cursors are never handed out twice.
 
 use std::collections::HashSet;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -33,7 +33,7 @@ use crate::schema::IDS;
 use crate::stats::Counters;
 use crate::tail::{Entry, Tail};
 use crate::wal::{self, Wal};
-use crate::writer::{reply_to_batch, Appended, Command, Pending, Records};
+use crate::writer::{gather, reply_to_batch, Appended, Command, Pending, Records};
 
 /// The appender's state; owned by its thread.
 pub(crate) struct Appender {
@@ -108,40 +108,9 @@ impl Appender {
     /// without a log), logs them as one frame and answers every one.
     /// Returns a request taken off the channel that did not fit.
     fn append_batch(&mut self, first: Pending) -> Option<Command> {
-        let mut records = first.records.len();
-        let mut bytes = first.records.bytes();
-        let mut batch = vec![first];
-        let mut deferred = None;
-        while records < self.options.max_batch_records && bytes < self.options.max_batch_bytes {
-            match self.rx.try_recv() {
-                Ok(Command::Append {
-                    records: more,
-                    reply,
-                }) => {
-                    let (len, size) = (more.len(), more.bytes());
-                    if records + len > self.options.max_batch_records
-                        || bytes + size > self.options.max_batch_bytes
-                    {
-                        deferred = Some(Command::Append {
-                            records: more,
-                            reply,
-                        });
-                        break;
-                    }
-                    records += len;
-                    bytes += size;
-                    batch.push(Pending {
-                        records: more,
-                        reply,
-                    });
-                }
-                Ok(other) => {
-                    deferred = Some(other);
-                    break;
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+        let (batch, deferred) = gather(&self.rx, &self.options, first);
+        let records: usize = batch.iter().map(|pending| pending.records.len()).sum();
+        let bytes: usize = batch.iter().map(|pending| pending.records.bytes()).sum();
         if records == 0 {
             for pending in batch {
                 let _ = pending.reply.send(Ok(Appended::Many(Vec::new())));

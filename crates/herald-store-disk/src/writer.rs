@@ -244,6 +244,48 @@ fn taken_id<'r>(
     Ok(None)
 }
 
+/// Takes the append requests queued behind `first` into one batch, up to
+/// the batch limits. Also returns what was taken off the channel but must
+/// wait: a request that would overflow the batch, or any other command (a
+/// trim, flush or close waits for this batch: FIFO order).
+pub(crate) fn gather(
+    rx: &Receiver<Command>,
+    options: &DiskOptions,
+    first: Pending,
+) -> (Vec<Pending>, Option<Command>) {
+    let mut records = first.records.len();
+    let mut bytes = first.records.bytes();
+    let mut batch = vec![first];
+    while records < options.max_batch_records && bytes < options.max_batch_bytes {
+        match rx.try_recv() {
+            Ok(Command::Append {
+                records: more,
+                reply,
+            }) => {
+                let (len, size) = (more.len(), more.bytes());
+                if records + len > options.max_batch_records
+                    || bytes + size > options.max_batch_bytes
+                {
+                    let deferred = Command::Append {
+                        records: more,
+                        reply,
+                    };
+                    return (batch, Some(deferred));
+                }
+                records += len;
+                bytes += size;
+                batch.push(Pending {
+                    records: more,
+                    reply,
+                });
+            }
+            Ok(other) => return (batch, Some(other)),
+            Err(_) => break,
+        }
+    }
+    (batch, None)
+}
+
 /// One append request inside a batch.
 pub(crate) struct Pending {
     pub(crate) records: Records,
@@ -574,40 +616,11 @@ impl Writer {
     /// Gathers queued append requests behind `first`, commits them as one
     /// transaction, then answers every one.
     fn append_batch(&mut self, first: Pending) {
-        let mut records = first.records.len();
-        let mut bytes = first.records.bytes();
-        let mut batch = vec![first];
-        while records < self.options.max_batch_records && bytes < self.options.max_batch_bytes {
-            match self.rx.try_recv() {
-                Ok(Command::Append {
-                    records: more,
-                    reply,
-                }) => {
-                    let (len, size) = (more.len(), more.bytes());
-                    if records + len > self.options.max_batch_records
-                        || bytes + size > self.options.max_batch_bytes
-                    {
-                        self.deferred = Some(Command::Append {
-                            records: more,
-                            reply,
-                        });
-                        break;
-                    }
-                    records += len;
-                    bytes += size;
-                    batch.push(Pending {
-                        records: more,
-                        reply,
-                    });
-                }
-                // A trim, flush or close waits for this batch: FIFO order.
-                Ok(other) => {
-                    self.deferred = Some(other);
-                    break;
-                }
-                Err(_) => break,
-            }
+        let (batch, deferred) = gather(&self.rx, &self.options, first);
+        if deferred.is_some() {
+            self.deferred = deferred;
         }
+        let records: usize = batch.iter().map(|pending| pending.records.len()).sum();
 
         // Empty `append_batch` calls need no transaction.
         if records == 0 {
