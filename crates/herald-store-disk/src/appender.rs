@@ -22,7 +22,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use herald_store::{Cursor, NewRecord, StoreError};
+use herald_store::{Cursor, StoreError};
 use redb::Database;
 use tokio::sync::watch;
 
@@ -33,7 +33,7 @@ use crate::schema::IDS;
 use crate::stats::Counters;
 use crate::tail::{Entry, Tail};
 use crate::wal::{self, Wal};
-use crate::writer::{gather, reply_to_batch, Appended, Command, Pending, Records};
+use crate::writer::{answer_batch, gather, reply_to_batch, Appended, Command, Pending};
 
 /// The appender's state; owned by its thread.
 pub(crate) struct Appender {
@@ -199,23 +199,9 @@ impl Appender {
             }
         }
 
-        let mut next = self.head;
+        let after = self.head;
         self.head = cursor;
-        for (pending, refused) in batch.into_iter().zip(refused) {
-            if let Some(error) = refused {
-                let _ = pending.reply.send(Err(error));
-                continue;
-            }
-            let mut stamp = |record: NewRecord| {
-                next += 1;
-                record.into_record(Cursor::new(next), published_at)
-            };
-            let appended = match pending.records {
-                Records::One(record) => Appended::One(stamp(record)),
-                Records::Many(records) => Appended::Many(records.into_iter().map(stamp).collect()),
-            };
-            let _ = pending.reply.send(Ok(appended));
-        }
+        answer_batch(batch, refused, after, published_at);
         deferred
     }
 

@@ -292,6 +292,33 @@ pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
+/// Answers every request of a committed batch: a refused one with its
+/// error, the others with their records, numbered on from `after` in
+/// order (refused requests take no cursor).
+pub(crate) fn answer_batch(
+    batch: Vec<Pending>,
+    refused: Vec<Option<StoreError>>,
+    after: u64,
+    published_at: SystemTime,
+) {
+    let mut cursor = after;
+    for (pending, refused) in batch.into_iter().zip(refused) {
+        if let Some(error) = refused {
+            let _ = pending.reply.send(Err(error));
+            continue;
+        }
+        let mut stamp = |record: NewRecord| {
+            cursor += 1;
+            record.into_record(Cursor::new(cursor), published_at)
+        };
+        let appended = match pending.records {
+            Records::One(record) => Appended::One(stamp(record)),
+            Records::Many(records) => Appended::Many(records.into_iter().map(stamp).collect()),
+        };
+        let _ = pending.reply.send(Ok(appended));
+    }
+}
+
 /// Answers every request of a batch with its own copy of `error` (which is
 /// not `Clone`), carrying the whole cause chain as text.
 pub(crate) fn reply_to_batch(batch: Vec<Pending>, error: &StoreError, message: &str) {
@@ -652,25 +679,9 @@ impl Writer {
                     self.head_tx.send_replace(Cursor::new(written.last_cursor));
                 }
                 let published_at = codec::time_from_nanos(published);
-                let mut cursor = self.head;
+                let after = self.head;
                 self.head = written.last_cursor;
-                for (pending, refused) in batch.into_iter().zip(written.refused) {
-                    if let Some(error) = refused {
-                        let _ = pending.reply.send(Err(error));
-                        continue;
-                    }
-                    let mut stamp = |record: NewRecord| {
-                        cursor += 1;
-                        record.into_record(Cursor::new(cursor), published_at)
-                    };
-                    let appended = match pending.records {
-                        Records::One(record) => Appended::One(stamp(record)),
-                        Records::Many(records) => {
-                            Appended::Many(records.into_iter().map(stamp).collect())
-                        }
-                    };
-                    let _ = pending.reply.send(Ok(appended));
-                }
+                answer_batch(batch, written.refused, after, published_at);
             }
             Err(error) => reply_to_batch(
                 batch,
