@@ -233,3 +233,52 @@ impl Duplex for DirectSocket {
         self.0.mid_frame.load(Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncReadExt as _;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A socket the hub writes to, and the client's end of it.
+    async fn pair() -> (DirectSocket, TcpStream, Counter) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let written = Counter::default();
+        let socket = DirectSocket::new(server, Framing::Chunked, written.clone());
+        (socket, client, written)
+    }
+
+    #[tokio::test]
+    async fn frames_go_out_as_chunks_and_count_unframed() {
+        let (socket, mut client, written) = pair().await;
+        let writer = socket.writer(Some(SystemTime::now() + Duration::from_secs(60)));
+        let wire = writer.framed(&Bytes::from_static(b"data: hi\n\n"));
+        assert_eq!(&wire[..], b"a\r\ndata: hi\n\n\r\n");
+        assert_eq!(writer.try_write(&wire).unwrap(), wire.len());
+        writer.count(10);
+        let mut got = vec![0u8; wire.len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, &wire[..]);
+        assert_eq!(written.get(), 10);
+        assert!(!socket.mid_frame());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_written_past_the_token_s_expiry() {
+        let (socket, mut client, _) = pair().await;
+        let writer = socket.writer(Some(SystemTime::now() - Duration::from_secs(1)));
+        let err = writer.try_write(b"a\r\ndata: hi\n\n\r\n").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop((writer, socket));
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+    }
+}
