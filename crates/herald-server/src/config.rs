@@ -71,9 +71,10 @@ pub struct ServerConfig {
     /// connection: what one browser's tabs share.
     pub http2_max_streams: u32,
     /// Serve a subscription that opens an HTTP/1.1 connection on the lean
-    /// path (written straight to the socket: about 2.5 KiB per idle
-    /// subscriber instead of hyper's 20); `false` has hyper serve every
-    /// request.
+    /// path (written straight to the socket: about 2 KiB per idle
+    /// subscriber instead of hyper's 20), and a connection's publishes
+    /// concurrently (its pipelined publishes committed together);
+    /// `false` has hyper serve every request.
     pub lean_subscribe: bool,
     /// Compress event streams for clients that accept it: `none` (the
     /// default) or `gzip`, negotiated by `Accept-Encoding` and flushed

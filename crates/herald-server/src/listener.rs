@@ -12,8 +12,9 @@
 //!   makes them all reconnect, which they do with `Last-Event-ID`, so
 //!   nothing is lost.)
 //! - it reads each connection's first request head itself: a subscribe
-//!   request takes the lean path (`lean.rs`), everything else goes to
-//!   hyper.
+//!   request takes the lean path (`lean/mod.rs`), a publish the lean
+//!   path's pipeline (`lean/publish.rs`, which hands the connection to
+//!   hyper at the first other request), everything else goes to hyper.
 //! - every connection costs a file descriptor and memory, so each is
 //!   bounded: a slot per connection (in total and per client address), one
 //!   deadline for a whole request head, an idle timeout between requests.
@@ -41,6 +42,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 use crate::error::RETRY_AFTER_SECS;
+use crate::lean::publish::{After, Pipeline};
 use crate::lean::{self, FirstRequest};
 use crate::limits::{self, Full, Slot, Slots};
 use crate::metrics::{Metrics, OpenConnection, Protocol};
@@ -79,13 +81,25 @@ struct Edge {
     tls: Option<TlsAcceptor>,
     /// Most concurrent streams on one HTTP/2 connection.
     http2_max_streams: u32,
-    /// Whether HTTP/1.1 subscriptions take the lean path.
+    /// Whether HTTP/1.1 subscriptions and publishes take the lean path.
     lean: bool,
     /// Where connections are counted (`herald_connections`).
     metrics: Metrics,
     /// Every connection's task, to drain at shutdown: a lean subscription
     /// moves to a task of its own here (see [`stream_apart`]).
     connections: TaskTracker,
+}
+
+impl Edge {
+    /// What the lean path serves a connection's publishes with.
+    fn pipeline(&self, peer: SocketAddr) -> Pipeline {
+        Pipeline {
+            app: self.app.clone(),
+            peer,
+            head_timeout: self.head_timeout,
+            stop: self.stop.clone(),
+        }
+    }
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
@@ -279,7 +293,14 @@ async fn refuse(mut stream: TcpStream, full: Full) {
 async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) {
     if !edge.lean {
         let socket = SharedSocket::new(stream);
-        return Box::pin(serve_hyper(socket.clone(), socket, peer, edge)).await;
+        return Box::pin(serve_hyper(
+            socket.clone(),
+            socket,
+            peer,
+            edge,
+            OnceLock::new(),
+        ))
+        .await;
     }
     // Boxed for the same reason as the hyper branch below: its parse state
     // is needed for a moment, not for the connection's lifetime.
@@ -298,13 +319,30 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) 
                 lean::serve_subscribe(socket, peer, edge.app, request, edge.head_timeout);
             stream_apart(&edge.connections, streaming, (slot, open));
         }
+        FirstRequest::Publish(input) => {
+            let open = edge.metrics.connection_opened(Protocol::Http1, false);
+            let socket = SharedSocket::new(stream);
+            let (mut reader, mut writer) = (socket.clone(), socket.clone());
+            let pipeline = edge.pipeline(peer);
+            let after = Box::pin(lean::publish::serve(
+                &mut reader,
+                &mut writer,
+                input,
+                pipeline,
+            ))
+            .await;
+            if let After::Hyper(rest) = after {
+                let io = Rewind::new(rest, socket.clone());
+                Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::from(open))).await
+            }
+        }
         // Boxed: hyper's connection state is several KiB, and an async
         // fn is as large as its largest branch; every idle subscriber
         // would pay for it.
         FirstRequest::Hyper(prefix) => {
             let socket = SharedSocket::new(stream);
             let io = Rewind::new(prefix, socket.clone());
-            Box::pin(serve_hyper(io, socket, peer, edge)).await
+            Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::new())).await
         }
     }
 }
@@ -367,7 +405,7 @@ async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) {
             }
         };
     if !edge.lean || tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-        return serve_hyper(tls, socket, peer, edge).await;
+        return serve_hyper(tls, socket, peer, edge, OnceLock::new()).await;
     }
     let first = Box::pin(lean::read_first(&mut tls, edge.head_timeout)).await;
     match first {
@@ -377,17 +415,40 @@ async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) {
             let streaming = lean::serve_subscribe(tls, peer, edge.app, request, edge.head_timeout);
             stream_apart(&edge.connections, streaming, (slot, open));
         }
+        FirstRequest::Publish(input) => {
+            let open = edge.metrics.connection_opened(Protocol::Http1, true);
+            let (mut reader, mut writer) = tokio::io::split(tls);
+            let pipeline = edge.pipeline(peer);
+            let after = Box::pin(lean::publish::serve(
+                &mut reader,
+                &mut writer,
+                input,
+                pipeline,
+            ))
+            .await;
+            if let After::Hyper(rest) = after {
+                let io = Rewind::new(rest, reader.unsplit(writer));
+                Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::from(open))).await
+            }
+        }
         FirstRequest::Hyper(prefix) => {
-            Box::pin(serve_hyper(Rewind::new(prefix, tls), socket, peer, edge)).await
+            let io = Rewind::new(prefix, tls);
+            Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::new())).await
         }
     }
 }
 
 /// Serves a connection with hyper. `io` is the connection (plain or TLS,
 /// with any bytes already read put back); `socket` is its TCP socket, whose
-/// read side is watched for the client leaving.
-async fn serve_hyper<I>(io: I, socket: SharedSocket, peer: SocketAddr, edge: Edge)
-where
+/// read side is watched for the client leaving; `counted`, the
+/// connection's count in the metrics when the lean path made it already.
+async fn serve_hyper<I>(
+    io: I,
+    socket: SharedSocket,
+    peer: SocketAddr,
+    edge: Edge,
+    counted: OnceLock<OpenConnection>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Edge {
@@ -411,7 +472,6 @@ where
     // by the preface (over TLS, ALPN has chosen); dropped with the service,
     // when the connection is. A connection that never completes a request
     // head is not counted (docs/operations.md).
-    let counted: OnceLock<OpenConnection> = OnceLock::new();
     let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
         counted.get_or_init(|| metrics.connection_opened(Protocol::of(request.version()), tls));
         request.extensions_mut().insert(ConnectInfo(peer));

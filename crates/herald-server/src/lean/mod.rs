@@ -52,6 +52,7 @@ use crate::listener::ConnectionHandle;
 use crate::MERCURE_PATH;
 
 mod direct;
+pub(crate) mod publish;
 
 pub(crate) use direct::DirectSocket;
 
@@ -106,6 +107,9 @@ pub(crate) enum FirstRequest {
     /// A subscribe request, parsed (boxed: the enum stays small in the
     /// connection's future, which lives for hours).
     Subscribe(Box<Request<axum::body::Body>>),
+    /// A publish: the connection's publishes are answered here
+    /// ([`publish::serve`]), from these bytes on.
+    Publish(BytesMut),
     /// Anything else: hyper serves the connection from these bytes on.
     Hyper(Bytes),
     /// The client left (or sent nothing in time).
@@ -119,6 +123,12 @@ pub(crate) async fn read_first<S>(stream: &mut S, deadline: Duration) -> FirstRe
 where
     S: AsyncRead + Unpin,
 {
+    /// Who serves a whole head.
+    enum Decided {
+        Subscribe(Box<Request<axum::body::Body>>),
+        Publish,
+        Hyper,
+    }
     let mut buf = BytesMut::with_capacity(1024);
     let read = async {
         loop {
@@ -129,10 +139,16 @@ where
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut head = httparse::Request::new(&mut headers);
             match head.parse(&buf) {
+                Ok(httparse::Status::Complete(_)) if publish::takes(&head) => {
+                    return Some(Decided::Publish);
+                }
                 Ok(httparse::Status::Complete(len)) => {
                     // A client that already pipelined more bytes after the
                     // head is not an EventSource: let hyper handle it.
-                    return Some(subscribe_request(&head).filter(|_| len == buf.len()));
+                    return Some(match subscribe_request(&head) {
+                        Some(request) if len == buf.len() => Decided::Subscribe(Box::new(request)),
+                        _ => Decided::Hyper,
+                    });
                 }
                 Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
                     if buf.capacity() == buf.len() {
@@ -140,13 +156,14 @@ where
                     }
                 }
                 // Too large, too many headers, or malformed: hyper answers it.
-                _ => return Some(None),
+                _ => return Some(Decided::Hyper),
             }
         }
     };
     match tokio::time::timeout(deadline, read).await {
-        Ok(Some(Some(request))) => FirstRequest::Subscribe(Box::new(request)),
-        Ok(Some(None)) => FirstRequest::Hyper(buf.freeze()),
+        Ok(Some(Decided::Subscribe(request))) => FirstRequest::Subscribe(request),
+        Ok(Some(Decided::Publish)) => FirstRequest::Publish(buf),
+        Ok(Some(Decided::Hyper)) => FirstRequest::Hyper(buf.freeze()),
         Ok(None) | Err(_) => FirstRequest::Gone,
     }
 }
@@ -157,32 +174,41 @@ fn subscribe_request(head: &httparse::Request<'_, '_>) -> Option<Request<axum::b
     if head.method? != "GET" {
         return None;
     }
-    let target = head.path?;
-    let path = target.split('?').next()?;
+    let path = head.path?.split('?').next()?;
     if path != MERCURE_PATH {
         return None;
     }
+    for h in head.headers.iter() {
+        // A body, or a protocol switch, is not for this path.
+        if h.name.eq_ignore_ascii_case("content-length") && h.value != b"0"
+            || h.name.eq_ignore_ascii_case("transfer-encoding")
+            || h.name.eq_ignore_ascii_case("upgrade")
+        {
+            return None;
+        }
+    }
+    copy_head(head, Method::GET)?
+        .body(axum::body::Body::empty())
+        .ok()
+}
+
+/// A request of `method` with the parsed head's target, version (1.1 or
+/// 1.0) and headers; `None` when one of them is not valid HTTP.
+fn copy_head(head: &httparse::Request<'_, '_>, method: Method) -> Option<http::request::Builder> {
     let version = match head.version? {
         1 => Version::HTTP_11,
         0 => Version::HTTP_10,
         _ => return None,
     };
     let mut request = Request::builder()
-        .method(Method::GET)
-        .uri(target)
+        .method(method)
+        .uri(head.path?)
         .version(version);
     for h in head.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
-        // A body, or a protocol switch, is not for this path.
-        if name == header::CONTENT_LENGTH && h.value != b"0"
-            || name == header::TRANSFER_ENCODING
-            || name == header::UPGRADE
-        {
-            return None;
-        }
         request = request.header(name, HeaderValue::from_bytes(h.value).ok()?);
     }
-    request.body(axum::body::Body::empty()).ok()
+    Some(request)
 }
 
 /// Serves one subscribe request on the socket, then closes it.
@@ -504,15 +530,18 @@ where
 
 /// What the head says of the body's length.
 enum Length {
-    /// `Content-Length`.
+    /// `Content-Length`, and the connection closes after the body.
     Known(usize),
+    /// `Content-Length`, and the connection stays open for more requests.
+    KeepAlive(usize),
     /// `Transfer-Encoding: chunked`.
     Chunked,
     /// Neither: the body ends when the connection closes.
     Unknown,
 }
 
-/// The status line and headers; the connection closes after the body.
+/// The status line and headers; the connection closes after the body
+/// unless `length` keeps it open.
 ///
 /// A chunked body does not say `Connection: close`: the last chunk ends it,
 /// and the hub may close an idle connection whenever it likes. Said
@@ -542,6 +571,9 @@ fn head(parts: &http::response::Parts, length: Length) -> BytesMut {
         Length::Known(length) => {
             out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
             out.extend_from_slice(b"connection: close\r\n");
+        }
+        Length::KeepAlive(length) => {
+            out.extend_from_slice(format!("content-length: {length}\r\n").as_bytes());
         }
         Length::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Length::Unknown => out.extend_from_slice(b"connection: close\r\n"),

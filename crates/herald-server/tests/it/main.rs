@@ -11,6 +11,7 @@ mod lean;
 mod load;
 mod metadata;
 mod metrics;
+mod pipeline;
 mod publish;
 mod publish_stream;
 mod subscribe;
