@@ -128,6 +128,14 @@ impl Hub {
         &self.shared().config.url
     }
 
+    /// Whether [`publish`](Hub::publish) futures take their places in the
+    /// log in the order they are first polled (the store's
+    /// [`Store::appends_in_poll_order`]): one poll of a publish puts it
+    /// ahead of every publish polled after it.
+    pub fn publishes_in_poll_order(&self) -> bool {
+        self.shared().store.appends_in_poll_order()
+    }
+
     /// The hub's configuration.
     pub fn config(&self) -> &HubConfig {
         &self.shared().config
@@ -147,7 +155,9 @@ impl Hub {
     /// (this returns) only once the store has it, and is then delivered to
     /// every matching subscriber. Authorization is the caller's job (see
     /// [`Grants::may_publish_all`](crate::grant::Grants::may_publish_all)),
-    /// between [`Hub::validate`] and this.
+    /// between [`Hub::validate`] and this. Nothing waits before the store's
+    /// append: the first poll of this future is the append's (see
+    /// [`Hub::publishes_in_poll_order`]).
     ///
     /// # Errors
     ///

@@ -51,6 +51,7 @@ mod lean;
 mod limits;
 mod listener;
 mod metrics;
+mod publish_order;
 mod rewind;
 mod routes;
 mod serve;

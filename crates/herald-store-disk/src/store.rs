@@ -604,6 +604,12 @@ impl Store for DiskStore {
             .await
     }
 
+    /// An append's first poll sends it to the writer's queue, whose
+    /// order is the log's.
+    fn appends_in_poll_order(&self) -> bool {
+        true
+    }
+
     async fn bounds(&self) -> Result<Bounds, StoreError> {
         const DOING: &str = "reading bounds";
         // The tail first, redb after (see `tail.rs`).

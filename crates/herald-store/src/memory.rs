@@ -354,6 +354,11 @@ impl Store for MemoryStore {
         Ok(record)
     }
 
+    /// An append is done within its first poll.
+    fn appends_in_poll_order(&self) -> bool {
+        true
+    }
+
     async fn bounds(&self) -> Result<Bounds, StoreError> {
         Ok(self.shared.lock().bounds())
     }

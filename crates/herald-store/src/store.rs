@@ -84,6 +84,19 @@ pub trait Store: Send + Sync + 'static {
     /// The retained range.
     async fn bounds(&self) -> Result<Bounds, StoreError>;
 
+    /// Whether appends take their places in the log in the order their
+    /// futures are first polled: an append polled once is ahead of every
+    /// append first polled after it, even before either is done. The hub's
+    /// HTTP side relies on it to hand a connection's pipelined publishes
+    /// to the store together (one commit for them all) and still have
+    /// them appended in the order they were sent. A store that cannot
+    /// promise it (one whose append starts with a round trip) keeps the
+    /// default, `false`, and such publishes are appended one after the
+    /// other.
+    fn appends_in_poll_order(&self) -> bool {
+        false
+    }
+
     /// The live log: every record with cursor > `after`, in order, without
     /// gaps or duplicates, forever.
     ///

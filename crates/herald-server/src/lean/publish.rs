@@ -8,8 +8,9 @@
 //! a durable store each one waits for a disk sync of its own
 //! (docs/performance.md, "Durable publishes"). Here the requests a
 //! connection has sent are all handed to the router at once, so the store
-//! commits them together (one sync for the lot), and the answers go out in
-//! the order of the requests, as HTTP/1.1 requires.
+//! commits them together (one sync for the lot); they are appended in the
+//! order they were sent ([`crate::publish_order`]), and the answers go out
+//! in that order, as HTTP/1.1 requires.
 //!
 //! Only the plain publish takes this path: a `POST` of the hub's endpoint
 //! over HTTP/1.1 with a `Content-Length` body of at most
@@ -44,6 +45,7 @@ use tower::ServiceExt as _;
 
 use super::{head, Length, MAX_HEAD, MAX_HEADERS};
 use crate::listener::ConnectionHandle;
+use crate::publish_order::{Sequence, Turn};
 use crate::MERCURE_PATH;
 
 /// The largest publish body taken here; larger ones go to hyper, which
@@ -60,6 +62,13 @@ pub(crate) const MAX_IN_FLIGHT: usize = 32;
 /// The largest answer written here (the hub's answers to a publish are an
 /// id or a short problem report); a larger one closes the connection.
 pub(crate) const MAX_ANSWER: usize = 64 * 1024;
+
+/// What one read asks for when the input has less room than
+/// [`MIN_READ`].
+const READ_SIZE: usize = 8 * 1024;
+
+/// The least room a read is made with.
+const MIN_READ: usize = 1024;
 
 /// What the connection serves requests with.
 pub(crate) struct Pipeline {
@@ -105,6 +114,8 @@ where
         mut stop,
     } = pipeline;
     let mut answering: FuturesOrdered<Answering> = FuturesOrdered::new();
+    // The order their publishes are appended in.
+    let mut sequence = Sequence::new();
     // Bytes of the requests in `answering`, for the budget.
     let mut held: usize = 0;
     // The body of the last request in `answering`, while it arrives.
@@ -136,7 +147,8 @@ where
                         reading = Reading::Closing;
                     }
                     feeding = body;
-                    answering.push_back(answer(app.clone(), peer, request, len, closes));
+                    let turn = sequence.next_turn();
+                    answering.push_back(answer(app.clone(), peer, request, turn, len, closes));
                     deadline = Instant::now() + head_timeout;
                 }
             }
@@ -164,6 +176,10 @@ where
         // (a body on its way is the route's to wait for, with its own
         // deadline).
         let on_client = answering.is_empty() || !out.is_empty();
+        if may_read && input.capacity() - input.len() < MIN_READ {
+            // Else `BytesMut` grows by 64 bytes a read.
+            input.reserve(room.min(READ_SIZE));
+        }
         let mut room = (&mut input).limit(room);
         tokio::select! {
             answered = answering.next(), if !answering.is_empty() => {
@@ -406,11 +422,13 @@ fn answer(
     app: Router,
     peer: SocketAddr,
     mut request: Request<axum::body::Body>,
+    turn: Turn,
     len: usize,
     closes: bool,
 ) -> Answering {
     Box::pin(async move {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(turn);
         request.extensions_mut().insert(ConnectionHandle {
             kill: Arc::new(Notify::new()),
         });

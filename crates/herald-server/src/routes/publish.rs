@@ -28,6 +28,7 @@ use serde::Deserialize;
 
 use crate::auth::{self, AuthError, Claims, Via};
 use crate::metrics::StoreOp;
+use crate::publish_order::Turn;
 use crate::routes::{form_pairs, publish_stream};
 use crate::{ApiError, AppState};
 
@@ -58,6 +59,9 @@ async fn publish(
     arrived: Instant,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    // Held to the end: a request that ends before it publishes lets the
+    // ones after it on its connection go.
+    let turn = parts.extensions.get::<Turn>().and_then(Turn::take);
     let query = form_pairs(parts.uri.query().unwrap_or("").as_bytes())?;
     let publisher = publisher(&state, &parts.headers, &query);
     if let Some(format) = publish_stream::Format::of(&parts.headers) {
@@ -111,7 +115,11 @@ async fn publish(
         Publisher::Anonymous => {}
     }
 
-    let published = match state.hub.publish(update).await {
+    let publishing = match turn {
+        Some(turn) => turn.publish(&state.hub, update).await,
+        None => state.hub.publish(update).await,
+    };
+    let published = match publishing {
         Ok(published) => published,
         Err(err) => {
             if let PublishError::Store(_) = err {
