@@ -8,6 +8,12 @@
 //! thousands of sockets under it (`direct`), and subscribers coming and
 //! going wait for one record's fan-out at most, not a batch's.
 //!
+//! A batch of several records (publishes coming faster than one fan-out)
+//! is written one write per subscriber, not one per record: the frames a
+//! subscriber would be written directly are held in its queue until the
+//! batch is dispatched, then released together. One record alone goes out
+//! at once, as it is dispatched.
+//!
 //! When the follow fails, what the hub does depends on what was lost:
 //!
 //! - `Trimmed`: records were removed before they were dispatched, so every
@@ -30,13 +36,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_proto::Encoder;
-use herald_store::{Cursor, ErrorKind, StoreError};
+use herald_store::{Cursor, ErrorKind, Record, StoreError};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::presence;
 use crate::state::Shared;
-use crate::subscriber::CloseReason;
+use crate::subscriber::{CloseReason, Subscriber};
 
 /// Records taken from the log at once.
 const BATCH: usize = 256;
@@ -123,37 +129,63 @@ async fn follow(shared: &Shared, after: &mut Cursor, stop: &mut watch::Receiver<
         let Some(batch) = batch else {
             return Ended::StoreClosed;
         };
-        for item in batch {
-            let mut registry = shared.registry();
-            match item {
-                Ok(record) => {
-                    // Taken after the registry, as everywhere: the
-                    // subscriptions API reads it alone.
-                    if let Some(presence) = &shared.presence {
-                        presence.lock().observe(presence, &record);
-                    }
-                    registry.dispatch(
-                        &record,
-                        &shared.config.url,
-                        shared.config.max_pending_bytes,
-                        &shared.counters,
-                    );
-                    *after = record.cursor;
-                    progressed = true;
+        // With several records at once, each subscriber's frames of the
+        // batch go out in one write at its end, not one write each.
+        let mut held = (batch.len() > 1).then(Vec::new);
+        let ended = dispatch_batch(shared, batch, after, &mut progressed, held.as_mut());
+        for subscriber in held.iter().flatten() {
+            subscriber.release();
+        }
+        if let Some(ended) = ended {
+            return ended;
+        }
+    }
+}
+
+/// Dispatches a batch of the log, one registry lock per record; `Some`
+/// when the follow failed.
+fn dispatch_batch(
+    shared: &Shared,
+    batch: Vec<Result<Record, StoreError>>,
+    after: &mut Cursor,
+    progressed: &mut bool,
+    mut held: Option<&mut Vec<Arc<Subscriber>>>,
+) -> Option<Ended> {
+    for item in batch {
+        let mut registry = shared.registry();
+        match item {
+            Ok(record) => {
+                // Taken after the registry, as everywhere: the
+                // subscriptions API reads it alone.
+                if let Some(presence) = &shared.presence {
+                    presence.lock().observe(presence, &record);
                 }
-                Err(error) => {
-                    if error.kind() == ErrorKind::Trimmed {
-                        // Records were trimmed before they were dispatched:
-                        // every subscriber may have missed some. They
-                        // reconnect and replay from their last id (or are
-                        // told of the gap).
-                        registry.close_all(CloseReason::Resync, None);
-                    }
-                    return Ended::Failed { error, progressed };
+                registry.dispatch(
+                    &record,
+                    &shared.config.url,
+                    shared.config.max_pending_bytes,
+                    &shared.counters,
+                    held.as_deref_mut(),
+                );
+                *after = record.cursor;
+                *progressed = true;
+            }
+            Err(error) => {
+                if error.kind() == ErrorKind::Trimmed {
+                    // Records were trimmed before they were dispatched:
+                    // every subscriber may have missed some. They
+                    // reconnect and replay from their last id (or are
+                    // told of the gap).
+                    registry.close_all(CloseReason::Resync, None);
                 }
+                return Some(Ended::Failed {
+                    error,
+                    progressed: *progressed,
+                });
             }
         }
     }
+    None
 }
 
 /// After records were trimmed under the dispatcher: starts again from the

@@ -101,19 +101,35 @@ impl Registry {
         self.all.len()
     }
 
-    /// Fans one record out to every subscriber that gets it.
-    pub fn dispatch(&mut self, record: &Record, base: &Url, max_bytes: usize, counters: &Counters) {
+    /// Fans one record out to every subscriber that gets it. With `held`,
+    /// frames written directly are held instead, and the subscribers
+    /// holding them are added to `held`, for the caller to
+    /// [`release`](Subscriber::release) once its batch is dispatched.
+    pub fn dispatch(
+        &mut self,
+        record: &Record,
+        base: &Url,
+        max_bytes: usize,
+        counters: &Counters,
+        held: Option<&mut Vec<Arc<Subscriber>>>,
+    ) {
         let addressed = Addressed::new(record, base);
         let mut lagged = Vec::new();
+        let hold = held.is_some();
+        let mut holding = Vec::new();
         // Framed once for every subscriber it is written to directly.
         let mut framed = Framed::default();
-        let mut deliver = |subscriber: &Subscriber, selection: Selection<'_>| {
+        let mut deliver = |subscriber: &Arc<Subscriber>, selection: Selection<'_>| {
             if !delivery::receives(&addressed, selection, subscriber.grants.as_ref()) {
                 return;
             }
-            match subscriber.push(record.cursor, &record.frame, &mut framed, max_bytes) {
+            match subscriber.push(record.cursor, &record.frame, &mut framed, max_bytes, hold) {
                 Push::Delivered => {
                     counters.delivered.fetch_add(1, Relaxed);
+                }
+                Push::Held => {
+                    counters.delivered.fetch_add(1, Relaxed);
+                    holding.push(Arc::clone(subscriber));
                 }
                 Push::Lagged => {
                     counters.lagged.fetch_add(1, Relaxed);
@@ -131,6 +147,9 @@ impl Registry {
         }
         for subscriber in self.scanned.values() {
             deliver(subscriber, Selection::Matchers(&subscriber.matchers));
+        }
+        if let Some(held) = held {
+            held.append(&mut holding);
         }
         // A lagging subscriber leaves the index at once: its connection may
         // take a while to notice (it is stalled), but the hub stops working

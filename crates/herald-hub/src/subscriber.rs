@@ -54,6 +54,10 @@ pub enum CloseReason {
     Expired,
 }
 
+/// The most bytes held for one subscriber before they are written, within
+/// a batch of the dispatcher (see [`Subscriber::push`]).
+pub(crate) const HOLD_BYTES: usize = 64 * 1024;
+
 /// Per-entry bookkeeping counted against the pending-bytes bound, so that a
 /// flood of tiny frames is bounded too.
 const ENTRY_OVERHEAD: usize = std::mem::size_of::<(Cursor, Bytes)>();
@@ -88,6 +92,10 @@ struct Queue {
     writer: Writer,
     /// Bytes of the head frame already written directly.
     head_written: usize,
+    /// The queued frames are held by the dispatcher, to be written
+    /// together at the end of its batch ([`Subscriber::release`]); nobody
+    /// is woken for them.
+    held: bool,
 }
 
 /// Who writes a subscriber's frames.
@@ -155,6 +163,7 @@ impl Subscriber {
                 waker: None,
                 writer: direct.map_or(Writer::Stream, Writer::Soon),
                 head_written: 0,
+                held: false,
             }),
         }
     }
@@ -163,8 +172,14 @@ impl Subscriber {
     /// more than `max_bytes` would wait behind the head of its queue (see the
     /// module docs: a frame into an empty queue is always accepted).
     ///
+    /// With `hold` (the dispatcher has several records at once), a frame
+    /// the hub would write directly is held in the queue instead, up to
+    /// [`HOLD_BYTES`], so that the batch goes out in one write per
+    /// subscriber: the caller then [`release`](Subscriber::release)s it.
+    ///
     /// Returns [`Push::Delivered`] when the frame was queued or written;
-    /// [`Push::Skipped`] when the subscriber is already closed or already
+    /// [`Push::Held`] when it is the first frame held since the last
+    /// release; [`Push::Skipped`] when the subscriber is already closed or already
     /// has this record (its cursor is at or before the last one queued: the
     /// history→live seam, or a second matcher selecting the same record);
     /// [`Push::Lagged`] when this push closed it for lagging (its queue is
@@ -175,6 +190,7 @@ impl Subscriber {
         frame: &Bytes,
         framed: &mut Framed,
         max_bytes: usize,
+        hold: bool,
     ) -> Push {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if queue.closed.is_some() || matches!(queue.writer, Writer::Broken) {
@@ -191,6 +207,20 @@ impl Subscriber {
                 queue.bytes = 0;
             }
             queue.keepalive_only = false;
+        }
+        if hold && queue.held && queue.bytes >= HOLD_BYTES.min(max_bytes / 2) {
+            // Enough held: out it goes before more is held (held bytes
+            // must never look like lag).
+            queue.release();
+        }
+        if hold && queue.may_hold() {
+            let first = !queue.held;
+            queue.held = true;
+            let item = queue.form(frame, framed);
+            queue.bytes += item.len() + ENTRY_OVERHEAD;
+            queue.frames.push_back(item);
+            queue.count(frame.len());
+            return if first { Push::Held } else { Push::Delivered };
         }
         let item = match queue.write_through(frame, framed) {
             Through::All => {
@@ -213,6 +243,7 @@ impl Subscriber {
         if queue.bytes.saturating_sub(head) > max_bytes {
             queue.frames = VecDeque::new();
             queue.bytes = 0;
+            queue.held = false;
             queue.closed = Some(CloseReason::Lagged);
             wake(&mut queue);
             if let Some(on_lag) = &self.on_lag {
@@ -264,6 +295,17 @@ impl Subscriber {
         }
         queue.closed = Some(reason);
         wake(&mut queue);
+    }
+
+    /// Writes the frames held for the dispatcher's batch (see
+    /// [`push`](Subscriber::push)): one write for all of them. Whatever the
+    /// connection does not take now is left to the subscription's task,
+    /// which is woken, as after any partial direct write.
+    pub fn release(&self) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.held {
+            queue.release();
+        }
     }
 
     /// Stops direct writes: the subscription's stream ended early (its
@@ -337,6 +379,22 @@ impl Subscriber {
 }
 
 impl Queue {
+    /// Whether a frame the hub writes directly may be held: nothing but
+    /// held frames waits (a backlog is the task's to write).
+    fn may_hold(&self) -> bool {
+        matches!(self.writer, Writer::Direct(_))
+            && (self.held || (self.frames.is_empty() && self.head_written == 0))
+    }
+
+    /// Writes the held frames now; the task is woken for what the
+    /// connection does not take.
+    fn release(&mut self) {
+        match self.flush(Waker::noop()) {
+            Flushed::Done | Flushed::Broken => {}
+            Flushed::Blocked => wake(self),
+        }
+    }
+
     fn remember(&mut self, waker: &Waker) {
         match &self.waker {
             Some(current) if current.will_wake(waker) => {}
@@ -405,6 +463,9 @@ impl Queue {
     /// connection is full (then `waker` is woken when it drains). A
     /// backlog goes out in one write, as the connection's task writes it.
     fn flush(&mut self, waker: &Waker) -> Flushed {
+        // Whoever flushes writes the held frames too: they are an ordinary
+        // queue from here on.
+        self.held = false;
         let Writer::Direct(writer) = &self.writer else {
             return match self.writer {
                 Writer::Broken => Flushed::Broken,
@@ -462,6 +523,7 @@ impl Queue {
     /// queued or written; the stream ends.
     fn break_off(&mut self) {
         self.writer = Writer::Broken;
+        self.held = false;
         self.frames = VecDeque::new();
         self.bytes = 0;
         self.head_written = 0;
@@ -482,6 +544,9 @@ fn is_transient(err: &std::io::Error) -> bool {
 pub(crate) enum Push {
     /// The frame is queued or written: one delivery.
     Delivered,
+    /// The frame is held for the end of the dispatcher's batch, the first
+    /// since the last release: one delivery, and the caller releases it.
+    Held,
     /// Nothing done: the subscriber is closed, or has the record already.
     Skipped,
     /// This push closed the subscriber for lagging.
@@ -511,6 +576,8 @@ mod tests {
         out: Mutex<Vec<u8>>,
         room: AtomicUsize,
         broken: std::sync::atomic::AtomicBool,
+        /// Writes that took bytes.
+        writes: AtomicUsize,
     }
 
     impl Pipe {
@@ -554,6 +621,7 @@ mod tests {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             self.room.fetch_sub(n, SeqCst);
+            self.writes.fetch_add(1, SeqCst);
             self.out.lock().unwrap().extend_from_slice(&wire[..n]);
             Ok(n)
         }
@@ -602,7 +670,13 @@ mod tests {
         // Before the stream polls its queue (a replay may be going out),
         // frames wait in the queue.
         assert_eq!(
-            subscriber.push(Cursor::new(1), &frame(1), &mut Framed::default(), 1 << 20),
+            subscriber.push(
+                Cursor::new(1),
+                &frame(1),
+                &mut Framed::default(),
+                1 << 20,
+                false
+            ),
             Push::Delivered
         );
         assert!(pipe.out.lock().unwrap().is_empty());
@@ -611,7 +685,13 @@ mod tests {
         assert_eq!(*pipe.out.lock().unwrap(), Pipe::framed(&frame(1)));
         // Then frames go straight out, and nobody is woken.
         assert_eq!(
-            subscriber.push(Cursor::new(2), &frame(2), &mut Framed::default(), 1 << 20),
+            subscriber.push(
+                Cursor::new(2),
+                &frame(2),
+                &mut Framed::default(),
+                1 << 20,
+                false
+            ),
             Push::Delivered
         );
         subscriber.push_keepalive(&Bytes::from_static(b":\n\n"), &mut Framed::default());
@@ -622,6 +702,42 @@ mod tests {
         assert_eq!(wakes.0.load(SeqCst), 0);
     }
 
+    /// A batch of records goes out in one write at its end, nobody woken.
+    #[test]
+    fn a_batch_is_held_then_written_at_once() {
+        let pipe = Arc::new(Pipe {
+            room: AtomicUsize::new(usize::MAX / 2),
+            ..Pipe::default()
+        });
+        let subscriber = subscriber(&pipe);
+        let wakes = Arc::new(Wakes::default());
+        assert!(matches!(
+            subscriber.take(&Waker::from(Arc::clone(&wakes))),
+            Pending::Empty
+        ));
+        let pushes: Vec<Push> = (1..=3)
+            .map(|i| {
+                let framed = &mut Framed::default();
+                subscriber.push(Cursor::new(i), &frame(i), framed, 1 << 20, true)
+            })
+            .collect();
+        assert_eq!(pushes, [Push::Held, Push::Delivered, Push::Delivered]);
+        assert_eq!(pipe.writes.load(SeqCst), 0);
+        subscriber.release();
+        assert_eq!(pipe.writes.load(SeqCst), 1);
+        let expected: Vec<u8> = (1..=3).flat_map(|i| Pipe::framed(&frame(i))).collect();
+        assert_eq!(*pipe.out.lock().unwrap(), expected);
+        assert_eq!(wakes.0.load(SeqCst), 0);
+        // Past `HOLD_BYTES`, what is held goes out before more is held.
+        let big = Bytes::from(vec![b'x'; HOLD_BYTES]);
+        for i in 4..=6 {
+            subscriber.push(Cursor::new(i), &big, &mut Framed::default(), 1 << 20, true);
+        }
+        assert_eq!(pipe.writes.load(SeqCst), 3);
+        subscriber.release();
+        assert_eq!(pipe.writes.load(SeqCst), 4);
+    }
+
     #[test]
     fn a_failed_write_ends_the_stream() {
         let pipe = Arc::new(Pipe::default());
@@ -629,10 +745,22 @@ mod tests {
         let waker = Waker::from(Arc::new(Wakes::default()));
         assert!(matches!(subscriber.take(&waker), Pending::Empty));
         pipe.broken.store(true, SeqCst);
-        subscriber.push(Cursor::new(1), &frame(1), &mut Framed::default(), 1 << 20);
+        subscriber.push(
+            Cursor::new(1),
+            &frame(1),
+            &mut Framed::default(),
+            1 << 20,
+            false,
+        );
         // The client is gone: the stream ends, and nothing more is queued.
         assert!(matches!(subscriber.take(&waker), Pending::Gone));
-        let push = subscriber.push(Cursor::new(2), &frame(2), &mut Framed::default(), 1 << 20);
+        let push = subscriber.push(
+            Cursor::new(2),
+            &frame(2),
+            &mut Framed::default(),
+            1 << 20,
+            false,
+        );
         assert_eq!(push, Push::Skipped);
     }
 
@@ -646,14 +774,23 @@ mod tests {
         let waker = Waker::from(Arc::new(Wakes::default()));
         assert!(matches!(subscriber.take(&waker), Pending::Empty));
         subscriber.detach();
-        subscriber.push(Cursor::new(1), &frame(1), &mut Framed::default(), 1 << 20);
+        subscriber.push(
+            Cursor::new(1),
+            &frame(1),
+            &mut Framed::default(),
+            1 << 20,
+            false,
+        );
         assert!(pipe.out.lock().unwrap().is_empty());
     }
 
     #[derive(Clone, Debug)]
     enum Step {
-        /// Publishes a frame (its size varies with the cursor).
-        Push,
+        /// Publishes a frame (its size varies with the cursor); held for
+        /// the end of a batch or not.
+        Push { hold: bool },
+        /// The dispatcher's batch is over: held frames are written.
+        Release,
         /// A heartbeat (dropped when records keep the connection busy).
         Heartbeat,
         /// The client reads this many bytes: the socket takes them.
@@ -664,7 +801,8 @@ mod tests {
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            3 => Just(Step::Push),
+            3 => any::<bool>().prop_map(|hold| Step::Push { hold }),
+            1 => Just(Step::Release),
             1 => Just(Step::Heartbeat),
             2 => (0usize..64).prop_map(Step::Drain),
             2 => Just(Step::Poll),
@@ -684,12 +822,13 @@ mod tests {
             let mut next = 1;
             for step in steps {
                 match step {
-                    Step::Push => {
-                        let push = subscriber.push(Cursor::new(next), &frame(next), &mut Framed::default(), 1 << 20);
-                        prop_assert_eq!(push, Push::Delivered);
+                    Step::Push { hold } => {
+                        let push = subscriber.push(Cursor::new(next), &frame(next), &mut Framed::default(), 1 << 20, hold);
+                        prop_assert!(push == Push::Delivered || hold && push == Push::Held, "{:?}", push);
                         expected.extend_from_slice(&frame(next));
                         next += 1;
                     }
+                    Step::Release => subscriber.release(),
                     Step::Heartbeat => {
                         subscriber.push_keepalive(&Bytes::from_static(HEARTBEAT), &mut Framed::default());
                     }
@@ -704,7 +843,8 @@ mod tests {
                     },
                 }
             }
-            // Finally the client reads everything.
+            // Finally the batch ends and the client reads everything.
+            subscriber.release();
             pipe.room.store(usize::MAX / 2, SeqCst);
             prop_assert!(matches!(subscriber.take(&waker), Pending::Empty));
             // A backlog may go out as one frame: the framing is the
