@@ -124,6 +124,10 @@ def main(directory):
             out.append(f"| {row['label']} | {name} | " + " | ".join(cells) + " |")
             if row.get("command"):
                 commands.append(f"{row['label']} {row['peer']}: `{row['command']}`")
+        probe = pathlib.Path(directory) / "fsync-probe.txt"
+        if scenario == "S3" and probe.exists():
+            out.append("")
+            out.append(probe.read_text().strip())
         out.append("")
         if commands:
             out.append("<details><summary>command lines</summary>\n")
