@@ -29,11 +29,12 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use bytes::BytesMut;
 use herald_proto::Encoder;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -88,18 +89,6 @@ struct Edge {
     /// Every connection's task, to drain at shutdown: a lean subscription
     /// moves to a task of its own here (see [`stream_apart`]).
     connections: TaskTracker,
-}
-
-impl Edge {
-    /// What the lean path serves a connection's publishes with.
-    fn pipeline(&self, peer: SocketAddr) -> Pipeline {
-        Pipeline {
-            app: self.app.clone(),
-            peer,
-            head_timeout: self.head_timeout,
-            stop: self.stop.clone(),
-        }
-    }
 }
 
 /// The accept loop: runs until `shutdown`, then drains.
@@ -320,21 +309,10 @@ async fn plain(mut stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) 
             stream_apart(&edge.connections, streaming, (slot, open));
         }
         FirstRequest::Publish(input) => {
-            let open = edge.metrics.connection_opened(Protocol::Http1, false);
             let socket = SharedSocket::new(stream);
-            let (mut reader, mut writer) = (socket.clone(), socket.clone());
-            let pipeline = edge.pipeline(peer);
-            let after = Box::pin(lean::publish::serve(
-                &mut reader,
-                &mut writer,
-                input,
-                pipeline,
-            ))
-            .await;
-            if let After::Hyper(rest) = after {
-                let io = Rewind::new(rest, socket.clone());
-                Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::from(open))).await
-            }
+            let halves = (socket.clone(), socket.clone());
+            let publishing = serve_publishes(halves, |reader, _| reader, input, socket, peer, edge);
+            Box::pin(publishing).await
         }
         // Boxed: hyper's connection state is several KiB, and an async
         // fn is as large as its largest branch; every idle subscriber
@@ -416,25 +394,45 @@ async fn secure(stream: TcpStream, peer: SocketAddr, edge: Edge, slot: Slot) {
             stream_apart(&edge.connections, streaming, (slot, open));
         }
         FirstRequest::Publish(input) => {
-            let open = edge.metrics.connection_opened(Protocol::Http1, true);
-            let (mut reader, mut writer) = tokio::io::split(tls);
-            let pipeline = edge.pipeline(peer);
-            let after = Box::pin(lean::publish::serve(
-                &mut reader,
-                &mut writer,
-                input,
-                pipeline,
-            ))
-            .await;
-            if let After::Hyper(rest) = after {
-                let io = Rewind::new(rest, reader.unsplit(writer));
-                Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::from(open))).await
-            }
+            let halves = tokio::io::split(tls);
+            let rejoin = |reader: ReadHalf<_>, writer| reader.unsplit(writer);
+            Box::pin(serve_publishes(halves, rejoin, input, socket, peer, edge)).await
         }
         FirstRequest::Hyper(prefix) => {
             let io = Rewind::new(prefix, tls);
             Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::new())).await
         }
+    }
+}
+
+/// Serves a connection whose first request is a publish: the lean path's
+/// pipeline on its two halves, then, from the first request the pipeline
+/// does not serve, hyper on the connection `rejoin` makes of them again.
+async fn serve_publishes<R, W, I>(
+    (mut reader, mut writer): (R, W),
+    rejoin: impl FnOnce(R, W) -> I,
+    input: BytesMut,
+    socket: SharedSocket,
+    peer: SocketAddr,
+    edge: Edge,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let open = edge
+        .metrics
+        .connection_opened(Protocol::Http1, edge.tls.is_some());
+    let pipeline = Pipeline {
+        app: edge.app.clone(),
+        peer,
+        head_timeout: edge.head_timeout,
+        stop: edge.stop.clone(),
+    };
+    let after = lean::publish::serve(&mut reader, &mut writer, input, pipeline).await;
+    if let After::Hyper(rest) = after {
+        let io = Rewind::new(rest, rejoin(reader, writer));
+        Box::pin(serve_hyper(io, socket, peer, edge, OnceLock::from(open))).await;
     }
 }
 

@@ -24,7 +24,7 @@ async fn plain() -> TestHub {
 }
 
 /// The scrape, as text; asserts the content type Prometheus expects.
-async fn scrape(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn scrape(http: &reqwest::Client, base: &str) -> String {
     let response = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -36,7 +36,7 @@ async fn scrape(http: &reqwest::Client, base: &str) -> String {
 
 /// The value of one sample (`name` with its labels, as written), or a
 /// panic showing the whole scrape.
-fn sample(metrics: &str, name: &str) -> f64 {
+pub(crate) fn sample(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
         .find_map(|line| {
@@ -121,7 +121,8 @@ async fn a_subscribe_a_publish_and_a_disconnect_are_counted() {
         ),
         1.0
     );
-    // The subscription's connection (the lean path), the publisher's (hyper)
+    // The subscription's connection (the lean path), the publisher's (the
+    // lean path's pipeline)
     // and maybe more from the client's pool; all HTTP/1.1 in plain text.
     let http1 = "{protocol=\"http1\",tls=\"false\"}";
     assert!(sample(&metrics, &format!("herald_connections_total{http1}")) >= 2.0);

@@ -217,6 +217,22 @@ async fn other_requests_go_to_hyper_after_the_publishes_before_them() {
         .map(|e| e.last_event_id().to_owned())
         .collect();
     assert_eq!(ids, ["urn:1", "urn:2", "urn:3", "urn:4"]);
+    // Handed from the pipeline to hyper, the connection counts once.
+    drop(stream);
+    let fresh = start().await;
+    let mut stream = fresh.connect().await;
+    let requests = [
+        publish(&fresh, Some(&token), &[("topic", "/p"), ("data", "one")], ""),
+        "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_owned(),
+    ]
+    .concat();
+    stream.write_all(requests.as_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).await.unwrap();
+    let metrics = crate::metrics::scrape(&fresh.http, &fresh.base).await;
+    let http1 = "herald_connections_total{protocol=\"http1\",tls=\"false\"}";
+    // This connection and the scrape's.
+    assert_eq!(crate::metrics::sample(&metrics, http1), 2.0, "{metrics}");
 }
 
 #[tokio::test]
