@@ -22,7 +22,9 @@
 //!
 //! What a client can make a connection hold is bounded: [`BUDGET`] bytes
 //! of requests read and not yet answered, [`MAX_IN_FLIGHT`] requests in
-//! the router, answers of at most [`MAX_ANSWER`] bytes. Waiting on the
+//! the router, answers of at most [`MAX_ANSWER`] bytes, and no more
+//! requests read while [`MAX_UNREAD`] bytes of answers wait for the client
+//! to read them. Waiting on the
 //! client is bounded by the head timeout: for the next request to arrive
 //! whole from when the connection went quiet, and for an answer to be
 //! read. Waiting on the hub is not (hyper does not bound it either).
@@ -58,6 +60,10 @@ pub(crate) const BUDGET: usize = 64 * 1024;
 
 /// The most requests of one connection in the router at once.
 pub(crate) const MAX_IN_FLIGHT: usize = 32;
+
+/// The most bytes of answers a connection holds that its client has not
+/// read: past it, no more requests are read until it reads them.
+pub(crate) const MAX_UNREAD: usize = 64 * 1024;
 
 /// The largest answer written here (the hub's answers to a publish are an
 /// id or a short problem report); a larger one closes the connection.
@@ -171,7 +177,8 @@ where
             }
         }
         let room = BUDGET.saturating_sub(input.len() + held);
-        let may_read = reading == Reading::Open && room > 0;
+        // A client that does not read its answers gets no more of them.
+        let may_read = reading == Reading::Open && room > 0 && out.len() < MAX_UNREAD;
         // Waiting on the client: for a request, or for it to read answers
         // (a body on its way is the route's to wait for, with its own
         // deadline).
@@ -199,8 +206,12 @@ where
                 }
                 // The last answer before the close says so.
                 let closes = reading == Reading::Closing && answering.is_empty();
+                if out.is_empty() {
+                    // The client has this long to read it (writes that
+                    // go out move the deadline; answers piling up do not).
+                    deadline = Instant::now() + head_timeout;
+                }
                 out.unsplit(wire(parts, &body, closes));
-                deadline = Instant::now() + head_timeout;
             }
             written = writer.write_buf(&mut out), if !out.is_empty() => {
                 match written {

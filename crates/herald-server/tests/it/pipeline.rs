@@ -222,7 +222,12 @@ async fn other_requests_go_to_hyper_after_the_publishes_before_them() {
     let fresh = start().await;
     let mut stream = fresh.connect().await;
     let requests = [
-        publish(&fresh, Some(&token), &[("topic", "/p"), ("data", "one")], ""),
+        publish(
+            &fresh,
+            Some(&token),
+            &[("topic", "/p"), ("data", "one")],
+            "",
+        ),
         "GET /healthz HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_owned(),
     ]
     .concat();
@@ -342,4 +347,46 @@ async fn a_body_cut_off_publishes_nothing() {
     assert_ne!(answer.status, 200, "{}", answer.body);
     assert!(answer.head.contains("connection: close"), "{}", answer.head);
     assert_eq!(hub.hub.stats().published, 0);
+}
+
+/// A publisher that never reads its answers is not read from either once
+/// they pile up, and its connection is closed at the head deadline: the
+/// answers it does not read cannot grow without bound.
+#[tokio::test]
+async fn a_publisher_that_does_not_read_its_answers_is_cut_off() {
+    const SENT: usize = 60_000;
+    let hub = start_with(|config| config.head_timeout_secs = 1).await;
+    let token = hub.admin_token();
+    let one = publish(&hub, Some(&token), &[("topic", "/p"), ("data", "x")], "");
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let authority = hub.base.trim_start_matches("http://");
+    let mut stream = socket.connect(authority.parse().unwrap()).await.unwrap();
+    let mut sent = 0;
+    while sent < SENT {
+        match tokio::time::timeout(Duration::from_secs(3), stream.write_all(one.as_bytes())).await {
+            Ok(Ok(())) => sent += 1,
+            // Stalled (the hub stopped reading), or closed by the hub.
+            _ => break,
+        }
+    }
+    assert!(
+        sent < SENT,
+        "the hub read every request of a client that reads nothing"
+    );
+    // The hub closes the connection: a write fails before long.
+    let closed = async {
+        loop {
+            if stream.write_all(one.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), closed)
+            .await
+            .is_ok(),
+        "still open"
+    );
+    assert!(hub.hub.stats().published < SENT as u64);
 }
