@@ -21,6 +21,11 @@
 //! - frames that arrive while a backlog waits are queued behind it, so
 //!   they go out in order, and lag is measured as before.
 //!
+//! - when the dispatcher has several records at once, each subscriber's
+//!   frames of the batch are held in its queue and released in one write
+//!   at the end of it (`Subscriber::release`): write-through alone made a
+//!   burst one `send` per record per subscriber.
+//!
 //! Every write happens under the queue lock, by whichever side holds it,
 //! so two writes never interleave and no "who is writing" flag is needed;
 //! none of them waits (the writer only tries). A connection whose write
