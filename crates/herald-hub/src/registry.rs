@@ -116,12 +116,11 @@ impl Registry {
         base: &Url,
         max_bytes: usize,
         counters: &Counters,
-        held: Option<&mut Vec<Arc<Subscriber>>>,
+        mut held: Option<&mut Vec<Arc<Subscriber>>>,
     ) {
         let addressed = Addressed::new(record, base);
         let mut lagged = Vec::new();
         let hold = held.is_some();
-        let mut holding = Vec::new();
         // Framed once for every subscriber it is written to directly.
         let mut framed = Framed::default();
         let mut deliver = |subscriber: &Arc<Subscriber>, selection: Selection<'_>| {
@@ -134,7 +133,9 @@ impl Registry {
                 }
                 Push::Held => {
                     counters.delivered.fetch_add(1, Relaxed);
-                    holding.push(Arc::clone(subscriber));
+                    if let Some(held) = held.as_deref_mut() {
+                        held.push(Arc::clone(subscriber));
+                    }
                 }
                 Push::Lagged => {
                     counters.lagged.fetch_add(1, Relaxed);
@@ -164,9 +165,6 @@ impl Registry {
         }
         for subscriber in self.scanned.values() {
             deliver(subscriber, Selection::Matchers(&subscriber.matchers));
-        }
-        if let Some(held) = held {
-            held.append(&mut holding);
         }
         // A lagging subscriber leaves the index at once: its connection may
         // take a while to notice (it is stalled), but the hub stops working

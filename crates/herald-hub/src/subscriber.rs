@@ -699,6 +699,14 @@ mod tests {
         Subscriber::new(1, Vec::new(), None, Cursor::ZERO, None, Some(direct))
     }
 
+    /// A connection that takes everything.
+    fn open_pipe() -> Arc<Pipe> {
+        Arc::new(Pipe {
+            room: AtomicUsize::new(usize::MAX / 2),
+            ..Pipe::default()
+        })
+    }
+
     const HEARTBEAT: &[u8] = b":\n\n";
 
     fn frame(i: u64) -> Bytes {
@@ -707,10 +715,7 @@ mod tests {
 
     #[test]
     fn an_idle_live_subscriber_is_written_to_without_a_wake() {
-        let pipe = Arc::new(Pipe {
-            room: AtomicUsize::new(usize::MAX / 2),
-            ..Pipe::default()
-        });
+        let pipe = open_pipe();
         let subscriber = subscriber(&pipe);
         let wakes = Arc::new(Wakes::default());
         let waker = Waker::from(Arc::clone(&wakes));
@@ -752,10 +757,7 @@ mod tests {
     /// A batch of records goes out in one write at its end, nobody woken.
     #[test]
     fn a_batch_is_held_then_written_at_once() {
-        let pipe = Arc::new(Pipe {
-            room: AtomicUsize::new(usize::MAX / 2),
-            ..Pipe::default()
-        });
+        let pipe = open_pipe();
         let subscriber = subscriber(&pipe);
         let wakes = Arc::new(Wakes::default());
         assert!(matches!(

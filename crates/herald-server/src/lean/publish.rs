@@ -31,7 +31,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::extract::ConnectInfo;
@@ -41,12 +40,11 @@ use futures_util::stream::{FuturesOrdered, StreamExt as _};
 use http::{header, HeaderValue, Method, Request};
 use http_body_util::BodyExt as _;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
 use super::{head, Length, MAX_HEAD, MAX_HEADERS};
-use crate::listener::ConnectionHandle;
 use crate::publish_order::{Sequence, Turn};
 use crate::MERCURE_PATH;
 
@@ -440,9 +438,6 @@ fn answer(
     Box::pin(async move {
         request.extensions_mut().insert(ConnectInfo(peer));
         request.extensions_mut().insert(turn);
-        request.extensions_mut().insert(ConnectionHandle {
-            kill: Arc::new(Notify::new()),
-        });
         let Ok(response) = app.oneshot(request).await;
         let (parts, body) = response.into_parts();
         let body = http_body_util::Limited::new(body, MAX_ANSWER)
