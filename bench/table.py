@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Turns a bench/run results directory (one JSON line per measurement) into
 markdown tables: one per scenario, absolute figures and ratios against
-Herald in the same run."""
+Herald in the same run. With several rounds (`bench/run --rounds N`), each
+ratio is taken against Herald in the same round, and a second table gives
+each peer's median over the rounds."""
 import json
 import pathlib
+import statistics
 import sys
 
 PEER_NAMES = {
@@ -95,6 +98,31 @@ SCENARIOS = {
 }
 
 
+def medians(rows, columns, ratio, ratios):
+    """Per run and peer, in first-seen order: the median of each column
+    over the rounds, and the median of the per-round ratios."""
+    out = []
+    header = ["run", "peer", "rounds"] + [c[0] for c in columns] + [ratio[1] + ", median"]
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "---|" * len(header))
+    groups = {}
+    for row in rows:
+        if "report" in row:
+            groups.setdefault((row["label"], row["peer"]), []).append(row["report"])
+    for (label, peer), reports in groups.items():
+        cells = []
+        for column in columns:
+            values = [v for v in (get(r, column[1]) for r in reports) if v is not None]
+            cells.append(fmt(statistics.median(values), column[2]) if values else "–")
+        mine = ratios.get((label, peer), [])
+        cells.append(
+            f"{statistics.median(mine):.2f}× ({min(mine):.2f}–{max(mine):.2f})" if mine else "–"
+        )
+        name = PEER_NAMES.get(peer, peer)
+        out.append(f"| {label} | {name} | {len(reports)} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main(directory):
     out = []
     for scenario, (title, columns, ratio) in SCENARIOS.items():
@@ -102,28 +130,42 @@ def main(directory):
         if not path.exists():
             continue
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rounds = max((row.get("round", 1) for row in rows), default=1) > 1
         out.append(f"### {title}\n")
-        header = ["run", "peer"] + [c[0] for c in columns] + [ratio[1]]
+        header = ["run", "peer"] + (["round"] if rounds else []) + [c[0] for c in columns]
+        header.append(ratio[1])
         out.append("| " + " | ".join(header) + " |")
         out.append("|" + "---|" * len(header))
-        herald = {r["label"]: r["report"] for r in rows if r["peer"] == "herald" and "report" in r}
+        herald = {
+            (r["label"], r.get("round", 1)): r["report"]
+            for r in rows
+            if r["peer"] == "herald" and "report" in r
+        }
+        ratios = {}
         commands = []
         for row in rows:
             name = PEER_NAMES.get(row["peer"], row["peer"])
+            first = f"| {row['label']} | {name} | " + (f"{row.get('round', 1)} | " if rounds else "")
             if "report" not in row:
-                out.append(f"| {row['label']} | {name} | failed: {row.get('error', '?')} |")
+                out.append(f"{first}failed: {row.get('error', '?')} |")
                 continue
             report = row["report"]
             cells = [fmt(get(report, c[1]), c[2]) for c in columns]
-            base = get(herald.get(row["label"]), ratio[0]) if row["label"] in herald else None
+            base = get(herald.get((row["label"], row.get("round", 1))), ratio[0])
             mine = get(report, ratio[0])
             if base and mine is not None:
                 cells.append(f"{mine / base:.2f}×")
+                ratios.setdefault((row["label"], row["peer"]), []).append(mine / base)
             else:
                 cells.append("–")
-            out.append(f"| {row['label']} | {name} | " + " | ".join(cells) + " |")
-            if row.get("command"):
+            out.append(first + " | ".join(cells) + " |")
+            if row.get("command") and row.get("round", 1) == 1:
                 commands.append(f"{row['label']} {row['peer']}: `{row['command']}`")
+        if rounds:
+            out.append("")
+            out.append("Median over the rounds (ratios: the median of each round's ratio, min–max):")
+            out.append("")
+            out.extend(medians(rows, columns, ratio, ratios))
         probe = pathlib.Path(directory) / "fsync-probe.txt"
         if scenario == "S3" and probe.exists():
             out.append("")
