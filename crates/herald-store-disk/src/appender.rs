@@ -20,7 +20,7 @@
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use herald_store::{Cursor, StoreError};
 use redb::Database;
@@ -117,6 +117,19 @@ impl Appender {
             }
             return deferred;
         }
+        if !self.room_in_tail() {
+            let error = StoreError::backend(format!(
+                "{} records wait to be copied into the index, for over {} s",
+                self.tail.len(),
+                ROOM_WAIT.as_secs()
+            ));
+            reply_to_batch(
+                batch,
+                &error,
+                "the index is too far behind the log: nothing was appended",
+            );
+            return deferred;
+        }
         if let Some(why) = &self.broken {
             let why = why.clone();
             for pending in batch {
@@ -205,6 +218,18 @@ impl Appender {
         deferred
     }
 
+    /// Waits, if the tail is full, until the writer has copied enough of
+    /// it into redb (at most [`ROOM_WAIT`]); returns whether there is room.
+    /// Meanwhile requests queue behind this batch, as during a sync.
+    fn room_in_tail(&self) -> bool {
+        if self.tail.has_room_now() {
+            return true;
+        }
+        // The writer indexes at once when told of a full tail.
+        let _ = self.writer.send(Command::Index);
+        self.tail.wait_for_room(ROOM_WAIT)
+    }
+
     /// Per request: `None` if its ids are free, else why it is refused. An
     /// id is taken if an earlier request of the batch has it, the tail has
     /// it, or redb's index does. The tail is asked first and redb after:
@@ -259,3 +284,7 @@ impl Appender {
 /// How many records in the tail make the writer index it at once, rather
 /// than at its next timer.
 pub(crate) const FOLD_AT: usize = 4096;
+
+/// How long appends wait for room in a full tail before they are refused
+/// (the writer is then failing to index, or far too slow for the load).
+const ROOM_WAIT: Duration = Duration::from_secs(10);

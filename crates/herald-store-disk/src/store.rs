@@ -107,6 +107,46 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
         .map_err(|error| StoreError::backend(error).with_message(format!("starting {name}")))
 }
 
+/// How much lower than the process's the background writer's priority is:
+/// nice +10, a weight of 110 against 1,024 (Linux's CFS), so it takes
+/// about a tenth of a core the hub also wants, and all of an idle one.
+const BACKGROUND_NICENESS: i32 = 10;
+
+/// Spawns a thread whose work nobody waits for, at a lower CPU priority
+/// (on Linux): with [`Durability::Fsync`], the writer thread only copies
+/// the tail into redb, and each copy is milliseconds of CPU that would
+/// otherwise preempt the runtime's workers on a busy core (measured: S3's
+/// p99 with the disk store 3.4–3.7 ms at equal priority, docs/performance.md).
+/// The tail's bound (`tail.rs`) keeps a starved writer from falling behind
+/// without end: the log's appends then wait for it.
+fn spawn_background(
+    name: &str,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StoreError> {
+    spawn(name, move || {
+        lower_priority(BACKGROUND_NICENESS);
+        body();
+    })
+}
+
+/// Raises the calling thread's nice value by `by` (at most to 19). Only
+/// Linux gives each thread its own nice value; elsewhere this does
+/// nothing. A failure is logged and changes nothing else.
+fn lower_priority(by: i32) {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let me = Some(rustix::thread::gettid());
+        let result =
+            getpriority_process(me).and_then(|nice| setpriority_process(me, (nice + by).min(19)));
+        if let Err(error) = result {
+            tracing::debug!(%error, "herald-store-disk: cannot lower the writer's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}
+
 impl DiskStore {
     /// Opens the store in directory `dir` (created if missing), in the file
     /// `dir/herald.redb` (created if missing).
@@ -163,7 +203,8 @@ impl DiskStore {
         let counters = Arc::new(Counters::default());
         let (tx, front_rx) = mpsc::channel();
         let mut threads = Vec::new();
-        let (writer_rx, logged) = match options.durability {
+        let durability = options.durability;
+        let (writer_rx, logged) = match durability {
             Durability::Fsync => {
                 let wal = Wal::create(&wal_dir, recovered.head + 1).map_err(|error| {
                     StoreError::backend(error)
@@ -204,7 +245,13 @@ impl DiskStore {
             recovered,
             logged,
         );
-        threads.push(spawn("herald-store-disk-writer", move || writer.run())?);
+        // With the log, nobody waits for the writer but trims and flushes:
+        // it runs in the background. Without, it answers appends.
+        let writer_thread = match durability {
+            Durability::Fsync => spawn_background("herald-store-disk-writer", move || writer.run()),
+            Durability::Deferred => spawn("herald-store-disk-writer", move || writer.run()),
+        };
+        threads.push(writer_thread?);
         tracing::debug!(file = %file.display(), "herald-store-disk: opened");
         Ok(DiskStore {
             shared: Arc::new(Shared {

@@ -16,9 +16,23 @@
 //! critical section is a few clones of reference-counted records, the
 //! writers are two threads, and measured contention is nil next to an
 //! fsync.
+//!
+//! The tail is bounded ([`MAX_RECORDS`], [`MAX_BYTES`]): when the writer
+//! falls behind (it runs at a lower priority, and redb slows down as its
+//! index outgrows the cache), the log's appends wait for room
+//! ([`Tail::wait_for_room`]) instead of the tail growing without end.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Most records the tail holds before appends wait for the writer: four
+/// of its largest transactions (`writer::FOLD_MAX`).
+pub(crate) const MAX_RECORDS: usize = 65_536;
+
+/// Most bytes of stored records (the `codec` form; the records readers
+/// are given share their frames) the tail holds before appends wait.
+pub(crate) const MAX_BYTES: usize = 64 * 1024 * 1024;
 
 use herald_store::{Cursor, Record};
 
@@ -42,9 +56,19 @@ impl Entry {
 
 /// The records not yet indexed, shared by the log thread (which pushes),
 /// the writer thread (which indexes and drops) and readers.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Tail {
     inner: Mutex<Inner>,
+    /// Signalled when entries are dropped.
+    room: Condvar,
+    max_records: usize,
+    max_bytes: usize,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail::with_limits(MAX_RECORDS, MAX_BYTES)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +77,8 @@ struct Inner {
     entries: VecDeque<Entry>,
     /// Id → cursor of every entry.
     ids: HashMap<Arc<str>, u64>,
+    /// The entries' stored bytes.
+    bytes: usize,
 }
 
 impl Inner {
@@ -82,6 +108,45 @@ pub(crate) struct Seen {
 }
 
 impl Tail {
+    /// A tail that holds at most `max_records` records and `max_bytes`
+    /// stored bytes before [`wait_for_room`](Tail::wait_for_room) waits.
+    pub(crate) fn with_limits(max_records: usize, max_bytes: usize) -> Tail {
+        Tail {
+            inner: Mutex::default(),
+            room: Condvar::new(),
+            max_records,
+            max_bytes,
+        }
+    }
+
+    fn has_room(&self, inner: &Inner) -> bool {
+        inner.entries.len() < self.max_records && inner.bytes < self.max_bytes
+    }
+
+    /// Whether a batch may be pushed now, without waiting.
+    pub(crate) fn has_room_now(&self) -> bool {
+        self.has_room(&self.lock())
+    }
+
+    /// Waits until the tail is below its bounds, at most `timeout`;
+    /// returns whether it is. A batch may take the tail past its bounds
+    /// (a batch is never split): the bound is checked before each push.
+    pub(crate) fn wait_for_room(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        while !self.has_room(&inner) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            inner = match self.room.wait_timeout(inner, left) {
+                Ok((inner, _)) => inner,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent data (every
         // critical section is a push, a pop or clones): go on.
@@ -103,6 +168,7 @@ impl Tail {
             inner
                 .ids
                 .insert(Arc::clone(&entry.record.id), entry.cursor());
+            inner.bytes += entry.value.len();
             inner.entries.push_back(entry);
         }
         before
@@ -167,7 +233,75 @@ impl Tail {
         {
             if let Some(entry) = inner.entries.pop_front() {
                 inner.ids.remove(&*entry.record.id);
+                inner.bytes -= entry.value.len();
             }
         }
+        drop(inner);
+        self.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::{Duration, SystemTime};
+
+    use bytes::Bytes;
+    use herald_store::{Cursor, NewRecord};
+
+    use super::{Entry, Tail};
+
+    fn entry(cursor: u64, bytes: usize) -> Entry {
+        let record = NewRecord {
+            id: format!("urn:{cursor}").into(),
+            topics: vec!["t".to_owned()].into(),
+            private: false,
+            frame: Bytes::from(vec![b'x'; bytes]),
+            keep_for: None,
+        };
+        Entry {
+            record: record.into_record(Cursor::new(cursor), SystemTime::UNIX_EPOCH),
+            value: vec![0; bytes].into(),
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn a_full_tail_waits_until_the_writer_drops_entries() {
+        let tail = Arc::new(Tail::with_limits(2, 1 << 20));
+        tail.push(vec![entry(1, 10)]);
+        assert!(tail.has_room_now());
+        tail.push(vec![entry(2, 10), entry(3, 10)]);
+        assert!(!tail.has_room_now(), "three records, at most two");
+        assert!(
+            !tail.wait_for_room(Duration::from_millis(20)),
+            "nobody drops"
+        );
+
+        let writer = {
+            let tail = Arc::clone(&tail);
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                tail.drop_through(2);
+            })
+        };
+        assert!(tail.wait_for_room(Duration::from_secs(10)));
+        assert_eq!(tail.len(), 1);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn bytes_bound_the_tail_too() {
+        let tail = Tail::with_limits(100, 1000);
+        tail.push(vec![entry(1, 600)]);
+        assert!(tail.has_room_now());
+        tail.push(vec![entry(2, 600)]);
+        assert!(!tail.has_room_now(), "1,200 bytes, at most 1,000");
+        tail.drop_through(1);
+        assert!(tail.has_room_now());
+        tail.drop_through(2);
+        assert_eq!(tail.len(), 0);
+        assert!(tail.has_room_now());
     }
 }

@@ -189,3 +189,45 @@ async fn a_duplicate_id_in_a_group_commit_refuses_only_the_later_request() {
     assert!(grouped, "the requests never shared a commit");
     assert_eq!(super::everything(&store).await.len(), 5 * 202);
 }
+
+/// The nice value in a thread's `/proc/…/stat`, if it is still there.
+#[cfg(target_os = "linux")]
+fn nice_of(stat: impl AsRef<std::path::Path>) -> Option<i32> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    // After the name in parentheses: state is field 3, nice field 19.
+    let (_, fields) = stat.rsplit_once(')')?;
+    fields.split_whitespace().nth(16)?.parse().ok()
+}
+
+/// With the log, the writer only copies the tail into redb in the
+/// background: it runs ten nice levels below the threads that answer
+/// publishes, so its copies do not preempt them on a busy core.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_background_writer_runs_at_a_lower_priority() {
+    let me = nice_of("/proc/thread-self/stat").expect("this thread's nice value");
+    let dir = tempfile::tempdir().unwrap();
+    let store = super::open(dir.path(), Durability::Fsync);
+    // Other tests open stores concurrently: one writer at `me + 10` is
+    // enough, and none is there unless the store lowered it.
+    let lowered = || {
+        std::fs::read_dir("/proc/self/task")
+            .expect("list this process's threads")
+            .filter_map(Result::ok)
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim() == "herald-store-di")
+            })
+            .any(|task| nice_of(task.path().join("stat")) == Some((me + 10).min(19)))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lowered() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no writer thread at nice {}",
+            me + 10
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(store);
+}
