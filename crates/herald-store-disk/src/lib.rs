@@ -109,6 +109,12 @@
 //!   [`DiskOptions::max_batch_records`] per write. `docs/performance.md` and
 //!   `docs/profiles/durable-publishes-round-two.md` have the measured
 //!   figures.
+//! - With [`Durability::Fsync`], answered records wait in memory until the
+//!   writer thread has copied them into redb (within about 100 ms). That
+//!   thread runs ten nice levels below the rest (Linux), so its copies do
+//!   not preempt the threads that answer publishes on a busy core; if it
+//!   falls behind by 65,536 records or 64 MiB, appends wait for it, and
+//!   are refused with a backend error after 10 s (the hub answers 503).
 //! - A data directory written with the log and then opened by a version
 //!   without it after a crash (not after a clean shutdown, which leaves
 //!   everything in redb) misses the appends only the log held.
