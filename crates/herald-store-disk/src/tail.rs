@@ -26,15 +26,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use herald_store::{Cursor, Record};
+
 /// Most records the tail holds before appends wait for the writer: four
-/// of its largest transactions (`writer::FOLD_MAX`).
-pub(crate) const MAX_RECORDS: usize = 65_536;
+/// of its largest transactions (65,536).
+pub(crate) const MAX_RECORDS: usize = 4 * crate::writer::FOLD_MAX;
 
 /// Most bytes of stored records (the `codec` form; the records readers
 /// are given share their frames) the tail holds before appends wait.
 pub(crate) const MAX_BYTES: usize = 64 * 1024 * 1024;
-
-use herald_store::{Cursor, Record};
 
 /// One record of the tail: what the writer thread needs to index it, and
 /// what readers are given.

@@ -346,7 +346,7 @@ pub(crate) fn reply_to_batch(batch: Vec<Pending>, error: &StoreError, message: &
 const FOLD_DELAY: Duration = Duration::from_millis(100);
 
 /// Most records indexed in one redb transaction.
-const FOLD_MAX: usize = 16_384;
+pub(crate) const FOLD_MAX: usize = 16_384;
 
 /// Writes log entries into redb's tables in `txn`: the record, its id and
 /// its deadline. Used to index the tail and to replay the log at open.
