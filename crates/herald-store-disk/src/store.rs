@@ -731,3 +731,48 @@ impl Store for DiskStore {
         DiskStore::close(self).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use herald_store::testkit::sample;
+    use herald_store::{Cursor, Store};
+
+    use super::DiskStore;
+    use crate::options::DiskOptions;
+    use crate::tail::{testing::entry, MAX_RECORDS};
+
+    /// A full tail holds appends back until the writer has made room, and
+    /// the append then goes in as usual.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_wait_while_the_tail_is_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), DiskOptions::default()).unwrap();
+        let tail = Arc::clone(store.shared.tail.as_ref().expect("the log's tail"));
+        // Records that do not follow redb's head: the writer cannot index
+        // them, so the tail stays full until they are dropped.
+        tail.push((2..).take(MAX_RECORDS).map(|c| entry(c, 1)).collect());
+
+        let append = tokio::spawn({
+            let store = store.clone();
+            async move { store.append(sample("late")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!append.is_finished(), "answered while the tail was full");
+
+        // The writer catches up.
+        tail.drop_through(u64::MAX);
+        let record = tokio::time::timeout(Duration::from_secs(10), append)
+            .await
+            .expect("answered once there is room")
+            .unwrap()
+            .expect("appended");
+        assert_eq!(record.cursor, Cursor::new(1));
+        assert_eq!(
+            store.read_after(Cursor::ZERO, 10).await.unwrap(),
+            vec![record]
+        );
+    }
+}

@@ -241,18 +241,18 @@ impl Tail {
     }
 }
 
+/// Entries made up for tests.
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::thread;
-    use std::time::{Duration, SystemTime};
+pub(crate) mod testing {
+    use std::time::SystemTime;
 
     use bytes::Bytes;
     use herald_store::{Cursor, NewRecord};
 
-    use super::{Entry, Tail};
+    use super::Entry;
 
-    fn entry(cursor: u64, bytes: usize) -> Entry {
+    /// An entry at `cursor` whose frame and stored form are `bytes` long.
+    pub(crate) fn entry(cursor: u64, bytes: usize) -> Entry {
         let record = NewRecord {
             id: format!("urn:{cursor}").into(),
             topics: vec!["t".to_owned()].into(),
@@ -266,6 +266,16 @@ mod tests {
             deadline: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::Duration;
+
+    use super::testing::entry;
+    use super::Tail;
 
     #[test]
     fn a_full_tail_waits_until_the_writer_drops_entries() {
