@@ -116,7 +116,7 @@ const BACKGROUND_NICENESS: i32 = 10;
 /// (on Linux): with [`Durability::Fsync`], the writer thread only copies
 /// the tail into redb, and each copy is milliseconds of CPU that would
 /// otherwise preempt the runtime's workers on a busy core (measured: S3's
-/// p99 with the disk store 3.4–4.0 ms at equal priority, 2.2 ms below it,
+/// p99 with the disk store 3.4–4.0 ms at equal priority, 2.2–3.3 ms below it,
 /// docs/performance.md).
 /// The tail's bound (`tail.rs`) keeps a starved writer from falling behind
 /// without end: the log's appends then wait for it.
