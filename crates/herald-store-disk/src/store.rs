@@ -775,4 +775,33 @@ mod tests {
             vec![record]
         );
     }
+
+    /// A tail that stays full (the writer failing) refuses appends after
+    /// `ROOM_WAIT`, with an error that says why, and appends nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_is_refused_when_the_tail_stays_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DiskStore::open(dir.path(), DiskOptions::default()).unwrap();
+        let tail = Arc::clone(store.shared.tail.as_ref().expect("the log's tail"));
+        tail.push((2..).take(MAX_RECORDS).map(|c| entry(c, 1)).collect());
+
+        let started = std::time::Instant::now();
+        let error = tokio::time::timeout(Duration::from_secs(30), store.append(sample("late")))
+            .await
+            .expect("answered within the wait")
+            .expect_err("refused while the tail is full");
+        assert!(
+            started.elapsed() >= Duration::from_secs(9),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("the index is too far behind the log"),
+            "{error}"
+        );
+        tail.drop_through(u64::MAX);
+        assert_eq!(store.read_after(Cursor::ZERO, 10).await.unwrap(), vec![]);
+    }
 }
